@@ -1,0 +1,123 @@
+"""`variant build`: spec -> source -> patches -> configure -> build -> verify -> publish.
+
+Each step is a plain function of the plan; this module only sequences them,
+holds the per-variant lock and writes the manifest.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from . import __version__, cmake, doctor, install, patches, sources, verify
+from . import plan as plan_mod
+from .errors import BuildError, UserError
+from .layout import Layout
+from .lock import hold
+from .plan import Plan
+from .run import live
+from .tomlfile import suggest
+
+Say = Callable[[str], None]
+
+
+@dataclass(frozen=True)
+class Options:
+    offline: bool = False
+    force: bool = False
+    jobs: int | None = None
+    lock_timeout: float | None = None
+
+
+@dataclass(frozen=True)
+class Outcome:
+    name: str
+    action: str  # "up to date" or "built"
+    path: Path
+    manifest: dict[str, Any]
+
+
+def build(layout: Layout, name: str, opts: Options, say: Say) -> Outcome:
+    plan = plan_mod.make(layout, name)
+    if not opts.force and install.status(layout, name, plan.hash) == "up to date":
+        return _up_to_date(layout, plan)
+    doctor.require(plan.requires, f"variant {name}")
+    with hold(layout.lock(f"variant-{name}"), f"the build of {name}", timeout=opts.lock_timeout, say=say):
+        # Whoever held the lock may just have built the very same thing.
+        if not opts.force and install.status(layout, name, plan.hash) == "up to date":
+            return _up_to_date(layout, plan)
+        return _build_locked(layout, plan, opts, say)
+
+
+def _up_to_date(layout: Layout, plan: Plan) -> Outcome:
+    manifest = install.read_manifest(layout, plan.name) or {}
+    return Outcome(plan.name, "up to date", layout.dist / plan.name, manifest)
+
+
+def _check_targets(plan: Plan, known: cmake.Targets) -> None:
+    """Unknown targets are a spec error: say so before spending minutes on a build."""
+    where = plan.variant.origin("targets")
+    for i, target in enumerate(plan.variant.targets):
+        if target not in known:
+            raise UserError(
+                f'{where}: targets[{i}]: no target "{target}" in {plan.source.name}' + suggest(target, known)
+            )
+        if known[target][0] != "EXECUTABLE":
+            raise UserError(f'{where}: targets[{i}]: "{target}" is a {known[target][0]}, not a program')
+
+
+def _artifacts(plan: Plan, known: cmake.Targets) -> list[Path]:
+    files = [a for t in plan.variant.targets for a in known[t][1]]
+    if plan.option("BUILD_SHARED_LIBS") == "ON":
+        # Published beside the programs, where their $ORIGIN rpath finds them.
+        files += [a for kind, arts in known.values() if kind == "SHARED_LIBRARY" for a in arts]
+    missing = [str(f) for f in files if not f.is_file()]
+    if missing:
+        raise BuildError(f"{plan.name}: the build finished but these artifacts are missing: {missing}")
+    return list(dict.fromkeys(files))
+
+
+def _build_locked(layout: Layout, plan: Plan, opts: Options, say: Say) -> Outcome:
+    started = time.monotonic()
+    log_file = layout.build_log(plan.name)
+    log_file.parent.mkdir(parents=True, exist_ok=True)
+    log_file.write_text(f"# variant build {plan.name}  hash {plan.hash}\n")
+
+    base = sources.ensure_base(layout, plan.source, offline=opts.offline, say=say)
+    sources.ensure_worktree(layout, plan.source, plan.name, base, say)
+    head = patches.apply(plan.worktree, plan.branch, base.commit, plan.series, say)
+    if plan.source.submodules:
+        sources.update_submodules(plan.worktree)
+    for step in plan.source.prebuild:
+        live(list(step), cwd=plan.worktree, log_file=log_file)
+
+    stats_log = dict(plan.ccache_env).get("CCACHE_STATSLOG")
+    if stats_log:
+        Path(stats_log).unlink(missing_ok=True)
+    cmake.configure(plan, log_file, say)
+    targets = cmake.codemodel_targets(plan.build_dir)
+    _check_targets(plan, targets)
+    cmake.build(plan, log_file, jobs=opts.jobs)
+    files = _artifacts(plan, targets)
+    say(f"{plan.name}: verifying {len(files)} artifact(s)")
+    checks = verify.verify(plan, files, base.commit)
+    seconds = round(time.monotonic() - started, 1)
+    counts = cmake.ccache_counts(Path(stats_log)) if stats_log else {}
+    manifest = {
+        **{k: v for k, v in plan.describe().items() if k not in ("configure", "build")},
+        "source": {**plan.source.identity(), "origin": base.origin, "origin_detail": base.detail,
+                   "base_commit": base.commit, "head_commit": head, "branch": plan.branch},
+        "commands": {"configure": plan.configure_argv(), "build": plan.build_argv(opts.jobs)},
+        "verification": [c.as_dict() for c in checks],
+        "build_seconds": seconds,
+        "ccache": counts,
+        "built_at": install.now_iso(),
+        "tool_version": __version__,
+        "log": str(log_file),
+    }  # fmt: skip
+    path = install.publish(layout, plan.name, plan.hash, files, manifest)
+    return Outcome(plan.name, "built", path, install.read_manifest(layout, plan.name) or manifest)
+

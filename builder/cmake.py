@@ -1,0 +1,108 @@
+"""CMake configure and Ninja build of one variant, with progress and a kept log."""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+from collections.abc import Callable
+from pathlib import Path
+
+from .plan import Plan
+from .progress import Progress
+from .run import live
+
+NINJA_STATUS = re.compile(r"^\[(\d+)/(\d+)\]\s*(.*)$")
+Say = Callable[[str], None]
+
+
+def _compiler_args(argv: list[str]) -> list[str]:
+    return [a for a in argv if a.startswith(("-DCMAKE_C_COMPILER=", "-DCMAKE_CXX_COMPILER=", "-G"))]
+
+
+def configure(plan: Plan, log_file: Path, say: Say) -> None:
+    argv = plan.configure_argv()
+    record = plan.build_dir / "variant-configure.json"
+    if record.is_file():
+        before = json.loads(record.read_text())
+        # CMake cannot switch compilers in place: a changed toolchain gets a clean folder.
+        if _compiler_args(before) != _compiler_args(argv):
+            say(f"{plan.name}: compiler changed, starting from an empty build folder")
+            shutil.rmtree(plan.build_dir)
+    plan.build_dir.mkdir(parents=True, exist_ok=True)
+    request_codemodel(plan.build_dir)
+    say(f"{plan.name}: configuring ({plan.variant.build_type}, {plan.toolchain.spec.name})")
+    live(argv, log_file=log_file)
+    record.write_text(json.dumps(argv, indent=1))
+
+
+def build(plan: Plan, log_file: Path, *, jobs: int | None = None) -> None:
+    progress = Progress(f"{plan.name}: building")
+
+    def on_line(line: str) -> None:
+        m = NINJA_STATUS.match(line)
+        if m:
+            what = m[3].rsplit("/", 1)[-1]
+            progress.update(int(m[1]), int(m[2]), what)
+
+    try:
+        live(plan.build_argv(jobs), log_file=log_file, env={"NINJA_STATUS": "[%f/%t] "}, on_line=on_line)
+    finally:
+        progress.close()
+
+
+def ccache_counts(stats_log: Path) -> dict[str, int]:
+    """Hits and misses of this build, from ccache's per-build stats log.
+
+    The log holds one block per compiler call: a "# file" line, then counters.
+    """
+    counts = {"hits": 0, "misses": 0, "other": 0}
+    if not stats_log.is_file():
+        return counts
+    blocks: list[set[str]] = []
+    for line in stats_log.read_text(errors="replace").splitlines():
+        if line.startswith("#"):
+            blocks.append(set())
+        elif line.strip() and blocks:
+            blocks[-1].add(line.strip())
+    for block in blocks:
+        if block & {"direct_cache_hit", "preprocessed_cache_hit"}:
+            counts["hits"] += 1
+        elif "cache_miss" in block:
+            counts["misses"] += 1
+        else:
+            counts["other"] += 1  # preprocessing only, linking, uncacheable calls
+    return counts
+
+
+# --- CMake File API: which targets exist and where their artifacts land --------
+
+
+def request_codemodel(build_dir: Path) -> None:
+    query = build_dir / ".cmake" / "api" / "v1" / "query"
+    query.mkdir(parents=True, exist_ok=True)
+    (query / "codemodel-v2").touch()
+
+
+Targets = dict[str, tuple[str, tuple[Path, ...]]]
+
+
+def codemodel_targets(build_dir: Path) -> Targets:
+    """Target name -> (type, artifact paths), from the reply to request_codemodel()."""
+    reply = build_dir / ".cmake" / "api" / "v1" / "reply"
+    indexes = sorted(reply.glob("index-*.json"))
+    if not indexes:
+        return {}
+    index = json.loads(indexes[-1].read_text())
+    model_file = index["reply"]["codemodel-v2"]["jsonFile"]
+    model = json.loads((reply / model_file).read_text())
+    targets: Targets = {}
+    for config in model["configurations"]:
+        for ref in config["targets"]:
+            data = json.loads((reply / ref["jsonFile"]).read_text())
+            arts = tuple(
+                (Path(a["path"]) if Path(a["path"]).is_absolute() else build_dir / a["path"])
+                for a in data.get("artifacts", [])
+            )
+            targets[data["name"]] = (data["type"], arts)
+    return targets

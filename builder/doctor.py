@@ -1,0 +1,121 @@
+"""What the machine has: compilers and tools with versions, and how to get what is missing.
+
+The same table answers a variant's `requires = [...]`: a build refuses to
+start (exit 2) when a required tool is missing, and says how to install it.
+"""
+
+from __future__ import annotations
+
+import shutil
+from dataclasses import dataclass
+
+from .errors import UserError
+from .run import capture
+from .toolchain import parse_version
+
+
+@dataclass(frozen=True)
+class Tool:
+    name: str
+    what: str
+    programs: tuple[str, ...] = ()
+    pkgconfig: str | None = None
+    clang_runtime: str | None = None  # a library clang must find (OpenMP)
+    install: str = ""
+    required: bool = False
+    min_version: tuple[int, ...] = ()
+
+
+@dataclass(frozen=True)
+class Finding:
+    tool: Tool
+    ok: bool
+    version: str
+    where: str
+    problem: str
+
+    def as_dict(self) -> dict[str, object]:
+        return {
+            "name": self.tool.name,
+            "what": self.tool.what,
+            "ok": self.ok,
+            "required": self.tool.required,
+            "version": self.version,
+            "path": self.where,
+            "problem": self.problem,
+            "install": "" if self.ok else self.tool.install,
+        }
+
+
+TOOLS = (
+    Tool("gcc", "C compiler (toolchain gcc)", ("gcc",), install="apt-get install -y gcc", required=True),
+    Tool("g++", "C++ compiler (toolchain gcc)", ("g++",), install="apt-get install -y g++", required=True),
+    Tool("clang", "C/C++ compiler (toolchain clang)", ("clang-19", "clang"), install="apt-get install -y clang-19"),
+    Tool("libomp", "clang's OpenMP runtime (OpenMP builds with clang)", clang_runtime="libomp.so",
+         install="apt-get install -y libomp-19-dev"),
+    Tool("cmake", "build system generator", ("cmake",), install="pip install cmake  (or apt-get install -y cmake)",
+         required=True, min_version=(3, 14)),
+    Tool("ninja", "build tool", ("ninja", "ninja-build"), install="pip install ninja  (or apt-get install -y ninja-build)",
+         required=True),
+    Tool("ccache", "compiler cache shared by all variants", ("ccache",), install="apt-get install -y ccache"),
+    Tool("git", "mirrors, worktrees, patch series", ("git",), install="apt-get install -y git", required=True),
+    Tool("pkg-config", "finds optional libraries", ("pkg-config",), install="apt-get install -y pkg-config"),
+    Tool("liburing", "io_uring library (io-uring-loader series)", pkgconfig="liburing",
+         install="apt-get install -y liburing-dev pkg-config"),
+    Tool("uftrace", "function tracer (instrument = uftrace)", ("uftrace",), install="apt-get install -y uftrace"),
+    Tool("perf", "sampling profiler (instrument = perf)", ("perf",), install="apt-get install -y linux-perf"),
+    Tool("fio", "disk bandwidth reference (load bench)", ("fio",), install="apt-get install -y fio"),
+)  # fmt: skip
+BY_NAME = {t.name: t for t in TOOLS}
+
+
+def _first_line(argv: list[str]) -> str:
+    res = capture(argv, check=False, timeout=20)
+    text = (res.stdout or res.stderr).strip()
+    return text.splitlines()[0] if text else ""
+
+
+def check(tool: Tool) -> Finding:
+    if tool.pkgconfig:
+        if not shutil.which("pkg-config"):
+            return Finding(tool, False, "", "", "pkg-config is missing")
+        res = capture(["pkg-config", "--modversion", tool.pkgconfig], check=False)
+        if res.returncode != 0:
+            return Finding(tool, False, "", "", "not found by pkg-config")
+        libdir = capture(["pkg-config", "--variable=libdir", tool.pkgconfig], check=False).stdout.strip()
+        return Finding(tool, True, res.stdout.strip(), libdir, "")
+    if tool.clang_runtime:
+        clang = next((p for p in ("clang-19", "clang") if shutil.which(p)), None)
+        if clang is None:
+            return Finding(tool, False, "", "", "no clang to ask")
+        path = capture([clang, f"-print-file-name={tool.clang_runtime}"], check=False).stdout.strip()
+        if "/" not in path:
+            return Finding(tool, False, "", "", f"{clang} cannot find {tool.clang_runtime}")
+        return Finding(tool, True, "", path, "")
+    for program in tool.programs:
+        found = shutil.which(program)
+        if found:
+            line = _first_line([found, "--version"])
+            version = parse_version(line)
+            if tool.min_version and version < tool.min_version:
+                want = ".".join(map(str, tool.min_version))
+                return Finding(tool, False, line, found, f"version {want} or newer needed")
+            return Finding(tool, True, line, found, "")
+    return Finding(tool, False, "", "", "not on PATH")
+
+
+def report() -> list[Finding]:
+    return [check(t) for t in TOOLS]
+
+
+def require(names: tuple[str, ...], who: str) -> None:
+    """Refuse to build when something the variant (or one of its series) requires is missing."""
+    for name in names:
+        tool = BY_NAME.get(name)
+        if tool is None:
+            from .tomlfile import suggest
+
+            raise UserError(f"{who} requires unknown tool \"{name}\"" + suggest(name, BY_NAME))
+        finding = check(tool)
+        if not finding.ok:
+            raise UserError(f"{who} requires {name} ({tool.what}): {finding.problem}; install with: {tool.install}")

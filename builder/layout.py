@@ -1,0 +1,89 @@
+"""Where things live: the catalogue (source files) and the state folder (everything else)."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from .errors import UserError
+
+
+def find_root(start: Path, override: str | None = None) -> Path:
+    """The nearest folder upward from start that holds variants/, the way git finds .git."""
+    if override:
+        root = Path(override).expanduser().resolve()
+        if not (root / "variants").is_dir():
+            raise UserError(f"{root}: not a catalogue (it has no variants/ folder)")
+        return root
+    here = start.resolve()
+    for folder in (here, *here.parents):
+        if (folder / "variants").is_dir():
+            return folder
+    raise UserError(
+        f"no catalogue found: no variants/ folder in {here} or any parent "
+        "(use --root DIR or VARIANT_ROOT)"
+    )
+
+
+@dataclass(frozen=True)
+class Layout:
+    root: Path
+    home: Path
+
+    @classmethod
+    def at(cls, root: Path, home: str | None = None) -> Layout:
+        home = home or os.environ.get("VARIANT_HOME")
+        return cls(root=root, home=Path(home).expanduser().resolve() if home else root / ".variant")
+
+    # --- the catalogue --------------------------------------------------
+    @property
+    def variants_dir(self) -> Path:
+        return self.root / "variants"
+
+    @property
+    def patches_dir(self) -> Path:
+        return self.root / "patches"
+
+    @property
+    def toolchains_dir(self) -> Path:
+        return self.root / "toolchains"
+
+    @property
+    def sources_file(self) -> Path:
+        return self.root / "sources.toml"
+
+    @property
+    def dist(self) -> Path:
+        return self.root / "dist"
+
+    # --- state ------------------------------------------------------------
+    def mirror(self, source: str) -> Path:
+        return self.home / "mirrors" / f"{source}.git"
+
+    @property
+    def downloads(self) -> Path:
+        return self.home / "downloads"
+
+    @property
+    def ccache_dir(self) -> Path:
+        return self.home / "ccache"
+
+    @property
+    def work_root(self) -> Path:
+        return self.home / "work"
+
+    def work(self, variant: str) -> Path:
+        return self.work_root / variant
+
+    def worktree(self, variant: str) -> Path:
+        return self.work(variant) / "src"
+
+    def build_dir(self, variant: str) -> Path:
+        return self.work(variant) / "build"
+
+    def build_log(self, variant: str) -> Path:
+        return self.work(variant) / "build.log"
+
+    def lock(self, name: str) -> Path:
+        return self.home / "locks" / f"{name}.lock"

@@ -1,0 +1,219 @@
+"""A resolved variant plus everything it is built from: the exact commands and the hash."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from . import RECIPE_VERSION, doctor, patches, spec, toolchain
+from . import sources as sources_mod
+from .errors import SpecError, UserError
+from .layout import Layout
+from .patches import Series
+from .sources import Source
+from .spec import Flags, Variant
+from .toolchain import Toolchain
+from .tomlfile import suggest
+
+# Flags each instrument adds, for both gcc and clang.
+INSTRUMENT_FLAGS = {
+    "none": Flags(),
+    "perf": Flags(
+        c=("-fno-omit-frame-pointer", "-mno-omit-leaf-frame-pointer"),
+        cxx=("-fno-omit-frame-pointer", "-mno-omit-leaf-frame-pointer"),
+    ),
+    "uftrace": Flags(
+        c=("-finstrument-functions", "-fno-omit-frame-pointer"),
+        cxx=("-finstrument-functions", "-fno-omit-frame-pointer"),
+    ),
+}
+
+# Options the tool owns: a spec sets them through toolchain, build-type or flags.
+RESERVED = {
+    "CMAKE_C_COMPILER": "toolchain",
+    "CMAKE_CXX_COMPILER": "toolchain",
+    "CMAKE_BUILD_TYPE": "build-type",
+    "CMAKE_C_FLAGS": "flags.c",
+    "CMAKE_CXX_FLAGS": "flags.cxx",
+    "CMAKE_EXE_LINKER_FLAGS": "flags.ld",
+    "CMAKE_SHARED_LINKER_FLAGS": "flags.ld",
+    "CMAKE_C_COMPILER_LAUNCHER": "(the shared ccache)",
+    "CMAKE_CXX_COMPILER_LAUNCHER": "(the shared ccache)",
+}
+
+# Recipe defaults for every code base; sources.toml adds per-source ones, the
+# spec's [cmake] comes last. Static binaries keep dist/<variant>/bin
+# self-contained; with BUILD_SHARED_LIBS=ON the libraries are published beside
+# them and found through an $ORIGIN rpath.
+RECIPE_CMAKE = {
+    "BUILD_SHARED_LIBS": "OFF",
+    "CMAKE_BUILD_RPATH_USE_ORIGIN": "ON",
+    "CMAKE_EXPORT_COMPILE_COMMANDS": "ON",
+}
+
+
+@dataclass(frozen=True)
+class Plan:
+    variant: Variant
+    source: Source
+    toolchain: Toolchain
+    series: tuple[Series, ...]
+    requires: tuple[str, ...]
+    flags: Flags
+    options: tuple[tuple[str, str], ...]  # -D options that define the artifact
+    hash: str
+    worktree: Path
+    build_dir: Path
+    ccache_env: tuple[tuple[str, str], ...]  # empty when ccache is missing
+
+    @property
+    def name(self) -> str:
+        return self.variant.name
+
+    @property
+    def branch(self) -> str:
+        return f"variant/{self.variant.name}"
+
+    def option(self, name: str, default: str | None = None) -> str | None:
+        return dict(self.options).get(name, default)
+
+    def openmp(self) -> bool:
+        return (self.option("GGML_OPENMP", "ON") or "ON").upper() in ("ON", "TRUE", "1", "YES")
+
+    def configure_argv(self) -> list[str]:
+        tc = self.toolchain
+        argv = [
+            "cmake", "-S", str(self.worktree / self.source.cmake_dir), "-B", str(self.build_dir),
+            "-G", "Ninja",
+            f"-DCMAKE_BUILD_TYPE={self.variant.build_type}",
+            f"-DCMAKE_C_COMPILER={tc.cc.path}",
+            f"-DCMAKE_CXX_COMPILER={tc.cxx.path}",
+            f"-DCMAKE_C_FLAGS={' '.join(self.flags.c)}",
+            f"-DCMAKE_CXX_FLAGS={' '.join(self.flags.cxx)}",
+            f"-DCMAKE_EXE_LINKER_FLAGS={' '.join(self.flags.ld)}",
+            f"-DCMAKE_SHARED_LINKER_FLAGS={' '.join(self.flags.ld)}",
+        ]  # fmt: skip
+        if self.ccache_env:
+            # The launcher carries the cache settings itself (through env), so a
+            # by-hand `ninja -C build` in this folder uses the same shared cache.
+            launcher = ";".join(["/usr/bin/env", *(f"{k}={v}" for k, v in self.ccache_env), "ccache"])
+            argv += [f"-DCMAKE_C_COMPILER_LAUNCHER={launcher}", f"-DCMAKE_CXX_COMPILER_LAUNCHER={launcher}"]
+        argv += [f"-D{k}={v}" for k, v in self.options]
+        return argv
+
+    def build_argv(self, jobs: int | None = None) -> list[str]:
+        # Ninja itself, not `cmake --build`: on SIGTERM Ninja kills its running
+        # jobs, while cmake --build would die and leave Ninja orphaned.
+        argv = [shutil.which("ninja") or shutil.which("ninja-build") or "ninja", "-C", str(self.build_dir)]
+        if jobs:
+            argv += ["-j", str(jobs)]
+        return [*argv, *self.variant.targets]
+
+    def patch_list(self) -> list[dict[str, str]]:
+        return [
+            {"series": s.name, "file": p.path.name, "sha256": p.sha256, "subject": p.subject, "author": p.author}
+            for s in self.series
+            for p in s.patches
+        ]
+
+    def describe(self) -> dict[str, Any]:
+        """The resolved spec as plain data: `variant show --json` and the manifest use it."""
+        v = self.variant
+        return {
+            "variant": v.name,
+            "description": v.description,
+            "file": str(v.file),
+            "extends": list(v.extends),
+            "hash": self.hash,
+            "source": self.source.identity(),
+            "toolchain": self.toolchain.identity(),
+            "build_type": v.build_type,
+            "instrument": v.instrument,
+            "targets": list(v.targets),
+            "patches": self.patch_list(),
+            "requires": list(self.requires),
+            "cmake": dict(self.options),
+            "flags": {"c": list(self.flags.c), "cxx": list(self.flags.cxx), "ld": list(self.flags.ld)},
+            "configure": self.configure_argv(),
+            "build": self.build_argv(),
+        }
+
+
+def _hash(v: Variant, src: Source, tc: Toolchain, series: tuple[Series, ...], options: dict[str, str], flags: Flags) -> str:
+    # Names, descriptions and paths are left out on purpose: two variants that
+    # would produce the same binaries have the same hash, wherever they live.
+    payload = {
+        "recipe": RECIPE_VERSION,
+        "source": src.identity(),
+        "toolchain": {k: val for k, val in tc.identity().items() if k != "name"},
+        "build_type": v.build_type,
+        "instrument": v.instrument,
+        "targets": sorted(v.targets),
+        "patches": [[s.name, p.path.name, p.sha256] for s in series for p in s.patches],
+        "cmake": options,
+        "flags": [list(flags.c), list(flags.cxx), list(flags.ld)],
+    }
+    blob = json.dumps(payload, sort_keys=True, separators=(",", ":")).encode()
+    return hashlib.sha256(blob).hexdigest()
+
+
+def make(layout: Layout, name: str, *, sources: dict[str, Source] | None = None) -> Plan:
+    """Resolve a variant against the catalogue; every error is a UserError naming file and key."""
+    if spec.is_mixin(name):
+        raise UserError(f'"{name}" is a mixin (its name starts with "_"): it is only used through extends')
+    v = spec.resolve(layout.variants_dir, name)
+    if sources is None:
+        sources = sources_mod.load_all(layout.sources_file)
+    if v.source not in sources:
+        raise SpecError(
+            v.origin("source"), "source",
+            f'unknown source "{v.source}"' + suggest(v.source, sources) + f" (in {layout.sources_file})",
+        )  # fmt: skip
+    src = sources[v.source]
+    tspec = toolchain.load(layout.toolchains_dir, v.toolchain, referenced_from=v.origin("toolchain"), key="toolchain")
+    series = tuple(
+        patches.load(layout.patches_dir, s, src.name, referenced_from=v.origin("patches"), key=f"patches[{i}]")
+        for i, s in enumerate(v.patches)
+    )
+    for key, _ in v.cmake:
+        if key in RESERVED:
+            raise SpecError(v.origin("cmake"), f"cmake.{key}", f"set by the tool; use {RESERVED[key]} instead")
+    for i, req in enumerate(v.requires):
+        if req not in doctor.BY_NAME:
+            raise SpecError(
+                v.origin("requires"), f"requires[{i}]", f'unknown tool "{req}"' + suggest(req, doctor.BY_NAME)
+            )
+    tc = toolchain.resolve(tspec)
+    options = {**RECIPE_CMAKE, **dict(src.cmake), **dict(v.cmake)}
+    flags = v.flags + INSTRUMENT_FLAGS[v.instrument]
+    requires = tuple(dict.fromkeys(v.requires + tuple(r for s in series for r in s.requires)))
+    h = _hash(v, src, tc, series, options, flags)
+    ccache_env: tuple[tuple[str, str], ...] = ()
+    if shutil.which("ccache"):
+        ccache_env = (
+            ("CCACHE_DIR", str(layout.ccache_dir)),
+            # Paths below the work root are rewritten relative to the build
+            # folder, so a sibling variant's worktree produces the same keys.
+            ("CCACHE_BASEDIR", str(layout.work_root)),
+            ("CCACHE_NOHASHDIR", "true"),
+            ("CCACHE_SLOPPINESS", "time_macros,include_file_mtime,include_file_ctime"),
+            ("CCACHE_STATSLOG", str(layout.work(name) / "ccache-stats.log")),
+        )
+    return Plan(
+        variant=v,
+        source=src,
+        toolchain=tc,
+        series=series,
+        requires=requires,
+        flags=flags,
+        options=tuple(sorted(options.items())),
+        hash=h,
+        worktree=layout.worktree(name),
+        build_dir=layout.build_dir(name),
+        ccache_env=ccache_env,
+    )
+

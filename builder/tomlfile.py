@@ -1,0 +1,131 @@
+"""Reading and validating TOML files so that every error names file, key path and expectation."""
+
+from __future__ import annotations
+
+import difflib
+import tomllib
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from typing import Any
+
+from .errors import SpecError
+
+Table = dict[str, Any]
+
+
+def load(path: Path) -> Table:
+    """Parse a TOML file; syntax errors carry tomllib's line and column."""
+    try:
+        with open(path, "rb") as fh:
+            return tomllib.load(fh)
+    except FileNotFoundError:
+        raise SpecError(path, None, "file not found") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise SpecError(path, None, f"invalid TOML: {exc}") from None
+
+
+def suggest(word: str, choices: Iterable[str]) -> str:
+    """' (did you mean "x"?)' for a close match, else a list of what is allowed."""
+    choices = sorted(choices)
+    close = difflib.get_close_matches(word, choices, n=1, cutoff=0.6)
+    if close:
+        return f' (did you mean "{close[0]}"?)'
+    if choices and len(choices) <= 12:
+        return " (expected one of: " + ", ".join(choices) + ")"
+    return ""
+
+
+def check_keys(path: Path, table: Mapping[str, Any], allowed: Iterable[str], prefix: str = "") -> None:
+    allowed = list(allowed)
+    for key in table:
+        if key not in allowed:
+            raise SpecError(path, prefix + key, f'unknown key "{key}"' + suggest(key, allowed))
+
+
+def _typename(value: Any) -> str:
+    return {
+        bool: "a boolean",
+        int: "an integer",
+        float: "a float",
+        str: "a string",
+        list: "an array",
+        dict: "a table",
+    }.get(type(value), type(value).__name__)
+
+
+def get_str(path: Path, table: Mapping[str, Any], key: str, prefix: str = "") -> str | None:
+    value = table.get(key)
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        raise SpecError(path, prefix + key, f"expected a string, got {_typename(value)}")
+    return value
+
+
+def get_bool(path: Path, table: Mapping[str, Any], key: str, prefix: str = "") -> bool | None:
+    value = table.get(key)
+    if value is None:
+        return None
+    if not isinstance(value, bool):
+        raise SpecError(path, prefix + key, f"expected true or false, got {_typename(value)}")
+    return value
+
+
+def get_enum(
+    path: Path, table: Mapping[str, Any], key: str, choices: Iterable[str], prefix: str = ""
+) -> str | None:
+    value = get_str(path, table, key, prefix)
+    choices = list(choices)
+    if value is not None and value not in choices:
+        raise SpecError(path, prefix + key, f'invalid value "{value}"' + suggest(value, choices))
+    return value
+
+
+def get_str_list(
+    path: Path, table: Mapping[str, Any], key: str, prefix: str = ""
+) -> tuple[str, ...] | None:
+    value = table.get(key)
+    if value is None:
+        return None
+    if not isinstance(value, list):
+        raise SpecError(path, prefix + key, f"expected an array of strings, got {_typename(value)}")
+    for i, item in enumerate(value):
+        if not isinstance(item, str):
+            raise SpecError(
+                path, f"{prefix}{key}[{i}]", f"expected a string, got {_typename(item)}"
+            )
+    return tuple(value)
+
+
+def get_argv_list(
+    path: Path, table: Mapping[str, Any], key: str, prefix: str = ""
+) -> tuple[tuple[str, ...], ...]:
+    """An array of argv arrays (for prebuild steps): never a shell string."""
+    value = table.get(key)
+    if value is None:
+        return ()
+    if not isinstance(value, list):
+        raise SpecError(path, prefix + key, f"expected an array of argv arrays, got {_typename(value)}")
+    steps = []
+    for i, step in enumerate(value):
+        if not isinstance(step, list) or not step or not all(isinstance(a, str) for a in step):
+            raise SpecError(
+                path,
+                f"{prefix}{key}[{i}]",
+                "expected a non-empty array of strings (an argv list; no shell is used)",
+            )
+        steps.append(tuple(step))
+    return tuple(steps)
+
+
+def get_table(path: Path, table: Mapping[str, Any], key: str, prefix: str = "") -> Table:
+    value = table.get(key)
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise SpecError(path, prefix + key, f"expected a table, got {_typename(value)}")
+    return value
+
+
+def is_full_sha(value: str, length: int = 40) -> bool:
+    return len(value) == length and all(c in "0123456789abcdef" for c in value)

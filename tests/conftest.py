@@ -1,0 +1,103 @@
+from __future__ import annotations
+
+import shutil
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from builder import cli
+
+from . import fakes
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+@dataclass(frozen=True)
+class Upstream:
+    path: Path
+    commit: str
+
+
+@dataclass
+class Outcome:
+    code: int
+    out: str
+    err: str
+
+
+@pytest.fixture(scope="session")
+def upstream(tmp_path_factory: pytest.TempPathFactory) -> Upstream:
+    """One fake upstream repo for the whole session (west-style); tests must not change it."""
+    path = tmp_path_factory.mktemp("upstream") / "fake.git-src"
+    return Upstream(path, fakes.make_upstream(path))
+
+
+@dataclass(frozen=True)
+class Catalogue:
+    root: Path
+    upstream: Upstream
+
+    def variant(self, name: str, text: str) -> Path:
+        path = self.root / "variants" / f"{name}.toml"
+        path.write_text(text)
+        return path
+
+    def series(self, name: str, toml: str = 'description = "test series"\n') -> Path:
+        d = self.root / "patches" / name
+        d.mkdir(parents=True, exist_ok=True)
+        (d / "series.toml").write_text(toml)
+        return d
+
+    @property
+    def dist(self) -> Path:
+        return self.root / "dist"
+
+    @property
+    def home(self) -> Path:
+        return self.root / ".variant"
+
+
+def write_sources(root: Path, url: str, commit: str, extra: str = "") -> None:
+    (root / "sources.toml").write_text(f'["llama.cpp"]\nurl = "{url}"\ncommit = "{commit}"\n{extra}')
+
+
+@pytest.fixture
+def catalogue(tmp_path: Path, upstream: Upstream, monkeypatch: pytest.MonkeyPatch) -> Catalogue:
+    """A catalogue in tmp_path whose llama.cpp source is the fake upstream."""
+    root = tmp_path / "cat"
+    (root / "variants").mkdir(parents=True)
+    (root / "patches").mkdir()
+    shutil.copytree(REPO / "toolchains", root / "toolchains")
+    write_sources(root, str(upstream.path), upstream.commit)
+    monkeypatch.delenv("VARIANT_HOME", raising=False)
+    monkeypatch.delenv("VARIANT_ROOT", raising=False)
+    return Catalogue(root, upstream)
+
+
+@pytest.fixture
+def run(capsys: pytest.CaptureFixture[str]) -> Callable[..., Outcome]:
+    """Run the CLI in-process, the way a user would, and collect exit code and output."""
+
+    def _run(root: Path, *args: str) -> Outcome:
+        capsys.readouterr()
+        try:
+            cli.main(["--root", str(root), *args])
+            code = 0
+        except SystemExit as exc:
+            code = int(exc.code or 0)
+        captured = capsys.readouterr()
+        return Outcome(code, captured.out, captured.err)
+
+    return _run
+
+
+@pytest.fixture
+def no_network_git(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    """An empty global git config, so the user's own settings cannot leak into tests."""
+    cfg = tmp_path / "gitconfig"
+    cfg.write_text("")
+    monkeypatch.setenv("GIT_CONFIG_GLOBAL", str(cfg))
+    monkeypatch.setenv("GIT_CONFIG_NOSYSTEM", "1")
+    yield cfg

@@ -1,0 +1,137 @@
+"""Small fake upstreams made in tmp folders, shaped like llama.cpp where the tool looks.
+
+The fake project has a static `ggml` library with a GGML_OPENMP switch, four
+programs named like llama.cpp's default targets, built into bin/, and a few
+knobs the tests use to make it misbehave (link OpenMP regardless, run slowly).
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import tarfile
+from pathlib import Path
+
+GIT_ENV = {
+    "GIT_AUTHOR_NAME": "Upstream Dev",
+    "GIT_AUTHOR_EMAIL": "dev@upstream.example",
+    "GIT_COMMITTER_NAME": "Upstream Dev",
+    "GIT_COMMITTER_EMAIL": "dev@upstream.example",
+    "GIT_AUTHOR_DATE": "2026-01-01T00:00:00+0000",
+    "GIT_COMMITTER_DATE": "2026-01-01T00:00:00+0000",
+}
+
+CMAKELISTS = r"""
+cmake_minimum_required(VERSION 3.14)
+project(fake C CXX)
+option(GGML_OPENMP "use OpenMP" ON)
+option(FAKE_LINK_OPENMP_ANYWAY "misbehave: link OpenMP even when GGML_OPENMP is off" OFF)
+option(FAKE_SLOW "add a slow build step" OFF)
+set(CMAKE_RUNTIME_OUTPUT_DIRECTORY ${CMAKE_BINARY_DIR}/bin)
+add_library(ggml STATIC ggml/ggml.c)
+target_include_directories(ggml PUBLIC ggml)
+if (GGML_OPENMP OR FAKE_LINK_OPENMP_ANYWAY)
+    find_package(OpenMP REQUIRED)
+    target_link_libraries(ggml PUBLIC OpenMP::OpenMP_C)
+    target_compile_definitions(ggml PRIVATE GGML_USE_OPENMP)
+endif()
+foreach(prog test-barrier test-backend-ops llama-bench)
+    add_executable(${prog} tools/${prog}.c)
+    target_link_libraries(${prog} ggml)
+endforeach()
+add_executable(llama-simple tools/llama-simple.cpp)
+target_link_libraries(llama-simple ggml)
+add_library(not-a-program STATIC ggml/ggml.c)
+if (FAKE_SLOW)
+    add_custom_target(slow-step COMMAND ${CMAKE_COMMAND} -E sleep 30)
+    add_dependencies(test-barrier slow-step)
+endif()
+if (DEFINED FAKE_ECHO)
+    file(WRITE ${CMAKE_BINARY_DIR}/echo.txt "${FAKE_ECHO}")
+endif()
+"""
+
+GGML_C = r"""
+#include "ggml.h"
+#ifdef GGML_USE_OPENMP
+#include <omp.h>
+#endif
+int ggml_threads(void) {
+#ifdef GGML_USE_OPENMP
+    return omp_get_max_threads();
+#else
+    return 1;
+#endif
+}
+int ggml_barrier_kind(void) { return 0; }
+"""
+
+PROGRAM_C = r"""
+#include <stdio.h>
+#include "ggml.h"
+int main(void) { printf("%s ok kind=%d threads=%d\n", NAME, ggml_barrier_kind(), ggml_threads() > 0); return 0; }
+"""
+
+
+def git(cwd: Path, *args: str) -> str:
+    env = {**os.environ, **GIT_ENV}
+    out = subprocess.run(["git", *args], cwd=cwd, env=env, check=True, capture_output=True, text=True)
+    return out.stdout.strip()
+
+
+def write_tree(root: Path) -> None:
+    (root / "ggml").mkdir(parents=True, exist_ok=True)
+    (root / "tools").mkdir(exist_ok=True)
+    (root / "CMakeLists.txt").write_text(CMAKELISTS)
+    (root / "ggml" / "ggml.h").write_text("int ggml_threads(void);\nint ggml_barrier_kind(void);\n")
+    (root / "ggml" / "ggml.c").write_text(GGML_C)
+    for prog in ("test-barrier", "test-backend-ops", "llama-bench"):
+        (root / "tools" / f"{prog}.c").write_text(f'#define NAME "{prog}"\n' + PROGRAM_C)
+    (root / "tools" / "llama-simple.cpp").write_text(
+        '#include <cstdio>\nextern "C" {\n#include "ggml.h"\n}\n'
+        'int main() { std::printf("llama-simple ok kind=%d\\n", ggml_barrier_kind()); return 0; }\n'
+    )
+    (root / ".gitignore").write_text("*.gguf\n")
+
+
+def make_upstream(path: Path) -> str:
+    """A git repo holding the fake project; returns the commit."""
+    path.mkdir(parents=True)
+    git(path, "init", "-q", "-b", "master")
+    write_tree(path)
+    git(path, "add", "-A")
+    git(path, "commit", "-q", "-m", "fake upstream")
+    return git(path, "rev-parse", "HEAD")
+
+
+def make_patch(upstream: Path, out_dir: Path, *, name: str, old: str, new: str,
+               file: str = "ggml/ggml.c", author: str = "Kernel Hacker <hacker@example.org>") -> Path:
+    """Commit one edit on a scratch branch of upstream, export it with format-patch, drop the branch."""
+    base = git(upstream, "rev-parse", "HEAD")
+    branch = "tmp-" + "".join(c if c.isalnum() else "-" for c in name)
+    git(upstream, "checkout", "-q", "-b", branch)
+    target = upstream / file
+    text = target.read_text()
+    assert old in text, f"{old!r} not in {file}"
+    target.write_text(text.replace(old, new, 1))
+    git(upstream, "commit", "-q", "-a", f"--author={author}", "-m", f"ggml: {name}\n\nMeasured: nothing, it is a test.")
+    out_dir.mkdir(parents=True, exist_ok=True)
+    produced = git(upstream, "format-patch", "-q", "-1", "-o", str(out_dir), "--start-number",
+                   str(len(list(out_dir.glob("*.patch"))) + 1), "HEAD")
+    git(upstream, "checkout", "-q", base)
+    git(upstream, "branch", "-q", "-D", branch)
+    git(upstream, "checkout", "-q", "master")
+    return Path(produced.splitlines()[-1] if produced else sorted(out_dir.glob("*.patch"))[-1])
+
+
+def make_sdist(path: Path, top: str = "fake_pkg-1.0", subdir: str = "vendor/fake") -> Path:
+    """An sdist-shaped tarball vendoring the fake tree under subdir, with a dangling gitlink."""
+    stage = path.parent / (path.name + ".stage")
+    tree = stage / top / subdir
+    write_tree(tree)
+    (tree / ".git").write_text("gitdir: ../../.git/modules/vendor/fake\n")
+    (tree / "model.gguf").write_text("ignored by .gitignore, shipped by the sdist\n")
+    (stage / top / "PKG-INFO").write_text("Name: fake-pkg\nVersion: 1.0\n")
+    with tarfile.open(path, "w:gz") as tar:
+        tar.add(stage / top, arcname=top)
+    return path
