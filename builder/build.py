@@ -105,7 +105,7 @@ def _build_locked(layout: Layout, plan: Plan, opts: Options, say: Say) -> Outcom
     say(f"{plan.name}: verifying {len(files)} artifact(s)")
     checks = verify.verify(plan, files, base.commit)
     seconds = round(time.monotonic() - started, 1)
-    counts = cmake.ccache_counts(Path(stats_log)) if stats_log else {}
+    counts = cmake.ccache_counts(Path(stats_log), plan.build_dir) if stats_log else {}
     manifest = {
         **{k: v for k, v in plan.describe().items() if k not in ("configure", "build")},
         "source": {**plan.source.identity(), "origin": base.origin, "origin_detail": base.detail,
@@ -120,4 +120,3 @@ def _build_locked(layout: Layout, plan: Plan, opts: Options, say: Say) -> Outcom
     }  # fmt: skip
     path = install.publish(layout, plan.name, plan.hash, files, manifest)
     return Outcome(plan.name, "built", path, install.read_manifest(layout, plan.name) or manifest)
-

@@ -45,7 +45,9 @@ def _emit_json(data: Any) -> None:
 
 @click.group()
 @click.version_option(__version__, prog_name="variant")
-@click.option("--root", envvar="VARIANT_ROOT", help="Catalogue folder (default: nearest parent with variants/).")
+@click.option(
+    "--root", envvar="VARIANT_ROOT", help="Catalogue folder (default: nearest parent with variants/)."
+)
 @click.option("-v", "--verbose", is_flag=True, help="Log every command run.")
 @click.pass_context
 def cli(ctx: click.Context, root: str | None, verbose: bool) -> None:
@@ -201,7 +203,7 @@ def patch() -> None:
 def patch_list(ctx: click.Context, as_json: bool) -> None:
     """Every series with its status, upstream link and patches."""
     layout = _layout(ctx)
-    rows = []
+    rows: list[dict[str, Any]] = []
     for name in patches.available(layout.patches_dir):
         s = patches.load(layout.patches_dir, name, "llama.cpp", referenced_from=layout.patches_dir, key=name)
         rows.append({"series": name, "status": s.status, "upstream": s.upstream, "description": s.description,
@@ -226,7 +228,9 @@ def patch_pin(ctx: click.Context, series: str, source: str) -> None:
     if not (sdir / "series.toml").is_file():
         from .tomlfile import suggest
 
-        raise UserError(f'unknown patch series "{series}"' + suggest(series, patches.available(layout.patches_dir)))
+        raise UserError(
+            f'unknown patch series "{series}"' + suggest(series, patches.available(layout.patches_dir))
+        )
     for fname, sha in patches.pin(sdir, source).items():
         click.echo(f"{fname} {sha}")
 

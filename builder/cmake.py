@@ -7,6 +7,7 @@ import re
 import shutil
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from .plan import Plan
 from .progress import Progress
@@ -51,25 +52,31 @@ def build(plan: Plan, log_file: Path, *, jobs: int | None = None) -> None:
         progress.close()
 
 
-def ccache_counts(stats_log: Path) -> dict[str, int]:
+def ccache_counts(stats_log: Path, build_dir: Path | None = None) -> dict[str, Any]:
     """Hits and misses of this build, from ccache's per-build stats log.
 
     The log holds one block per compiler call: a "# file" line, then counters.
+    The files that missed are listed too (relative to build_dir's parent when
+    given): they say what a change really cost.
     """
-    counts = {"hits": 0, "misses": 0, "other": 0}
+    counts: dict[str, Any] = {"hits": 0, "misses": 0, "other": 0, "missed": []}
     if not stats_log.is_file():
         return counts
-    blocks: list[set[str]] = []
+    blocks: list[tuple[str, set[str]]] = []
     for line in stats_log.read_text(errors="replace").splitlines():
         if line.startswith("#"):
-            blocks.append(set())
+            blocks.append((line[1:].strip(), set()))
         elif line.strip() and blocks:
-            blocks[-1].add(line.strip())
-    for block in blocks:
+            blocks[-1][1].add(line.strip())
+    for source, block in blocks:
         if block & {"direct_cache_hit", "preprocessed_cache_hit"}:
             counts["hits"] += 1
         elif "cache_miss" in block:
             counts["misses"] += 1
+            path = Path(source)
+            if build_dir is not None and path.is_relative_to(build_dir.parent):
+                path = path.relative_to(build_dir.parent)
+            counts["missed"].append(str(path))
         else:
             counts["other"] += 1  # preprocessing only, linking, uncacheable calls
     return counts

@@ -50,22 +50,53 @@ class Finding:
 TOOLS = (
     Tool("gcc", "C compiler (toolchain gcc)", ("gcc",), install="apt-get install -y gcc", required=True),
     Tool("g++", "C++ compiler (toolchain gcc)", ("g++",), install="apt-get install -y g++", required=True),
-    Tool("clang", "C/C++ compiler (toolchain clang)", ("clang-19", "clang"), install="apt-get install -y clang-19"),
-    Tool("libomp", "clang's OpenMP runtime (OpenMP builds with clang)", clang_runtime="libomp.so",
-         install="apt-get install -y libomp-19-dev"),
-    Tool("cmake", "build system generator", ("cmake",), install="pip install cmake  (or apt-get install -y cmake)",
-         required=True, min_version=(3, 14)),
-    Tool("ninja", "build tool", ("ninja", "ninja-build"), install="pip install ninja  (or apt-get install -y ninja-build)",
-         required=True),
+    Tool(
+        "clang",
+        "C/C++ compiler (toolchain clang)",
+        ("clang-19", "clang"),
+        install="apt-get install -y clang-19",
+    ),
+    Tool(
+        "libomp",
+        "clang's OpenMP runtime (OpenMP builds with clang)",
+        clang_runtime="libomp.so",
+        install="apt-get install -y libomp-19-dev",
+    ),
+    Tool(
+        "cmake",
+        "build system generator",
+        ("cmake",),
+        install="pip install cmake  (or apt-get install -y cmake)",
+        required=True,
+        min_version=(3, 14),
+    ),
+    Tool(
+        "ninja",
+        "build tool",
+        ("ninja", "ninja-build"),
+        install="pip install ninja  (or apt-get install -y ninja-build)",
+        required=True,
+    ),
     Tool("ccache", "compiler cache shared by all variants", ("ccache",), install="apt-get install -y ccache"),
-    Tool("git", "mirrors, worktrees, patch series", ("git",), install="apt-get install -y git", required=True),
+    Tool(
+        "git", "mirrors, worktrees, patch series", ("git",), install="apt-get install -y git", required=True
+    ),
     Tool("pkg-config", "finds optional libraries", ("pkg-config",), install="apt-get install -y pkg-config"),
-    Tool("liburing", "io_uring library (io-uring-loader series)", pkgconfig="liburing",
-         install="apt-get install -y liburing-dev pkg-config"),
-    Tool("uftrace", "function tracer (instrument = uftrace)", ("uftrace",), install="apt-get install -y uftrace"),
+    Tool(
+        "liburing",
+        "io_uring library (io-uring-loader series)",
+        pkgconfig="liburing",
+        install="apt-get install -y liburing-dev pkg-config",
+    ),
+    Tool(
+        "uftrace",
+        "function tracer (instrument = uftrace)",
+        ("uftrace",),
+        install="apt-get install -y uftrace",
+    ),
     Tool("perf", "sampling profiler (instrument = perf)", ("perf",), install="apt-get install -y linux-perf"),
     Tool("fio", "disk bandwidth reference (load bench)", ("fio",), install="apt-get install -y fio"),
-)  # fmt: skip
+)
 BY_NAME = {t.name: t for t in TOOLS}
 
 
@@ -115,7 +146,9 @@ def require(names: tuple[str, ...], who: str) -> None:
         if tool is None:
             from .tomlfile import suggest
 
-            raise UserError(f"{who} requires unknown tool \"{name}\"" + suggest(name, BY_NAME))
+            raise UserError(f'{who} requires unknown tool "{name}"' + suggest(name, BY_NAME))
         finding = check(tool)
         if not finding.ok:
-            raise UserError(f"{who} requires {name} ({tool.what}): {finding.problem}; install with: {tool.install}")
+            raise UserError(
+                f"{who} requires {name} ({tool.what}): {finding.problem}; install with: {tool.install}"
+            )

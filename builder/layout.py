@@ -21,8 +21,7 @@ def find_root(start: Path, override: str | None = None) -> Path:
         if (folder / "variants").is_dir():
             return folder
     raise UserError(
-        f"no catalogue found: no variants/ folder in {here} or any parent "
-        "(use --root DIR or VARIANT_ROOT)"
+        f"no catalogue found: no variants/ folder in {here} or any parent (use --root DIR or VARIANT_ROOT)"
     )
 
 
@@ -63,7 +62,9 @@ class Layout:
 
     @property
     def downloads(self) -> Path:
-        return self.home / "downloads"
+        # Shareable between homes (tests, benchmarks, several catalogues), like pip's cache.
+        shared = os.environ.get("VARIANT_DOWNLOADS")
+        return Path(shared).expanduser().resolve() if shared else self.home / "downloads"
 
     @property
     def ccache_dir(self) -> Path:

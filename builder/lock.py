@@ -44,8 +44,7 @@ def hold(
                 except BlockingIOError:
                     if deadline is not None and time.monotonic() > deadline:
                         raise LockBusy(
-                            f"{what} is still in use by another process (pid {holder}) "
-                            f"after {timeout:g} s"
+                            f"{what} is still in use by another process (pid {holder}) after {timeout:g} s"
                         ) from None
                     time.sleep(0.2)
         os.ftruncate(fd, 0)

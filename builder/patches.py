@@ -43,7 +43,11 @@ class Series:
 
 
 def available(patches_dir: Path) -> list[str]:
-    return sorted(p.name for p in patches_dir.iterdir() if (p / "series.toml").is_file()) if patches_dir.is_dir() else []
+    return (
+        sorted(p.name for p in patches_dir.iterdir() if (p / "series.toml").is_file())
+        if patches_dir.is_dir()
+        else []
+    )
 
 
 def _header(msg: email.message.Message, name: str) -> str:
@@ -73,7 +77,9 @@ def load(patches_dir: Path, name: str, source: str, *, referenced_from: Path, ke
     sdir = patches_dir / name
     path = sdir / "series.toml"
     if not path.is_file():
-        raise SpecError(referenced_from, key, f'unknown patch series "{name}"' + tf.suggest(name, available(patches_dir)))
+        raise SpecError(
+            referenced_from, key, f'unknown patch series "{name}"' + tf.suggest(name, available(patches_dir))
+        )
     data = tf.load(path)
     tf.check_keys(path, data, KEYS)
     applies_to = tf.get_str_list(path, data, "applies-to") or ()
@@ -106,7 +112,11 @@ def _check_pins(path: Path, pins: dict[str, object], patches: tuple[PatchFile, .
     by_name = {p.path.name: p for p in patches}
     for fname, pinned in pins.items():
         if fname not in by_name:
-            raise SpecError(path, f"sha256.{fname}", "pinned, but there is no such patch file" + tf.suggest(fname, by_name))
+            raise SpecError(
+                path,
+                f"sha256.{fname}",
+                "pinned, but there is no such patch file" + tf.suggest(fname, by_name),
+            )
         got = by_name[fname].sha256
         if pinned != got:
             raise SpecError(
@@ -123,7 +133,7 @@ def pin(series_dir: Path, source: str) -> dict[str, str]:
     """Rewrite series.toml's [sha256] table (kept last in the file) from the patch files."""
     path = series_dir / "series.toml"
     text = path.read_text()
-    text = re.split(r"(?m)^\[sha256\]\s*$", text)[0].rstrip() + "\n"
+    text = re.split(r"(?m)^\[sha256\]", text)[0].rstrip() + "\n"
     pins = {f.name: read_patch(f).sha256 for f in patch_files(series_dir, source)}
     text += "\n[sha256]  # written by `variant patch pin`; a patch that changes must be re-pinned\n"
     text += "".join(f'"{n}" = "{s}"\n' for n, s in pins.items())

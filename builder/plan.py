@@ -16,8 +16,8 @@ from .layout import Layout
 from .patches import Series
 from .sources import Source
 from .spec import Flags, Variant
-from .toolchain import Toolchain
 from .tomlfile import suggest
+from .toolchain import Toolchain
 
 # Flags each instrument adds, for both gcc and clang.
 INSTRUMENT_FLAGS = {
@@ -115,7 +115,13 @@ class Plan:
 
     def patch_list(self) -> list[dict[str, str]]:
         return [
-            {"series": s.name, "file": p.path.name, "sha256": p.sha256, "subject": p.subject, "author": p.author}
+            {
+                "series": s.name,
+                "file": p.path.name,
+                "sha256": p.sha256,
+                "subject": p.subject,
+                "author": p.author,
+            }
             for s in self.series
             for p in s.patches
         ]
@@ -143,7 +149,9 @@ class Plan:
         }
 
 
-def _hash(v: Variant, src: Source, tc: Toolchain, series: tuple[Series, ...], options: dict[str, str], flags: Flags) -> str:
+def _hash(
+    v: Variant, src: Source, tc: Toolchain, series: tuple[Series, ...], options: dict[str, str], flags: Flags
+) -> str:
     # Names, descriptions and paths are left out on purpose: two variants that
     # would produce the same binaries have the same hash, wherever they live.
     payload = {
@@ -174,14 +182,20 @@ def make(layout: Layout, name: str, *, sources: dict[str, Source] | None = None)
             f'unknown source "{v.source}"' + suggest(v.source, sources) + f" (in {layout.sources_file})",
         )  # fmt: skip
     src = sources[v.source]
-    tspec = toolchain.load(layout.toolchains_dir, v.toolchain, referenced_from=v.origin("toolchain"), key="toolchain")
+    tspec = toolchain.load(
+        layout.toolchains_dir, v.toolchain, referenced_from=v.origin("toolchain"), key="toolchain"
+    )
     series = tuple(
-        patches.load(layout.patches_dir, s, src.name, referenced_from=v.origin("patches"), key=f"patches[{i}]")
+        patches.load(
+            layout.patches_dir, s, src.name, referenced_from=v.origin("patches"), key=f"patches[{i}]"
+        )
         for i, s in enumerate(v.patches)
     )
     for key, _ in v.cmake:
         if key in RESERVED:
-            raise SpecError(v.origin("cmake"), f"cmake.{key}", f"set by the tool; use {RESERVED[key]} instead")
+            raise SpecError(
+                v.origin("cmake"), f"cmake.{key}", f"set by the tool; use {RESERVED[key]} instead"
+            )
     for i, req in enumerate(v.requires):
         if req not in doctor.BY_NAME:
             raise SpecError(
@@ -216,4 +230,3 @@ def make(layout: Layout, name: str, *, sources: dict[str, Source] | None = None)
         build_dir=layout.build_dir(name),
         ccache_env=ccache_env,
     )
-

@@ -143,7 +143,9 @@ def import_tree(layout: Layout, src: Source, say: Say) -> str:
         env = {**IMPORT_ENV, "GIT_INDEX_FILE": str(Path(tmp) / "index")}
         work = ["--work-tree", str(tree_dir)]
         # --force: the tree's own .gitignore must not drop files the sdist ships.
-        git.git(*git.NEUTRAL_CONFIG, *work, "add", "--all", "--force", ".", git_dir=mirror, env=env, cwd=tree_dir)
+        git.git(
+            *git.NEUTRAL_CONFIG, *work, "add", "--all", "--force", ".", git_dir=mirror, env=env, cwd=tree_dir
+        )
         tree = git.git("write-tree", git_dir=mirror, env=env).stdout.strip()
         message = (
             f"Import {pin.subdir} from {pin.requirement}\n\n"

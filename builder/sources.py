@@ -49,7 +49,11 @@ class Source:
             "prebuild": [list(s) for s in self.prebuild],
             "pypi": None
             if self.pypi is None
-            else {"requirement": self.pypi.requirement, "subdir": self.pypi.subdir, "sha256": self.pypi.sha256},
+            else {
+                "requirement": self.pypi.requirement,
+                "subdir": self.pypi.subdir,
+                "sha256": self.pypi.sha256,
+            },
         }
 
 
@@ -107,7 +111,9 @@ def _parse(path: Path, name: str, entry: dict[str, Any]) -> Source:
     requirement = tf.get_str(path, entry, "pypi", p)
     if requirement is not None:
         if "==" not in requirement:
-            raise SpecError(path, p + "pypi", f'expected an exact pin like "name==1.2.3", got "{requirement}"')
+            raise SpecError(
+                path, p + "pypi", f'expected an exact pin like "name==1.2.3", got "{requirement}"'
+            )
         sha = tf.get_str(path, entry, "sha256", p)
         if not sha or not tf.is_full_sha(sha, 64):
             raise SpecError(path, p + "sha256", "required with pypi: the sdist's 64-hex sha256")
@@ -170,18 +176,16 @@ def ensure_base(layout: Layout, src: Source, *, offline: bool, say: Say) -> Base
     is fetched. When the URL cannot be reached (or with --offline) the pinned
     sdist is imported instead, once; later builds reuse the imported commit.
     """
-    from . import sdist  # late: only the offline path needs tarfile and pip
+    from . import sdist  # late: sdist builds on this module's types
 
     mirror = layout.mirror(src.name)
     with hold(layout.lock(f"source-{src.name}"), f"the {src.name} mirror", say=say):
-        if not offline:
-            if git.has_commit(mirror, src.commit) or _fetch_git(layout, src, say):
-                return Base(src.commit, "git", src.url)
+        if not offline and (git.has_commit(mirror, src.commit) or _fetch_git(layout, src, say)):
+            return Base(src.commit, "git", src.url)
         if src.pypi is None:
             why = "--offline was given" if offline else f"cannot reach {src.url}"
             raise UserError(
-                f"{src.name}: {why} and sources.toml gives no offline fallback "
-                f"(pypi, subdir, sha256) for it"
+                f"{src.name}: {why} and sources.toml gives no offline fallback (pypi, subdir, sha256) for it"
             )
         detail = f"{src.pypi.requirement} sha256:{src.pypi.sha256}"
         commit = sdist.imported_commit(mirror, src.pypi)

@@ -81,9 +81,7 @@ def get_enum(
     return value
 
 
-def get_str_list(
-    path: Path, table: Mapping[str, Any], key: str, prefix: str = ""
-) -> tuple[str, ...] | None:
+def get_str_list(path: Path, table: Mapping[str, Any], key: str, prefix: str = "") -> tuple[str, ...] | None:
     value = table.get(key)
     if value is None:
         return None
@@ -91,9 +89,7 @@ def get_str_list(
         raise SpecError(path, prefix + key, f"expected an array of strings, got {_typename(value)}")
     for i, item in enumerate(value):
         if not isinstance(item, str):
-            raise SpecError(
-                path, f"{prefix}{key}[{i}]", f"expected a string, got {_typename(item)}"
-            )
+            raise SpecError(path, f"{prefix}{key}[{i}]", f"expected a string, got {_typename(item)}")
     return tuple(value)
 
 

@@ -10,6 +10,7 @@ from pathlib import Path
 from elftools.common.exceptions import ELFError
 from elftools.elf.dynamic import DynamicSection
 from elftools.elf.elffile import ELFFile
+from elftools.elf.sections import SymbolTableSection
 
 from . import git, patches
 from .errors import BuildError
@@ -45,14 +46,16 @@ def read_elf(path: Path) -> ElfFacts:
             hook = False
             for section in elf.iter_sections():
                 if isinstance(section, DynamicSection):
-                    needed += [t.needed for t in section.iter_tags() if t.entry.d_tag == "DT_NEEDED"]
+                    tags = [t for t in section.iter_tags() if t.entry.d_tag == "DT_NEEDED"]
+                    # pyelftools sets .needed on DT_NEEDED tags only; its stubs do not know it.
+                    needed += [t.needed for t in tags]  # type: ignore[attr-defined]
             comment = elf.get_section_by_name(".comment")
             comments = (
                 tuple(c.decode(errors="replace") for c in comment.data().split(b"\0") if c) if comment else ()
             )
             for name in (".dynsym", ".symtab"):
                 table = elf.get_section_by_name(name)
-                if table is not None and table.get_symbol_by_name(PROFILE_HOOK):
+                if isinstance(table, SymbolTableSection) and table.get_symbol_by_name(PROFILE_HOOK):
                     hook = True
                     break
     except (ELFError, OSError) as exc:
@@ -115,7 +118,9 @@ def _compile_flags(plan: Plan) -> Check:
     entries = json.loads(db.read_text())
     missing = [e["file"] for e in entries if not wanted <= set(e.get("command", "").split())]
     if missing:
-        return Check("flags", False, f"{len(missing)} files compiled without {sorted(wanted)}, e.g. {missing[0]}")
+        return Check(
+            "flags", False, f"{len(missing)} files compiled without {sorted(wanted)}, e.g. {missing[0]}"
+        )
     return Check("flags", True, f"{sorted(wanted)} on all {len(entries)} compiled files")
 
 
@@ -127,13 +132,23 @@ def _patches(plan: Plan, base: str) -> Check:
     if branch != plan.branch:
         return Check("patches", False, f"worktree is on {branch}, expected {plan.branch}")
     if want != have:
-        return Check("patches", False, f"expected {len(want)} patch commits on {plan.branch}, found {len(have)} that differ")
+        return Check(
+            "patches",
+            False,
+            f"expected {len(want)} patch commits on {plan.branch}, found {len(have)} that differ",
+        )
     return Check("patches", True, f"{len(want)} patch commit(s) on {plan.branch}")
 
 
 def verify(plan: Plan, binaries: list[Path], base: str) -> list[Check]:
     facts = [read_elf(b) for b in binaries]
-    checks = [_openmp(plan, facts), _compiler(plan, facts), _instrument(plan, facts), _compile_flags(plan), _patches(plan, base)]
+    checks = [
+        _openmp(plan, facts),
+        _compiler(plan, facts),
+        _instrument(plan, facts),
+        _compile_flags(plan),
+        _patches(plan, base),
+    ]
     failed = [c for c in checks if not c.ok]
     if failed:
         raise BuildError(

@@ -69,7 +69,10 @@ int ggml_barrier_kind(void) { return 0; }
 PROGRAM_C = r"""
 #include <stdio.h>
 #include "ggml.h"
-int main(void) { printf("%s ok kind=%d threads=%d\n", NAME, ggml_barrier_kind(), ggml_threads() > 0); return 0; }
+int main(void) {
+    printf("%s ok kind=%d threads=%d\n", NAME, ggml_barrier_kind(), ggml_threads() > 0);
+    return 0;
+}
 """
 
 
@@ -104,8 +107,16 @@ def make_upstream(path: Path) -> str:
     return git(path, "rev-parse", "HEAD")
 
 
-def make_patch(upstream: Path, out_dir: Path, *, name: str, old: str, new: str,
-               file: str = "ggml/ggml.c", author: str = "Kernel Hacker <hacker@example.org>") -> Path:
+def make_patch(
+    upstream: Path,
+    out_dir: Path,
+    *,
+    name: str,
+    old: str,
+    new: str,
+    file: str = "ggml/ggml.c",
+    author: str = "Kernel Hacker <hacker@example.org>",
+) -> Path:
     """Commit one edit on a scratch branch of upstream, export it with format-patch, drop the branch."""
     base = git(upstream, "rev-parse", "HEAD")
     branch = "tmp-" + "".join(c if c.isalnum() else "-" for c in name)
@@ -114,10 +125,27 @@ def make_patch(upstream: Path, out_dir: Path, *, name: str, old: str, new: str,
     text = target.read_text()
     assert old in text, f"{old!r} not in {file}"
     target.write_text(text.replace(old, new, 1))
-    git(upstream, "commit", "-q", "-a", f"--author={author}", "-m", f"ggml: {name}\n\nMeasured: nothing, it is a test.")
+    git(
+        upstream,
+        "commit",
+        "-q",
+        "-a",
+        f"--author={author}",
+        "-m",
+        f"ggml: {name}\n\nMeasured: nothing, it is a test.",
+    )
     out_dir.mkdir(parents=True, exist_ok=True)
-    produced = git(upstream, "format-patch", "-q", "-1", "-o", str(out_dir), "--start-number",
-                   str(len(list(out_dir.glob("*.patch"))) + 1), "HEAD")
+    produced = git(
+        upstream,
+        "format-patch",
+        "-q",
+        "-1",
+        "-o",
+        str(out_dir),
+        "--start-number",
+        str(len(list(out_dir.glob("*.patch"))) + 1),
+        "HEAD",
+    )
     git(upstream, "checkout", "-q", base)
     git(upstream, "branch", "-q", "-D", branch)
     git(upstream, "checkout", "-q", "master")
@@ -131,7 +159,12 @@ def make_sdist(path: Path, top: str = "fake_pkg-1.0", subdir: str = "vendor/fake
     write_tree(tree)
     (tree / ".git").write_text("gitdir: ../../.git/modules/vendor/fake\n")
     (tree / "model.gguf").write_text("ignored by .gitignore, shipped by the sdist\n")
-    (stage / top / "PKG-INFO").write_text("Name: fake-pkg\nVersion: 1.0\n")
+    name, version = top.rsplit("-", 1)
+    (stage / top / "PKG-INFO").write_text(f"Metadata-Version: 2.1\nName: {name}\nVersion: {version}\n")
+    (stage / top / "pyproject.toml").write_text(
+        '[build-system]\nrequires = ["setuptools"]\nbuild-backend = "setuptools.build_meta"\n'
+        f'[project]\nname = "{name}"\nversion = "{version}"\n[tool.setuptools]\npackages = []\n'
+    )
     with tarfile.open(path, "w:gz") as tar:
         tar.add(stage / top, arcname=top)
     return path

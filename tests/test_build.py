@@ -11,6 +11,7 @@ import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -24,8 +25,9 @@ Run = Callable[..., Outcome]
 TARGETS = 'targets = ["test-barrier", "llama-simple"]\n'
 
 
-def _manifest(cat: Catalogue, name: str) -> dict:  # type: ignore[type-arg]
-    return json.loads((cat.dist / name / "manifest.json").read_text())
+def _manifest(cat: Catalogue, name: str) -> dict[str, Any]:
+    data: dict[str, Any] = json.loads((cat.dist / name / "manifest.json").read_text())
+    return data
 
 
 def _binary(cat: Catalogue, name: str, prog: str) -> str:
@@ -167,6 +169,7 @@ def test_kill_9_during_build_leaves_no_partial_dist(catalogue: Catalogue, run: R
         [sys.executable, "-m", "builder.cli", "--root", str(catalogue.root), "build", "slow"],
         env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
     )  # fmt: skip
+
     def sleepers() -> list[int]:
         found = []
         for d in Path("/proc").iterdir():
@@ -190,7 +193,11 @@ def test_kill_9_during_build_leaves_no_partial_dist(catalogue: Catalogue, run: R
         time.sleep(0.1)
     assert not sleepers()
     assert not (catalogue.dist / "slow").exists()
-    assert not list((catalogue.dist / ".builds").glob("slow-*")) if (catalogue.dist / ".builds").exists() else True
+    assert (
+        not list((catalogue.dist / ".builds").glob("slow-*"))
+        if (catalogue.dist / ".builds").exists()
+        else True
+    )
     # The kernel released the lock with the process; the next build goes through.
     catalogue.variant("slow", TARGETS)
     assert run(catalogue.root, "build", "slow").code == 0
@@ -263,7 +270,9 @@ def test_requires_missing_tool_is_a_user_error(catalogue: Catalogue, run: Run, t
 
 
 def test_build_failure_shows_tail_and_log(catalogue: Catalogue, run: Run) -> None:
-    catalogue.variant("broken", TARGETS + "[flags]\nc = ['-DGGML_USE_OPENMP', '-include', 'no-such-header.h']\n")
+    catalogue.variant(
+        "broken", TARGETS + "[flags]\nc = ['-DGGML_USE_OPENMP', '-include', 'no-such-header.h']\n"
+    )
     res = run(catalogue.root, "build", "broken")
     assert res.code == 1
     assert "no-such-header.h" in res.err and "full log:" in res.err

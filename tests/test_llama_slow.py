@@ -1,0 +1,132 @@
+"""Real llama.cpp from the offline source (the pinned llama-cpp-python sdist): minutes, marked slow.
+
+Set VARIANT_DOWNLOADS to a folder that already holds the sdist to skip the
+77 MB download when running these locally; CI downloads it with pip.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from .conftest import REPO
+
+pytestmark = pytest.mark.slow
+TARGETS = 'targets = ["test-barrier"]\n'
+
+
+class Cat:
+    def __init__(self, root: Path) -> None:
+        self.root = root
+
+    def variant(self, name: str, extra: str = "") -> None:
+        shipped = (
+            (REPO / "variants" / f"{name}.toml").read_text()
+            if (REPO / "variants" / f"{name}.toml").is_file()
+            else ""
+        )
+        (self.root / "variants" / f"{name}.toml").write_text(shipped + extra)
+
+    def build(self, *names: str) -> list[dict[str, Any]]:
+        out = subprocess.run(
+            ["variant", "--root", str(self.root), "build", "--offline", "--json", *names],
+            capture_output=True, text=True, check=False,
+        )  # fmt: skip
+        assert out.returncode == 0, out.stderr[-3000:]
+        data: list[dict[str, Any]] = json.loads(out.stdout)
+        return data
+
+    def manifest(self, name: str) -> dict[str, Any]:
+        data: dict[str, Any] = json.loads((self.root / "dist" / name / "manifest.json").read_text())
+        return data
+
+
+@pytest.fixture(scope="module")
+def llama(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cat]:
+    """The shipped catalogue's sources and toolchains, variants trimmed to test-barrier."""
+    root = tmp_path_factory.mktemp("llama")
+    (root / "variants").mkdir()
+    shutil.copytree(REPO / "toolchains", root / "toolchains")
+    shutil.copy(REPO / "sources.toml", root / "sources.toml")
+    for mixin in (REPO / "variants").glob("_*.toml"):
+        shutil.copy(mixin, root / "variants" / mixin.name)
+    saved = os.environ.get("VARIANT_DOWNLOADS")
+    if not saved:
+        os.environ["VARIANT_DOWNLOADS"] = str(tmp_path_factory.mktemp("downloads"))
+    cat = Cat(root)
+    cat.variant("upstream-gcc", TARGETS)
+    cat.variant("openmp-off-gcc", TARGETS)
+    yield cat
+    if not saved:
+        del os.environ["VARIANT_DOWNLOADS"]
+
+
+def _ns_per_node(binary: Path, threads: int) -> float:
+    out = subprocess.run([binary, str(threads), "5"], capture_output=True, text=True, timeout=120, check=True)
+    m = re.search(r"([\d.]+) nsec per-node", out.stdout + out.stderr)
+    assert m, out.stdout
+    return float(m[1])
+
+
+def test_two_real_variants_build_verify_and_run(llama: Cat) -> None:
+    up, off = llama.build("upstream-gcc", "openmp-off-gcc")
+    for m in (up, off):
+        assert m["source"]["origin"] == "pypi"
+        assert m["source"]["commit"] == "0c1e57098bba43ac29e6e3b677cdceebdd22334f"
+        assert all(c["ok"] for c in m["verification"]), m["verification"]
+    checks = {m["variant"]: {c["check"]: c["detail"] for c in m["verification"]} for m in (up, off)}
+    assert "libgomp" in checks["upstream-gcc"]["openmp"]
+    assert "no OpenMP runtime" in checks["openmp-off-gcc"]["openmp"]
+    assert up["source"]["base_commit"] == off["source"]["base_commit"]
+    # One CMake option apart, in another worktree: everything outside ggml-cpu (whose
+    # flags GGML_OPENMP changes) comes from the shared cache, so base_dir works.
+    cc = off["ccache"]
+    assert cc["hits"] >= 2 * cc["misses"] > 0, cc
+    assert all("/ggml-cpu/" in f for f in cc["missed"]), cc["missed"]
+    for name in ("upstream-gcc", "openmp-off-gcc"):
+        assert _ns_per_node(llama.root / "dist" / name / "bin" / "test-barrier", 2) > 0
+    again = subprocess.run(["variant", "--root", str(llama.root), "build", "--offline", "upstream-gcc"],
+                           capture_output=True, text=True, check=True)  # fmt: skip
+    assert "up to date" in again.stderr
+
+
+def test_one_file_patch_rebuilds_only_that_file(llama: Cat, tmp_path: Path) -> None:
+    llama.build("openmp-off-gcc")
+    wt = llama.root / ".variant" / "work" / "openmp-off-gcc" / "src"
+    scratch = tmp_path / "scratch"
+    subprocess.run(["git", "clone", "-q", "--shared", str(wt), str(scratch)], check=True)
+    target = scratch / "ggml" / "src" / "ggml-cpu" / "ggml-cpu.c"
+    text = target.read_text()
+    assert "static void ggml_barrier" in text or "void ggml_barrier(" in text
+    target.write_text(
+        text.replace(
+            "void ggml_barrier(", "void ggml_barrier_touched_by_test(void) {}\nvoid ggml_barrier(", 1
+        )
+    )
+    env = {**os.environ, "GIT_AUTHOR_NAME": "T", "GIT_AUTHOR_EMAIL": "t@example.org",
+           "GIT_COMMITTER_NAME": "T", "GIT_COMMITTER_EMAIL": "t@example.org"}  # fmt: skip
+    subprocess.run(
+        ["git", "-C", str(scratch), "commit", "-q", "-a", "-m", "ggml-cpu: test patch"], env=env, check=True
+    )
+    sdir = llama.root / "patches" / "one-file"
+    sdir.mkdir(parents=True)
+    (sdir / "series.toml").write_text('description = "a one-file change"\n')
+    subprocess.run(["git", "-C", str(scratch), "format-patch", "-q", "-1", "-o", str(sdir)], check=True)
+    llama.variant("one-file-gcc", 'extends = ["_openmp-off"]\n' + TARGETS + 'patches = ["one-file"]\n')
+    (m,) = llama.build("one-file-gcc")
+    assert all(c["ok"] for c in m["verification"])
+    assert m["patches"][0]["subject"] == "ggml-cpu: test patch"
+    # The patched file, and build-info.cpp, which llama.cpp regenerates with the new HEAD.
+    assert sorted(m["ccache"]["missed"]) == [
+        "build/common/build-info.cpp",
+        "src/ggml/src/ggml-cpu/ggml-cpu.c",
+    ], m["ccache"]
+    assert m["ccache"]["hits"] > 50

@@ -1,0 +1,92 @@
+"""Small pieces: the subprocess wrapper, ccache stats, progress, root discovery, doctor."""
+
+from __future__ import annotations
+
+import io
+import json
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from builder import cmake, run
+from builder.errors import CommandError, UserError
+from builder.layout import find_root
+from builder.progress import Progress
+
+from .conftest import Outcome
+
+
+def test_capture_refuses_a_command_string() -> None:
+    with pytest.raises(TypeError):
+        run.capture("echo hi; rm -rf /")
+
+
+def test_capture_error_carries_command_code_and_stderr_tail() -> None:
+    script = "import sys; print('\\n'.join(f'line {i}' for i in range(50)), file=sys.stderr); sys.exit(3)"
+    with pytest.raises(CommandError) as info:
+        run.capture([sys.executable, "-c", script])
+    err = info.value
+    assert err.returncode == 3 and err.argv[0] == sys.executable
+    assert "line 49" in err.tail and "line 0\n" not in err.tail
+    assert "exit code 3" in str(err)
+
+
+def test_missing_program_is_a_user_error() -> None:
+    with pytest.raises(UserError, match="no-such-program-xyz: command not found"):
+        run.capture(["no-such-program-xyz"])
+
+
+def test_live_streams_to_log_and_callback(tmp_path: Path) -> None:
+    log = tmp_path / "build.log"
+    seen: list[str] = []
+    run.live([sys.executable, "-c", "print('[1/2] a'); print('[2/2] b')"], log_file=log, on_line=seen.append)
+    assert seen == ["[1/2] a", "[2/2] b"]
+    text = log.read_text()
+    assert text.startswith("$ ") and "[2/2] b" in text and "[exit 0]" in text
+    with pytest.raises(CommandError) as info:
+        run.live([sys.executable, "-c", "print('boom'); raise SystemExit(4)"], log_file=log)
+    assert info.value.log == log and "boom" in info.value.tail and f"full log: {log}" in str(info.value)
+
+
+def test_ccache_counts_classify_each_compilation(tmp_path: Path) -> None:
+    log = tmp_path / "stats"
+    log.write_text(
+        f"# {tmp_path}/src/a.c\ncache_miss\ndirect_cache_miss\nlocal_storage_write\n"
+        "# b.c\ndirect_cache_hit\nlocal_storage_hit\n"
+        "# c.c\npreprocessed_cache_hit\n"
+        "# d.c\ncalled_for_preprocessing\n"
+    )
+    counts = cmake.ccache_counts(log, tmp_path / "build")
+    assert counts == {"hits": 2, "misses": 1, "other": 1, "missed": ["src/a.c"]}
+    assert cmake.ccache_counts(tmp_path / "none") == {"hits": 0, "misses": 0, "other": 0, "missed": []}
+
+
+def test_progress_prints_few_plain_lines_off_a_terminal() -> None:
+    out = io.StringIO()
+    p = Progress("v: building", out)
+    for i in range(1, 501):
+        p.update(i, 500, f"obj{i}.o")
+    p.close()
+    lines = out.getvalue().splitlines()
+    assert 10 <= len(lines) <= 12 and lines[-1] == "v: building: 500/500 (100%)"
+
+
+def test_root_is_found_upward(tmp_path: Path) -> None:
+    (tmp_path / "variants").mkdir()
+    deep = tmp_path / "a" / "b"
+    deep.mkdir(parents=True)
+    assert find_root(deep) == tmp_path.resolve()
+    with pytest.raises(UserError, match="no catalogue found"):
+        find_root(Path("/"))
+
+
+def test_doctor_json_lists_every_tool(run: Callable[..., Outcome], tmp_path: Path) -> None:
+    res = run(tmp_path, "doctor", "--json")
+    rows = {r["name"]: r for r in json.loads(res.out)}
+    assert {"gcc", "cmake", "ninja", "ccache", "git", "liburing", "uftrace", "perf", "clang"} <= set(rows)
+    assert rows["git"]["ok"] and rows["git"]["version"].startswith("git version")
+    missing = [r for r in rows.values() if not r["ok"]]
+    assert all(r["install"] for r in missing)
+    assert res.code == (1 if any(r["required"] for r in missing) else 0)
