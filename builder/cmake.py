@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import re
 import shutil
 from collections.abc import Callable
@@ -18,7 +19,10 @@ Say = Callable[[str], None]
 
 
 def _compiler_args(argv: list[str]) -> list[str]:
-    return [a for a in argv if a.startswith(("-DCMAKE_C_COMPILER=", "-DCMAKE_CXX_COMPILER=", "-G"))]
+    """What a build folder cannot switch in place: the cmake binary, generator and compilers."""
+    return argv[:1] + [
+        a for a in argv if a.startswith(("-DCMAKE_C_COMPILER=", "-DCMAKE_CXX_COMPILER=", "-G"))
+    ]
 
 
 def configure(plan: Plan, log_file: Path, say: Say) -> None:
@@ -28,7 +32,7 @@ def configure(plan: Plan, log_file: Path, say: Say) -> None:
         before = json.loads(record.read_text())
         # CMake cannot switch compilers in place: a changed toolchain gets a clean folder.
         if _compiler_args(before) != _compiler_args(argv):
-            say(f"{plan.name}: compiler changed, starting from an empty build folder")
+            say(f"{plan.name}: cmake or compiler changed, starting from an empty build folder")
             shutil.rmtree(plan.build_dir)
     plan.build_dir.mkdir(parents=True, exist_ok=True)
     request_codemodel(plan.build_dir)
@@ -73,13 +77,19 @@ def ccache_counts(stats_log: Path, build_dir: Path | None = None) -> dict[str, A
             counts["hits"] += 1
         elif "cache_miss" in block:
             counts["misses"] += 1
-            path = Path(source)
-            if build_dir is not None and path.is_relative_to(build_dir.parent):
-                path = path.relative_to(build_dir.parent)
-            counts["missed"].append(str(path))
+            counts["missed"].append(_relative_source(source, build_dir))
         else:
             counts["other"] += 1  # preprocessing only, linking, uncacheable calls
     return counts
+
+
+def _relative_source(source: str, build_dir: Path | None) -> str:
+    """ccache logs paths as the compiler got them: relative to the build folder
+    under base_dir, absolute otherwise. Say them relative to the variant's folder."""
+    if build_dir is None:
+        return source
+    path = Path(os.path.normpath(build_dir / source))
+    return str(path.relative_to(build_dir.parent)) if path.is_relative_to(build_dir.parent) else str(path)
 
 
 # --- CMake File API: which targets exist and where their artifacts land --------

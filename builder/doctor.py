@@ -7,11 +7,13 @@ start (exit 2) when a required tool is missing, and says how to install it.
 from __future__ import annotations
 
 import shutil
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from .errors import UserError
 from .run import capture
 from .toolchain import parse_version
+from .tools import CMAKE_MIN_RELOCATABLE, cmake_binary
 
 
 @dataclass(frozen=True)
@@ -21,6 +23,7 @@ class Tool:
     programs: tuple[str, ...] = ()
     pkgconfig: str | None = None
     clang_runtime: str | None = None  # a library clang must find (OpenMP)
+    locate: Callable[[], str] | None = None  # how the builder itself picks it
     install: str = ""
     required: bool = False
     min_version: tuple[int, ...] = ()
@@ -66,9 +69,10 @@ TOOLS = (
         "cmake",
         "build system generator",
         ("cmake",),
-        install="pip install cmake  (or apt-get install -y cmake)",
+        locate=lambda: cmake_binary()[0],
+        install="pip install 'cmake>=3.27'  (a dependency of llama-variants)",
         required=True,
-        min_version=(3, 14),
+        min_version=CMAKE_MIN_RELOCATABLE,
     ),
     Tool(
         "ninja",
@@ -123,7 +127,8 @@ def check(tool: Tool) -> Finding:
         if "/" not in path:
             return Finding(tool, False, "", "", f"{clang} cannot find {tool.clang_runtime}")
         return Finding(tool, True, "", path, "")
-    for program in tool.programs:
+    programs = (tool.locate(),) if tool.locate else tool.programs
+    for program in programs:
         found = shutil.which(program)
         if found:
             line = _first_line([found, "--version"])

@@ -8,7 +8,6 @@ variant or the new one, never half of either.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import shutil
@@ -17,17 +16,10 @@ import uuid
 from pathlib import Path
 from typing import Any
 
+from .digest import sha256_file
 from .layout import Layout
 
 MANIFEST = "manifest.json"
-
-
-def sha256_file(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def read_manifest(layout: Layout, name: str) -> dict[str, Any] | None:

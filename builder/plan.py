@@ -18,6 +18,7 @@ from .sources import Source
 from .spec import Flags, Variant
 from .tomlfile import suggest
 from .toolchain import Toolchain
+from .tools import cmake_binary, ninja_binary
 
 # Flags each instrument adds, for both gcc and clang.
 INSTRUMENT_FLAGS = {
@@ -51,6 +52,8 @@ RESERVED = {
 # them and found through an $ORIGIN rpath.
 RECIPE_CMAKE = {
     "BUILD_SHARED_LIBS": "OFF",
+    # Unity sources that #include by relative path: siblings share libllama's objects.
+    "CMAKE_UNITY_BUILD_RELOCATABLE": "ON",
     "CMAKE_BUILD_RPATH_USE_ORIGIN": "ON",
     "CMAKE_EXPORT_COMPILE_COMMANDS": "ON",
 }
@@ -69,6 +72,7 @@ class Plan:
     worktree: Path
     build_dir: Path
     ccache_env: tuple[tuple[str, str], ...]  # empty when ccache is missing
+    cmake: str  # the cmake binary (see cmake.cmake_binary)
 
     @property
     def name(self) -> str:
@@ -87,7 +91,7 @@ class Plan:
     def configure_argv(self) -> list[str]:
         tc = self.toolchain
         argv = [
-            "cmake", "-S", str(self.worktree / self.source.cmake_dir), "-B", str(self.build_dir),
+            self.cmake, "-S", str(self.worktree / self.source.cmake_dir), "-B", str(self.build_dir),
             "-G", "Ninja",
             f"-DCMAKE_BUILD_TYPE={self.variant.build_type}",
             f"-DCMAKE_C_COMPILER={tc.cc.path}",
@@ -108,7 +112,7 @@ class Plan:
     def build_argv(self, jobs: int | None = None) -> list[str]:
         # Ninja itself, not `cmake --build`: on SIGTERM Ninja kills its running
         # jobs, while cmake --build would die and leave Ninja orphaned.
-        argv = [shutil.which("ninja") or shutil.which("ninja-build") or "ninja", "-C", str(self.build_dir)]
+        argv = [ninja_binary(), "-C", str(self.build_dir)]
         if jobs:
             argv += ["-j", str(jobs)]
         return [*argv, *self.variant.targets]
@@ -144,6 +148,11 @@ class Plan:
             "requires": list(self.requires),
             "cmake": dict(self.options),
             "flags": {"c": list(self.flags.c), "cxx": list(self.flags.cxx), "ld": list(self.flags.ld)},
+            "tools": {
+                "cmake": self.cmake,
+                "cmake_version": ".".join(map(str, cmake_binary()[1])),
+                "ninja": ninja_binary(),
+            },
             "configure": self.configure_argv(),
             "build": self.build_argv(),
         }
@@ -229,4 +238,5 @@ def make(layout: Layout, name: str, *, sources: dict[str, Source] | None = None)
         worktree=layout.worktree(name),
         build_dir=layout.build_dir(name),
         ccache_env=ccache_env,
+        cmake=cmake_binary()[0],
     )

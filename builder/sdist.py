@@ -9,7 +9,6 @@ gives the same commit, on any machine, so worktrees and ccache keys agree.
 
 from __future__ import annotations
 
-import hashlib
 import shutil
 import sys
 import tarfile
@@ -18,6 +17,7 @@ import zipfile
 from pathlib import Path, PurePosixPath
 
 from . import git
+from .digest import sha256_file
 from .errors import UserError
 from .layout import Layout
 from .sources import PypiPin, Say, Source
@@ -43,19 +43,11 @@ def imported_commit(mirror: Path, pin: PypiPin) -> str | None:
     return res.stdout.strip() if res.returncode == 0 else None
 
 
-def sha256_of(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
-
-
 def fetch(layout: Layout, pin: PypiPin, say: Say) -> Path:
     """The sdist file, from the download cache or from pip; its sha256 is checked either way."""
     cache = layout.downloads / pin.sha256
     for cached in sorted(cache.glob("*")) if cache.is_dir() else []:
-        if cached.is_file() and sha256_of(cached) == pin.sha256:
+        if cached.is_file() and sha256_file(cached) == pin.sha256:
             return cached
     layout.downloads.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=layout.downloads, prefix=".pip-") as tmp:
@@ -69,7 +61,7 @@ def fetch(layout: Layout, pin: PypiPin, say: Say) -> Path:
         files = [p for p in Path(tmp).iterdir() if p.is_file()]
         if len(files) != 1:
             raise UserError(f"pip download {pin.requirement}: expected one file, got {len(files)}")
-        got = sha256_of(files[0])
+        got = sha256_file(files[0])
         if got != pin.sha256:
             raise UserError(
                 f"{pin.requirement}: sha256 mismatch: the pin says {pin.sha256}, "

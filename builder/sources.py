@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import shutil
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -200,11 +201,20 @@ def ensure_base(layout: Layout, src: Source, *, offline: bool, say: Say) -> Base
 
 
 def ensure_worktree(layout: Layout, src: Source, variant: str, base: Base, say: Say) -> bool:
-    """Create the variant's worktree at base if missing; True if it was created."""
+    """Create the variant's worktree at base if missing; True if it was created.
+
+    A worktree of another mirror (the variant's source changed) or a folder
+    left without its .git is replaced.
+    """
     wt = layout.worktree(variant)
     mirror = layout.mirror(src.name)
     if (wt / ".git").exists():
-        return False
+        common = git.git("rev-parse", "--git-common-dir", cwd=wt, check=False).stdout.strip()
+        if common and (wt / common).resolve() == mirror.resolve():
+            return False
+        say(f"{variant}: its worktree belongs to another source; replacing it")
+    if wt.exists():
+        shutil.rmtree(wt)
     with hold(layout.lock(f"source-{src.name}"), f"the {src.name} mirror", say=say):
         git.git("worktree", "prune", git_dir=mirror)
         wt.parent.mkdir(parents=True, exist_ok=True)

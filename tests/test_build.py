@@ -277,3 +277,22 @@ def test_build_failure_shows_tail_and_log(catalogue: Catalogue, run: Run) -> Non
     assert res.code == 1
     assert "no-such-header.h" in res.err and "full log:" in res.err
     assert not (catalogue.dist / "broken").exists()
+
+
+def test_changing_a_variants_source_replaces_its_worktree(
+    catalogue: Catalogue, run: Run, tmp_path: Path
+) -> None:
+    catalogue.variant("v", TARGETS)
+    assert run(catalogue.root, "build", "v").code == 0
+    fork = tmp_path / "fork"
+    git(tmp_path, "clone", "-q", str(catalogue.upstream.path), str(fork))
+    (fork / "FORK").write_text("a fork\n")
+    git(fork, "add", "FORK")
+    git(fork, "commit", "-q", "-m", "fork")
+    with open(catalogue.root / "sources.toml", "a") as fh:
+        fh.write(f'["fork"]\nurl = "{fork}"\ncommit = "{git(fork, "rev-parse", "HEAD")}"\n')
+    catalogue.variant("v", TARGETS + 'source = "fork"\n')
+    res = run(catalogue.root, "build", "v")
+    assert res.code == 0, res.err
+    assert "belongs to another source" in res.err
+    assert (catalogue.home / "work" / "v" / "src" / "FORK").is_file()

@@ -54,12 +54,13 @@ def test_ccache_counts_classify_each_compilation(tmp_path: Path) -> None:
     log = tmp_path / "stats"
     log.write_text(
         f"# {tmp_path}/src/a.c\ncache_miss\ndirect_cache_miss\nlocal_storage_write\n"
+        "# ../src/e.c\ncache_miss\n"
         "# b.c\ndirect_cache_hit\nlocal_storage_hit\n"
         "# c.c\npreprocessed_cache_hit\n"
         "# d.c\ncalled_for_preprocessing\n"
     )
     counts = cmake.ccache_counts(log, tmp_path / "build")
-    assert counts == {"hits": 2, "misses": 1, "other": 1, "missed": ["src/a.c"]}
+    assert counts == {"hits": 2, "misses": 2, "other": 1, "missed": ["src/a.c", "src/e.c"]}
     assert cmake.ccache_counts(tmp_path / "none") == {"hits": 0, "misses": 0, "other": 0, "missed": []}
 
 
