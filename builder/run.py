@@ -9,6 +9,7 @@ values with metacharacters reach the child literally.
 from __future__ import annotations
 
 import collections
+import contextlib
 import ctypes
 import logging
 import os
@@ -16,7 +17,7 @@ import shlex
 import signal
 import subprocess
 import sys
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -152,3 +153,109 @@ def live(
         out.write(f"[exit {rc}]\n")
     if rc != 0:
         raise CommandError(argv, rc, "\n".join(tail), log=log_file)
+
+
+@dataclass(frozen=True)
+class Measured:
+    """A benchmarked child: its output and what the kernel counted for it."""
+
+    argv: tuple[str, ...]
+    returncode: int | None  # None: killed at the timeout
+    stdout: str
+    stderr: str
+    wall_s: float
+    user_s: float
+    sys_s: float
+    minflt: int
+    majflt: int
+    maxrss_kib: int
+    anon_huge_kib: int  # peak AnonHugePages seen in /proc/PID/smaps_rollup
+
+    def tail(self, lines: int = 15) -> str:
+        return _tail(self.stdout + "\n" + self.stderr, lines)
+
+
+def _anon_huge_kib(pid: int) -> int:
+    try:
+        for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
+            if line.startswith("AnonHugePages:"):
+                return int(line.split()[1])
+    except (OSError, ValueError, IndexError):
+        pass
+    return 0
+
+
+def measure(
+    args: Sequence[Arg],
+    *,
+    env: Mapping[str, str] | None = None,
+    timeout: float | None = None,
+    sample_every: float = 0.05,
+) -> Measured:
+    """Run a benchmark child and collect its rusage (os.wait4) and huge-page use.
+
+    Output goes to temporary files rather than pipes, so a chatty child never
+    blocks on a full pipe while we poll it.
+    """
+    import tempfile
+    import time
+
+    argv = _argv(args)
+    log.debug("$ %s", shlex.join(argv))
+    with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err:
+        t0 = time.monotonic()
+        try:
+            proc = subprocess.Popen(argv, env=_env(env), stdout=out, stderr=err, preexec_fn=_die_with_parent)
+        except FileNotFoundError as exc:
+            raise UserError(f"{argv[0]}: not found") from exc
+        peak_huge = 0
+        status: int | None = None
+        try:
+            while True:
+                pid, wstatus, usage = os.wait4(proc.pid, os.WNOHANG)
+                if pid == proc.pid:
+                    status = os.waitstatus_to_exitcode(wstatus)
+                    break
+                peak_huge = max(peak_huge, _anon_huge_kib(proc.pid))
+                if timeout is not None and time.monotonic() - t0 > timeout:
+                    proc.kill()
+                    _, wstatus, usage = os.wait4(proc.pid, 0)
+                    break
+                time.sleep(sample_every)
+        except BaseException:
+            proc.kill()
+            os.wait4(proc.pid, 0)
+            raise
+        finally:
+            proc.returncode = status if status is not None else -9  # Popen must not wait again
+        wall = time.monotonic() - t0
+        out.seek(0)
+        err.seek(0)
+        return Measured(
+            argv=tuple(argv),
+            returncode=status,
+            stdout=out.read(),
+            stderr=err.read(),
+            wall_s=wall,
+            user_s=usage.ru_utime,
+            sys_s=usage.ru_stime,
+            minflt=usage.ru_minflt,
+            majflt=usage.ru_majflt,
+            maxrss_kib=usage.ru_maxrss,
+            anon_huge_kib=peak_huge,
+        )
+
+
+@contextlib.contextmanager
+def background(args: Sequence[Arg]) -> Iterator[None]:
+    """A helper process (a CPU hog, say) that lives exactly as long as the with-block."""
+    argv = _argv(args)
+    log.debug("$ %s &", shlex.join(argv))
+    proc = subprocess.Popen(
+        argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, preexec_fn=_die_with_parent
+    )
+    try:
+        yield
+    finally:
+        proc.kill()
+        proc.wait()

@@ -137,9 +137,11 @@ def test_one_file_patch_rebuilds_only_that_file(llama: Cat, tmp_path: Path) -> N
     (m,) = llama.build("one-file-gcc")
     assert all(c["ok"] for c in m["verification"])
     assert m["patches"][0]["subject"] == "ggml-cpu: test patch"
-    # The patched file, and build-info.cpp, which llama.cpp regenerates with the new HEAD.
+    # The patched file, and the two that llama.cpp stamps with HEAD's commit: the
+    # generated build-info.cpp, and ggml.c through the generated ggml-version.h.
     assert sorted(m["ccache"]["missed"]) == [
         "build/common/build-info.cpp",
         "src/ggml/src/ggml-cpu/ggml-cpu.c",
+        "src/ggml/src/ggml.c",
     ], m["ccache"]
     assert m["ccache"]["hits"] > 50

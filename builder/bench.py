@@ -1,0 +1,335 @@
+"""`variant bench`: kernel micro-benchmarks of installed variants, interleaved, into the database.
+
+Suites (each measures one kernel, with the variant's own binaries):
+
+  barrier  ns per graph node of test-barrier at each thread count
+  ops      GFLOPS of MUL_MAT per weight type and shape (test-backend-ops perf)
+  e2e      prompt and generation tokens/s, CPU seconds per generated token (llama-bench)
+  load     model load time with a cold page cache (posix_fadvise DONTNEED) and warm
+  faults   minor/major page faults, peak RSS, CPU time, peak AnonHugePages (rusage, smaps_rollup)
+
+Every repetition runs each variant once, in turn (A B A B ...), so drift hits
+all of them alike; stats.py turns the pairs into ratios and a noise verdict.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+import re
+import shlex
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from . import models, profiles, results
+from .errors import BuildError, UserError
+from .install import read_manifest
+from .layout import Layout
+from .profiles import Profile
+from .results import Measurement
+from .run import Measured, measure
+
+SUITES = ("barrier", "ops", "e2e", "load", "faults")
+BINARIES = {
+    "barrier": "test-barrier",
+    "ops": "test-backend-ops",
+    "e2e": "llama-bench",
+    "load": "llama-simple",
+    "faults": "llama-simple",
+}
+OPS_TYPES = ("f16", "q8_0", "q4_0", "tq2_0")
+OPS_BATCHES = (1, 512)  # generation-like gemv and prompt-like gemm
+PROMPT = "the model is fast"
+Say = Callable[[str], None]
+
+
+@dataclass(frozen=True)
+class Installed:
+    name: str
+    bin: Path
+    manifest: dict[str, Any]
+
+    def tool(self, name: str) -> str:
+        path = self.bin / name
+        if not path.is_file():
+            raise UserError(f"{self.name} has no {name} (add it to the variant's targets and rebuild)")
+        return str(path)
+
+
+def installed(layout: Layout, name: str) -> Installed:
+    manifest = read_manifest(layout, name)
+    if manifest is None:
+        raise UserError(f"{name} is not built; run `variant build {name}` first")
+    return Installed(name, layout.dist / name / "bin", manifest)
+
+
+@dataclass(frozen=True)
+class Case:
+    suite: str
+    label: str
+    run: Callable[[Installed], list[Measurement]]
+
+
+@dataclass(frozen=True)
+class Context:
+    layout: Layout
+    profile: Profile
+    threads: tuple[int, ...]
+    say: Say
+
+    def model(self, size: str, type_: str = "q8_0") -> Path:
+        default_type = "f16" if size == "tiny" else type_
+        return models.ensure(self.layout.home / "models", models.spec_for(size, default_type), self.say)
+
+    def env(self) -> dict[str, str]:
+        return dict(self.profile.env)
+
+    def run(self, inst: Installed, argv: list[str]) -> Measured:
+        m = measure(self.profile.wrap(argv), env=self.env(), timeout=self.profile.timeout)
+        if m.returncode not in (0, None):
+            raise BuildError(
+                f"{inst.name}: {Path(argv[0]).name} failed with exit code {m.returncode}\n"
+                f"  command: {shlex.join(m.argv)}\n" + "\n".join("  | " + ln for ln in m.tail().splitlines())
+            )
+        return m
+
+
+def _timeout(
+    suite: str, metric: str, unit: str, params: dict[str, Any], ctx: Context, better: str
+) -> Measurement:
+    return Measurement(suite, metric, unit, params, None, f"timeout after {ctx.profile.timeout:g} s", better)
+
+
+# --- suites -----------------------------------------------------------------------------
+
+
+def barrier_cases(ctx: Context, rounds: int = 20) -> list[Case]:
+    def one(t: int) -> Callable[[Installed], list[Measurement]]:
+        def run(inst: Installed) -> list[Measurement]:
+            params = {"threads": t, "rounds": rounds}
+            m = ctx.run(inst, [inst.tool("test-barrier"), str(t), str(rounds)])
+            if m.returncode is None:
+                return [_timeout("barrier", "ns_per_node", "ns", params, ctx, "lower")]
+            found = re.search(r"([\d.]+) nsec per-node", m.stdout + m.stderr)
+            if not found:
+                raise BuildError(f"{inst.name}: test-barrier printed no 'nsec per-node':\n{m.tail()}")
+            return [
+                Measurement("barrier", "ns_per_node", "ns", params, float(found[1]), better="lower"),
+                Measurement("barrier", "cpu_s", "s", params, m.user_s + m.sys_s, better="lower"),
+            ]
+
+        return run
+
+    return [Case("barrier", f"barrier t={t}", one(t)) for t in ctx.threads]
+
+
+def parse_backend_ops_sql(text: str) -> list[dict[str, str]]:
+    """Rows of `test-backend-ops --output sql` (its CSV output has no timing columns)."""
+    rows = []
+    for m in re.finditer(r"INSERT INTO test_backend_ops \(([^)]*)\) VALUES \((.*)\);", text):
+        cols = [c.strip() for c in m[1].split(",")]
+        vals = next(csv.reader(io.StringIO(m[2]), quotechar="'", skipinitialspace=True))
+        rows.append(dict(zip(cols, vals, strict=False)))
+    return rows
+
+
+def ops_cases(ctx: Context) -> list[Case]:
+    regex = f"type_a=({'|'.join(OPS_TYPES)}),type_b=f32,m=4096,n=({'|'.join(map(str, OPS_BATCHES))}),k=14336,"
+
+    def run(inst: Installed) -> list[Measurement]:
+        argv = [
+            inst.tool("test-backend-ops"),
+            "perf",
+            "-b",
+            "CPU",
+            "-o",
+            "MUL_MAT",
+            "-p",
+            regex,
+            "--output",
+            "sql",
+        ]
+        m = ctx.run(inst, argv)
+        if m.returncode is None:
+            return [_timeout("ops", "gflops", "GFLOPS", {"op": "MUL_MAT"}, ctx, "higher")]
+        out = []
+        for row in parse_backend_ops_sql(m.stdout):
+            if row.get("test_mode") != "perf" or row.get("supported") != "1":
+                continue
+            shape = dict(kv.split("=", 1) for kv in re.findall(r"(\w+=[^,\[]+)", row["op_params"]))
+            params = {"op": row["op_name"], "type": shape.get("type_a"), "m": shape.get("m"),
+                      "n": shape.get("n"), "k": shape.get("k")}  # fmt: skip
+            out.append(
+                Measurement("ops", "gflops", "GFLOPS", params, float(row["flops"]) / 1e9, better="higher")
+            )
+        if not out:
+            raise BuildError(f"{inst.name}: test-backend-ops measured nothing for {regex}:\n{m.tail()}")
+        return out
+
+    return [Case("ops", "ops MUL_MAT", run)]
+
+
+def e2e_cases(ctx: Context, n_prompt: int = 128, n_gen: int = 32) -> list[Case]:
+    model = ctx.model("wide")
+
+    def bench(t: int, pp: bool) -> Callable[[Installed], list[Measurement]]:
+        def run(inst: Installed) -> list[Measurement]:
+            np_, ng = (n_prompt, 0) if pp else (0, n_gen)
+            params = {"threads": t, "model": model.name.split("-")[1], "n_prompt": np_, "n_gen": ng}
+            argv = [inst.tool("llama-bench"), "-m", str(model), "-p", str(np_), "-n", str(ng),
+                    "-t", str(t), "-r", "1", "-o", "jsonl"]  # fmt: skip
+            m = ctx.run(inst, argv)
+            metric = "pp_tps" if pp else "tg_tps"
+            if m.returncode is None:
+                return [_timeout("e2e", metric, "tokens/s", params, ctx, "higher")]
+            line = next((json.loads(x) for x in m.stdout.splitlines() if x.startswith("{")), None)
+            if line is None:
+                raise BuildError(f"{inst.name}: llama-bench printed no JSON line:\n{m.tail()}")
+            out = [Measurement("e2e", metric, "tokens/s", params, float(line["avg_ts"]), better="higher")]
+            if not pp:
+                # llama-bench warms up with one generated token before the measured ones.
+                per_token = (m.user_s + m.sys_s) / (ng + 1)
+                out.append(
+                    Measurement("e2e", "cpu_s_per_token", "s/token", params, per_token, better="lower")
+                )
+            return out
+
+        return run
+
+    cases = []
+    for t in ctx.threads:
+        cases.append(Case("e2e", f"e2e pp t={t}", bench(t, True)))
+        cases.append(Case("e2e", f"e2e tg t={t}", bench(t, False)))
+    return cases
+
+
+def evict(path: Path) -> None:
+    """Drop a file's pages from the page cache; no root needed (posix_fadvise DONTNEED)."""
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+        os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
+    finally:
+        os.close(fd)
+
+
+def load_cases(ctx: Context) -> list[Case]:
+    model = ctx.model("wide")
+
+    def one(cache: str) -> Callable[[Installed], list[Measurement]]:
+        def run(inst: Installed) -> list[Measurement]:
+            params = {
+                "cache": cache,
+                "model": model.name.split("-")[1],
+                "size_mib": model.stat().st_size >> 20,
+            }
+            argv = [inst.tool("llama-simple"), "-m", str(model), "-n", "1", PROMPT]
+            if cache == "cold":
+                evict(model)
+            else:
+                ctx.run(inst, argv)  # warms the page cache; not recorded
+            m = ctx.run(inst, argv)
+            if m.returncode is None:
+                return [_timeout("load", "load_ms", "ms", params, ctx, "lower")]
+            found = re.search(r"load time =\s*([\d.]+) ms", m.stdout + m.stderr)
+            if not found:
+                raise BuildError(f"{inst.name}: llama-simple printed no load time:\n{m.tail()}")
+            return [Measurement("load", "load_ms", "ms", params, float(found[1]), better="lower")]
+
+        return run
+
+    return [Case("load", f"load {c}", one(c)) for c in ("cold", "warm")]
+
+
+def faults_cases(ctx: Context, n_gen: int = 16) -> list[Case]:
+    model = ctx.model("wide")
+
+    def run(inst: Installed) -> list[Measurement]:
+        params = {"model": model.name.split("-")[1], "n_gen": n_gen}
+        m = ctx.run(inst, [inst.tool("llama-simple"), "-m", str(model), "-n", str(n_gen), PROMPT])
+        if m.returncode is None:
+            return [_timeout("faults", "minor_faults", "faults", params, ctx, "lower")]
+        figures = [
+            ("minor_faults", "faults", float(m.minflt), "lower"),
+            ("major_faults", "faults", float(m.majflt), "lower"),
+            ("peak_rss", "MiB", m.maxrss_kib / 1024, "lower"),
+            ("user_cpu", "s", m.user_s, "lower"),
+            ("sys_cpu", "s", m.sys_s, "lower"),
+            ("anon_huge_pages", "MiB", m.anon_huge_kib / 1024, "higher"),
+        ]
+        return [Measurement("faults", name, unit, params, v, better=b) for name, unit, v, b in figures]
+
+    return [Case("faults", "faults", run)]
+
+
+MAKERS: dict[str, Callable[[Context], list[Case]]] = {
+    "barrier": barrier_cases,
+    "ops": ops_cases,
+    "e2e": e2e_cases,
+    "load": load_cases,
+    "faults": faults_cases,
+}
+
+
+def default_threads(suite: str) -> tuple[int, ...]:
+    n = profiles.cpu_count()
+    return tuple(dict.fromkeys((1, n, 2 * n))) if suite == "barrier" else (n,)
+
+
+def suites_for(insts: list[Installed], layout: Layout) -> tuple[str, ...]:
+    """The suites the variants' patch series declare (series.toml bench); all of them if none do."""
+    from . import patches
+
+    wanted: list[str] = []
+    for inst in insts:
+        for p in inst.manifest.get("patches", []):
+            sdir = layout.patches_dir / p["series"]
+            if (sdir / "series.toml").is_file():
+                s = patches.load(layout.patches_dir, p["series"], inst.manifest["source"]["name"],
+                                 referenced_from=sdir / "series.toml", key="bench")  # fmt: skip
+                wanted += [b for b in s.bench if b in SUITES]
+    return tuple(dict.fromkeys(wanted)) or SUITES
+
+
+def run(
+    layout: Layout,
+    names: list[str],
+    *,
+    baseline: str | None,
+    suites: tuple[str, ...],
+    reps: int,
+    threads: tuple[int, ...],
+    profile: Profile,
+    command: str,
+    say: Say,
+) -> int:
+    """Run the suites, interleaving the variants in every repetition; return the run id."""
+    order = list(dict.fromkeys(([baseline] if baseline else []) + names))
+    insts = [installed(layout, n) for n in order]
+    suites = suites or suites_for(insts, layout)
+    for s in suites:
+        if s not in SUITES:
+            from .tomlfile import suggest
+
+            raise UserError(f'unknown suite "{s}"' + suggest(s, SUITES))
+    profiles.check(profile)
+    cases: list[Case] = []
+    for s in suites:
+        ctx = Context(layout, profile, threads or profile.threads or default_threads(s), say)
+        cases += MAKERS[s](ctx)
+    total = len(cases) * reps * len(insts)
+    done = 0
+    with results.connect(layout.home / "results.sqlite") as con, profiles.competing_load(profile):
+        run_id = results.start_run(con, profile.name, command)
+        for case in cases:
+            for rep in range(reps):
+                for inst in insts:
+                    done += 1
+                    say(f"[{done}/{total}] {case.label} rep {rep + 1}/{reps} {inst.name}")
+                    for m in case.run(inst):
+                        results.record(con, run_id, inst.manifest, rep, m)
+    return run_id

@@ -1,0 +1,118 @@
+"""Run profiles (profiles.toml): threads, CPU pinning, scheduler policy, environment, competing load.
+
+The experiments people run by hand (pinned vs not, SCHED_FIFO vs CFS,
+OMP_PROC_BIND, a CPU hog beside the benchmark) become one `--profile NAME`.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from . import tomlfile as tf
+from .errors import SpecError, UserError
+from .run import background, capture
+
+KEYS = ("description", "threads", "cpus", "policy", "priority", "env", "load-cpus", "timeout")
+POLICIES = {"other": "-o", "batch": "-b", "idle": "-i", "fifo": "-f", "rr": "-r"}
+
+
+@dataclass(frozen=True)
+class Profile:
+    name: str = "default"
+    description: str = "no pinning, the default scheduler"
+    threads: tuple[int, ...] = ()  # empty: each suite's default
+    cpus: str | None = None  # taskset -c list, e.g. "0-1"
+    policy: str | None = None  # chrt policy
+    priority: int = 0
+    env: tuple[tuple[str, str], ...] = field(default=())
+    load_cpus: str | None = None  # run a CPU-bound hog pinned here during every measurement
+    timeout: float = 120.0  # per benchmark process
+
+    def wrap(self, argv: list[str]) -> list[str]:
+        """The argv with taskset and chrt in front (both exec the program: same pid, same rusage)."""
+        out = list(argv)
+        if self.policy:
+            out = ["chrt", POLICIES[self.policy], str(self.priority), *out]
+        if self.cpus:
+            out = ["taskset", "-c", self.cpus, *out]
+        return out
+
+
+def load(root: Path, name: str) -> Profile:
+    path = root / "profiles.toml"
+    data = tf.load(path) if path.is_file() else {}
+    if name == "default" and name not in data:
+        return Profile()
+    if name not in data:
+        raise UserError(f'unknown profile "{name}"' + tf.suggest(name, [*data, "default"]) + f" (in {path})")
+    entry = data[name]
+    if not isinstance(entry, dict):
+        raise SpecError(path, name, "expected a table")
+    p = f"{name}."
+    tf.check_keys(path, entry, KEYS, p)
+    threads = entry.get("threads", [])
+    if not isinstance(threads, list) or not all(isinstance(t, int) and t > 0 for t in threads):
+        raise SpecError(path, p + "threads", "expected an array of positive integers")
+    priority = entry.get("priority", 0)
+    if not isinstance(priority, int):
+        raise SpecError(path, p + "priority", "expected an integer")
+    timeout = entry.get("timeout", 120)
+    if not isinstance(timeout, int | float) or timeout <= 0:
+        raise SpecError(path, p + "timeout", "expected a positive number of seconds")
+    env = tf.get_table(path, entry, "env", p)
+    for k, v in env.items():
+        if not isinstance(v, str):
+            raise SpecError(path, f"{p}env.{k}", "expected a string")
+    return Profile(
+        name=name,
+        description=tf.get_str(path, entry, "description", p) or "",
+        threads=tuple(threads),
+        cpus=tf.get_str(path, entry, "cpus", p),
+        policy=tf.get_enum(path, entry, "policy", POLICIES, p),
+        priority=priority,
+        env=tuple(sorted(env.items())),
+        load_cpus=tf.get_str(path, entry, "load-cpus", p),
+        timeout=float(timeout),
+    )
+
+
+def check(profile: Profile) -> None:
+    """Fail early, and clearly, when the machine cannot honour the profile."""
+    if profile.cpus or profile.load_cpus:
+        if not shutil.which("taskset"):
+            raise UserError(f"profile {profile.name}: taskset is missing (apt-get install -y util-linux)")
+        for cpus in filter(None, (profile.cpus, profile.load_cpus)):
+            res = capture(["taskset", "-c", cpus, "true"], check=False)
+            if res.returncode != 0:
+                raise UserError(f"profile {profile.name}: cannot pin to CPUs {cpus}: {res.stderr.strip()}")
+    if profile.policy:
+        res = capture(["chrt", POLICIES[profile.policy], str(profile.priority), "true"], check=False)
+        if res.returncode != 0:
+            raise UserError(
+                f"profile {profile.name}: scheduler policy {profile.policy} (priority {profile.priority}) "
+                f"is not permitted here ({res.stderr.strip() or 'chrt failed'}); real-time policies need "
+                "root or CAP_SYS_NICE, and a container may forbid them"
+            )
+
+
+@contextmanager
+def competing_load(profile: Profile) -> Iterator[None]:
+    """A CPU-bound process pinned to load_cpus for the duration (none if not set)."""
+    if not profile.load_cpus:
+        yield
+        return
+    with background(["taskset", "-c", profile.load_cpus, sys.executable, "-c", "while True: pass"]):
+        yield
+
+
+def cpu_count() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # pragma: no cover - non-Linux
+        return os.cpu_count() or 1

@@ -1,0 +1,74 @@
+"""Figures that hold on a noisy shared machine: medians with spread, pairwise ratios, a verdict.
+
+Each repetition runs A then B back to back (interleaved), so drift (a busy
+neighbour, thermal state, page cache) hits both members of a pair alike. The
+ratio is taken pair by pair; when the pairs' ratios straddle 1.0 the
+difference is "within noise", whatever the medians say.
+"""
+
+from __future__ import annotations
+
+import statistics
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+# Metrics where a smaller number is better; everything else is higher-is-better.
+LOWER_IS_BETTER_UNITS = {"ns", "us", "ms", "s", "faults", "bytes", "MiB", "s/token"}
+
+
+@dataclass(frozen=True)
+class Summary:
+    n: int
+    median: float
+    min: float
+    max: float
+
+    def fmt(self, digits: int = 3) -> str:
+        return f"{_num(self.median, digits)} [{_num(self.min, digits)}, {_num(self.max, digits)}]"
+
+
+@dataclass(frozen=True)
+class Comparison:
+    baseline: Summary
+    candidate: Summary
+    speedup: Summary  # > 1 means the candidate is better, whatever the metric's direction
+    verdict: str  # "faster" / "slower" (or "better"/"worse"), or "within noise"
+
+
+def summarize(values: Sequence[float]) -> Summary:
+    if not values:
+        raise ValueError("no values")
+    return Summary(len(values), statistics.median(values), min(values), max(values))
+
+
+def lower_is_better(unit: str) -> bool:
+    return unit in LOWER_IS_BETTER_UNITS
+
+
+def compare(baseline: Sequence[float], candidate: Sequence[float], unit: str) -> Comparison:
+    """Pairwise comparison; the lists are aligned by repetition (pair i ran together)."""
+    n = min(len(baseline), len(candidate))
+    if n == 0:
+        raise ValueError("no pairs")
+    pairs = list(zip(baseline[:n], candidate[:n], strict=True))
+    if lower_is_better(unit):
+        ratios = [a / b if b else float("inf") for a, b in pairs]
+    else:
+        ratios = [b / a if a else float("inf") for a, b in pairs]
+    speed = summarize(ratios)
+    timing = unit in {"ns", "us", "ms", "s", "s/token"} or unit.endswith("/s")
+    if speed.min <= 1.0 <= speed.max:
+        verdict = "within noise"
+    elif speed.min > 1.0:
+        verdict = "faster" if timing else "better"
+    else:
+        verdict = "slower" if timing else "worse"
+    return Comparison(summarize(baseline[:n]), summarize(candidate[:n]), speed, verdict)
+
+
+def _num(x: float, digits: int) -> str:
+    if x == float("inf"):
+        return "inf"
+    if abs(x) >= 1000:
+        return f"{x:,.0f}"
+    return f"{x:.{digits}g}"
