@@ -161,8 +161,13 @@ def ops_cases(ctx: Context) -> list[Case]:
             if row.get("test_mode") != "perf" or row.get("supported") != "1":
                 continue
             shape = dict(kv.split("=", 1) for kv in re.findall(r"(\w+=[^,\[]+)", row["op_params"]))
-            params = {"op": row["op_name"], "type": shape.get("type_a"), "m": shape.get("m"),
-                      "n": shape.get("n"), "k": shape.get("k")}  # fmt: skip
+            params = {
+                "op": row["op_name"],
+                "type": shape.get("type_a"),
+                "m": shape.get("m"),
+                "n": shape.get("n"),
+                "k": shape.get("k"),
+            }
             out.append(
                 Measurement("ops", "gflops", "GFLOPS", params, float(row["flops"]) / 1e9, better="higher")
             )
@@ -180,8 +185,21 @@ def e2e_cases(ctx: Context, n_prompt: int = 128, n_gen: int = 32) -> list[Case]:
         def run(inst: Installed) -> list[Measurement]:
             np_, ng = (n_prompt, 0) if pp else (0, n_gen)
             params = {"threads": t, "model": model.name.split("-")[1], "n_prompt": np_, "n_gen": ng}
-            argv = [inst.tool("llama-bench"), "-m", str(model), "-p", str(np_), "-n", str(ng),
-                    "-t", str(t), "-r", "1", "-o", "jsonl"]  # fmt: skip
+            argv = [
+                inst.tool("llama-bench"),
+                "-m",
+                str(model),
+                "-p",
+                str(np_),
+                "-n",
+                str(ng),
+                "-t",
+                str(t),
+                "-r",
+                "1",
+                "-o",
+                "jsonl",
+            ]
             m = ctx.run(inst, argv)
             metric = "pp_tps" if pp else "tg_tps"
             if m.returncode is None:
@@ -289,8 +307,13 @@ def suites_for(insts: list[Installed], layout: Layout) -> tuple[str, ...]:
         for p in inst.manifest.get("patches", []):
             sdir = layout.patches_dir / p["series"]
             if (sdir / "series.toml").is_file():
-                s = patches.load(layout.patches_dir, p["series"], inst.manifest["source"]["name"],
-                                 referenced_from=sdir / "series.toml", key="bench")  # fmt: skip
+                s = patches.load(
+                    layout.patches_dir,
+                    p["series"],
+                    inst.manifest["source"]["name"],
+                    referenced_from=sdir / "series.toml",
+                    key="bench",
+                )
                 wanted += [b for b in s.bench if b in SUITES]
     return tuple(dict.fromkeys(wanted)) or SUITES
 

@@ -82,6 +82,15 @@ def _artifacts(plan: Plan, known: cmake.Targets) -> list[Path]:
 
 def _build_locked(layout: Layout, plan: Plan, opts: Options, say: Say) -> Outcome:
     started = time.monotonic()
+    phases: dict[str, float] = {}
+    mark = started
+
+    def phase(name: str) -> None:
+        nonlocal mark
+        now = time.monotonic()
+        phases[name] = round(now - mark, 2)
+        mark = now
+
     log_file = layout.build_log(plan.name)
     log_file.parent.mkdir(parents=True, exist_ok=True)
     log_file.write_text(f"# variant build {plan.name}  hash {plan.hash}\n")
@@ -93,6 +102,7 @@ def _build_locked(layout: Layout, plan: Plan, opts: Options, say: Say) -> Outcom
         sources.update_submodules(plan.worktree)
     for step in plan.source.prebuild:
         live(list(step), cwd=plan.worktree, log_file=log_file)
+    phase("source")
 
     stats_log = dict(plan.ccache_env).get("CCACHE_STATSLOG")
     if stats_log:
@@ -100,23 +110,33 @@ def _build_locked(layout: Layout, plan: Plan, opts: Options, say: Say) -> Outcom
     cmake.configure(plan, log_file, say)
     targets = cmake.codemodel_targets(plan.build_dir)
     _check_targets(plan, targets)
+    phase("configure")
     cmake.build(plan, log_file, jobs=opts.jobs)
+    phase("build")
     files = _artifacts(plan, targets)
     say(f"{plan.name}: verifying {len(files)} artifact(s)")
     checks = verify.verify(plan, files, base.commit)
+    phase("verify")
     seconds = round(time.monotonic() - started, 1)
     counts = cmake.ccache_counts(Path(stats_log), plan.build_dir) if stats_log else {}
     manifest = {
         **{k: v for k, v in plan.describe().items() if k not in ("configure", "build")},
-        "source": {**plan.source.identity(), "origin": base.origin, "origin_detail": base.detail,
-                   "base_commit": base.commit, "head_commit": head, "branch": plan.branch},
+        "source": {
+            **plan.source.identity(),
+            "origin": base.origin,
+            "origin_detail": base.detail,
+            "base_commit": base.commit,
+            "head_commit": head,
+            "branch": plan.branch,
+        },
         "commands": {"configure": plan.configure_argv(), "build": plan.build_argv(opts.jobs)},
         "verification": [c.as_dict() for c in checks],
         "build_seconds": seconds,
+        "phases": phases,
         "ccache": counts,
         "built_at": install.now_iso(),
         "tool_version": __version__,
         "log": str(log_file),
-    }  # fmt: skip
+    }
     path = install.publish(layout, plan.name, plan.hash, files, manifest)
     return Outcome(plan.name, "built", path, install.read_manifest(layout, plan.name) or manifest)

@@ -6,6 +6,7 @@ build failures 1, Ctrl-C 130. Progress goes to stderr, results to stdout.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import os
@@ -17,9 +18,13 @@ from typing import Any
 
 import click
 
-from . import __version__, doctor, install, patches, spec
+from . import __version__, doctor, install, models, patches, profiles, results, spec
+from . import bench as bench_mod
 from . import build as build_mod
+from . import compare as compare_mod
 from . import plan as plan_mod
+from . import report as report_mod
+from . import smoke as smoke_mod
 from . import sources as sources_mod
 from .errors import UserError, VariantError
 from .layout import Layout, find_root
@@ -74,8 +79,14 @@ def list_cmd(ctx: click.Context, as_json: bool) -> None:
     for name in spec.names(layout.variants_dir):
         try:
             p = plan_mod.make(layout, name, sources=srcs)
-            rows.append({"name": name, "status": install.status(layout, name, p.hash),
-                         "hash": p.hash, "description": p.variant.description})  # fmt: skip
+            rows.append(
+                {
+                    "name": name,
+                    "status": install.status(layout, name, p.hash),
+                    "hash": p.hash,
+                    "description": p.variant.description,
+                }
+            )
         except UserError as exc:
             rows.append({"name": name, "status": "invalid", "hash": None, "description": str(exc)})
     if as_json:
@@ -137,12 +148,23 @@ def show(ctx: click.Context, name: str, as_json: bool) -> None:
 @click.option("--offline", is_flag=True, help="Do not contact git remotes; use the pinned PyPI sdist.")
 @click.option("--force", is_flag=True, help="Rebuild even if the installed variant is up to date.")
 @click.option("-j", "--jobs", type=click.IntRange(min=1), help="Parallel compile jobs (default: Ninja's).")
-@click.option("--lock-timeout", type=float, envvar="VARIANT_LOCK_TIMEOUT",
-              help="Seconds to wait for another build of the same variant (default: wait).")  # fmt: skip
+@click.option(
+    "--lock-timeout",
+    type=float,
+    envvar="VARIANT_LOCK_TIMEOUT",
+    help="Seconds to wait for another build of the same variant (default: wait).",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the manifests as JSON.")
 @click.pass_context
-def build(ctx: click.Context, names: tuple[str, ...], offline: bool, force: bool, jobs: int | None,
-          lock_timeout: float | None, as_json: bool) -> None:  # fmt: skip
+def build(
+    ctx: click.Context,
+    names: tuple[str, ...],
+    offline: bool,
+    force: bool,
+    jobs: int | None,
+    lock_timeout: float | None,
+    as_json: bool,
+) -> None:
     """Check out, patch, configure, build, verify and install variants to dist/."""
     layout = _layout(ctx)
     # Resolve every name first: a typo in the third name must not cost two builds.
@@ -206,8 +228,16 @@ def patch_list(ctx: click.Context, as_json: bool) -> None:
     rows: list[dict[str, Any]] = []
     for name in patches.available(layout.patches_dir):
         s = patches.load(layout.patches_dir, name, "llama.cpp", referenced_from=layout.patches_dir, key=name)
-        rows.append({"series": name, "status": s.status, "upstream": s.upstream, "description": s.description,
-                     "bench": list(s.bench), "patches": [p.path.name for p in s.patches]})  # fmt: skip
+        rows.append(
+            {
+                "series": name,
+                "status": s.status,
+                "upstream": s.upstream,
+                "description": s.description,
+                "bench": list(s.bench),
+                "patches": [p.path.name for p in s.patches],
+            }
+        )
     if as_json:
         _emit_json(rows)
         return
@@ -233,6 +263,149 @@ def patch_pin(ctx: click.Context, series: str, source: str) -> None:
         )
     for fname, sha in patches.pin(sdir, source).items():
         click.echo(f"{fname} {sha}")
+
+
+# --- models, smoke, bench, compare, report --------------------------------------
+
+
+@cli.group()
+def model() -> None:
+    """Tiny GGUF models generated locally (never downloaded)."""
+
+
+@model.command("make")
+@click.option("--size", type=click.Choice(sorted(models.SIZES)), default="tiny", show_default=True)
+@click.option("--type", "type_", type=click.Choice(models.TYPES), default="f16", show_default=True)
+@click.option("--layers", type=click.IntRange(min=1), help="Override the size's layer count (a bigger file).")
+@click.pass_context
+def model_make(ctx: click.Context, size: str, type_: str, layers: int | None) -> None:
+    """Write (or find cached) a model and print its path."""
+    layout = _layout(ctx)
+    path = models.ensure(layout.home / "models", models.spec_for(size, type_, layers), say)
+    click.echo(str(path))
+
+
+@cli.command()
+@click.argument("names", nargs=-1, required=True)
+@click.option(
+    "--baseline", help="Compare greedy output with this variant (default: the variant without its patches)."
+)
+@click.option("--json", "as_json", is_flag=True)
+@click.pass_context
+def smoke(ctx: click.Context, names: tuple[str, ...], baseline: str | None, as_json: bool) -> None:
+    """Run each installed binary on a tiny model; a patched variant must decode like its baseline."""
+    layout = _layout(ctx)
+    checks = smoke_mod.smoke(layout, list(names), baseline, say)
+    if as_json:
+        _emit_json([c.as_dict() for c in checks])
+    else:
+        for c in checks:
+            click.echo(f"{'ok  ' if c.ok else 'FAIL'}  {c.variant:<20} {c.binary:<17} {c.detail}")
+            if not c.ok:
+                click.echo(f"      command: {c.command}")
+                for line in c.tail.splitlines()[-12:]:
+                    click.echo(f"      | {line}")
+    if not all(c.ok for c in checks):
+        sys.exit(1)
+
+
+def _threads(value: str | None) -> tuple[int, ...]:
+    if not value:
+        return ()
+    try:
+        threads = tuple(int(x) for x in value.split(","))
+    except ValueError:
+        raise UserError(f'--threads: expected a comma-separated list of integers, got "{value}"') from None
+    if any(t < 1 for t in threads):
+        raise UserError("--threads: thread counts must be at least 1")
+    return threads
+
+
+@cli.command()
+@click.argument("names", nargs=-1, required=True)
+@click.option("--vs", "baseline", help="The baseline variant (run first in every repetition).")
+@click.option(
+    "--suite",
+    "suites",
+    multiple=True,
+    help=f"One of {', '.join(bench_mod.SUITES)}; repeatable. "
+    "Default: the suites the variants' patch series declare, else all.",
+)
+@click.option("--reps", type=click.IntRange(min=1), default=5, show_default=True)
+@click.option(
+    "--threads", help="Comma-separated thread counts (default: per suite; barrier: 1,cores,2*cores)."
+)
+@click.option(
+    "--profile", "profile_name", default="default", show_default=True, help="A table of profiles.toml."
+)
+@click.option(
+    "--timeout", type=float, help="Seconds before a benchmark process is killed (default: the profile's)."
+)
+@click.option("--format", "fmt", type=click.Choice(["md", "json", "csv"]), default="md", show_default=True)
+@click.pass_context
+def bench(
+    ctx: click.Context,
+    names: tuple[str, ...],
+    baseline: str | None,
+    suites: tuple[str, ...],
+    reps: int,
+    threads: str | None,
+    profile_name: str,
+    timeout: float | None,
+    fmt: str,
+) -> None:
+    """Benchmark installed variants, interleaved, into .variant/results.sqlite; print the comparison."""
+    layout = _layout(ctx)
+    prof = profiles.load(layout.root, profile_name)
+    if timeout is not None:
+        prof = dataclasses.replace(prof, timeout=timeout)
+    command = shlex.join(["variant", "bench", *sys.argv[2:]]) if len(sys.argv) > 1 else "variant bench"
+    run_id = bench_mod.run(
+        layout,
+        list(names),
+        baseline=baseline,
+        suites=suites,
+        reps=reps,
+        threads=_threads(threads),
+        profile=prof,
+        command=command,
+        say=say,
+    )
+    base = baseline or names[0]
+    with results.connect(layout.home / "results.sqlite") as con:
+        for other in [n for n in names if n != base]:
+            _, rows = compare_mod.pair_rows(con, base, other, None, run_id)
+            click.echo(compare_mod.render(rows, base, other, fmt))
+    say(f"stored as run {run_id} in {layout.home / 'results.sqlite'}")
+
+
+@cli.command("compare")
+@click.argument("baseline")
+@click.argument("candidate")
+@click.option("--suite", help="Only this suite.")
+@click.option("--run", "run_id", type=int, help="A stored run id (default: the newest that measured both).")
+@click.option("--format", "fmt", type=click.Choice(["md", "json", "csv"]), default="md", show_default=True)
+@click.pass_context
+def compare_cmd(
+    ctx: click.Context, baseline: str, candidate: str, suite: str | None, run_id: int | None, fmt: str
+) -> None:
+    """Baseline vs candidate from stored results, without re-running anything."""
+    layout = _layout(ctx)
+    with results.connect(layout.home / "results.sqlite") as con:
+        _, rows = compare_mod.pair_rows(con, baseline, candidate, suite, run_id)
+    click.echo(compare_mod.render(rows, baseline, candidate, fmt))
+
+
+@cli.command("report")
+@click.argument("names", nargs=-1, required=True)
+@click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path), required=True)
+@click.option("--run", "run_id", type=int, help="A stored run id (default: the newest that measured all).")
+@click.pass_context
+def report_cmd(ctx: click.Context, names: tuple[str, ...], out_dir: Path, run_id: int | None) -> None:
+    """Markdown report and one PNG plot per suite; the first NAME is the baseline."""
+    layout = _layout(ctx)
+    path = report_mod.write(layout, list(names), out_dir, say, run_id)
+    click.echo(str(path))
 
 
 # --- doctor ------------------------------------------------------------------------

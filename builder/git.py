@@ -16,13 +16,19 @@ TOOL_IDENTITY = {
 
 # Settings that would make an import depend on the user's own git config.
 NEUTRAL_CONFIG = (
-    "-c", "core.autocrlf=false",
-    "-c", "core.safecrlf=false",
-    "-c", "core.filemode=true",
-    "-c", "core.symlinks=true",
-    "-c", "core.attributesFile=/dev/null",
-    "-c", "core.excludesFile=/dev/null",
-)  # fmt: skip
+    "-c",
+    "core.autocrlf=false",
+    "-c",
+    "core.safecrlf=false",
+    "-c",
+    "core.filemode=true",
+    "-c",
+    "core.symlinks=true",
+    "-c",
+    "core.attributesFile=/dev/null",
+    "-c",
+    "core.excludesFile=/dev/null",
+)
 
 
 def git(

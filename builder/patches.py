@@ -85,9 +85,10 @@ def load(patches_dir: Path, name: str, source: str, *, referenced_from: Path, ke
     applies_to = tf.get_str_list(path, data, "applies-to") or ()
     if applies_to and source not in applies_to:
         raise SpecError(
-            referenced_from, key,
+            referenced_from,
+            key,
             f'series "{name}" applies to {", ".join(applies_to)}, not to source "{source}"',
-        )  # fmt: skip
+        )
     files = patch_files(sdir, source)
     if not files:
         raise SpecError(path, None, f"no *.patch files in {sdir} (or {sdir / source})")
@@ -120,10 +121,11 @@ def _check_pins(path: Path, pins: dict[str, object], patches: tuple[PatchFile, .
         got = by_name[fname].sha256
         if pinned != got:
             raise SpecError(
-                path, f"sha256.{fname}",
+                path,
+                f"sha256.{fname}",
                 f"the patch changed since it was pinned (pinned {pinned}, file has {got}); "
                 "review it and run `variant patch pin`",
-            )  # fmt: skip
+            )
     for fname in by_name:
         if fname not in pins:
             raise SpecError(path, "sha256", f"{fname} is not pinned; run `variant patch pin`")

@@ -91,8 +91,13 @@ class Plan:
     def configure_argv(self) -> list[str]:
         tc = self.toolchain
         argv = [
-            self.cmake, "-S", str(self.worktree / self.source.cmake_dir), "-B", str(self.build_dir),
-            "-G", "Ninja",
+            self.cmake,
+            "-S",
+            str(self.worktree / self.source.cmake_dir),
+            "-B",
+            str(self.build_dir),
+            "-G",
+            "Ninja",
             f"-DCMAKE_BUILD_TYPE={self.variant.build_type}",
             f"-DCMAKE_C_COMPILER={tc.cc.path}",
             f"-DCMAKE_CXX_COMPILER={tc.cxx.path}",
@@ -100,7 +105,7 @@ class Plan:
             f"-DCMAKE_CXX_FLAGS={' '.join(self.flags.cxx)}",
             f"-DCMAKE_EXE_LINKER_FLAGS={' '.join(self.flags.ld)}",
             f"-DCMAKE_SHARED_LINKER_FLAGS={' '.join(self.flags.ld)}",
-        ]  # fmt: skip
+        ]
         if self.ccache_env:
             # The launcher carries the cache settings itself (through env), so a
             # by-hand `ninja -C build` in this folder uses the same shared cache.
@@ -187,9 +192,10 @@ def make(layout: Layout, name: str, *, sources: dict[str, Source] | None = None)
         sources = sources_mod.load_all(layout.sources_file)
     if v.source not in sources:
         raise SpecError(
-            v.origin("source"), "source",
+            v.origin("source"),
+            "source",
             f'unknown source "{v.source}"' + suggest(v.source, sources) + f" (in {layout.sources_file})",
-        )  # fmt: skip
+        )
     src = sources[v.source]
     tspec = toolchain.load(
         layout.toolchains_dir, v.toolchain, referenced_from=v.origin("toolchain"), key="toolchain"
@@ -223,6 +229,11 @@ def make(layout: Layout, name: str, *, sources: dict[str, Source] | None = None)
             # folder, so a sibling variant's worktree produces the same keys.
             ("CCACHE_BASEDIR", str(layout.work_root)),
             ("CCACHE_NOHASHDIR", "true"),
+            # Depend mode takes the includes from the compiler's -MD output (Ninja
+            # builds have it) instead of running the preprocessor a second time on
+            # every miss: measured about 3% of a cold llama.cpp build. Hits come
+            # from direct mode either way.
+            ("CCACHE_DEPEND", "true"),
             ("CCACHE_SLOPPINESS", "time_macros,include_file_mtime,include_file_ctime"),
             ("CCACHE_STATSLOG", str(layout.work(name) / "ccache-stats.log")),
         )

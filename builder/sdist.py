@@ -55,9 +55,21 @@ def fetch(layout: Layout, pin: PypiPin, say: Say) -> Path:
         from .run import capture
 
         capture(
-            [sys.executable, "-m", "pip", "download", "--no-binary", ":all:", "--no-deps",
-             "--disable-pip-version-check", "--quiet", "--dest", tmp, pin.requirement],
-        )  # fmt: skip
+            [
+                sys.executable,
+                "-m",
+                "pip",
+                "download",
+                "--no-binary",
+                ":all:",
+                "--no-deps",
+                "--disable-pip-version-check",
+                "--quiet",
+                "--dest",
+                tmp,
+                pin.requirement,
+            ],
+        )
         files = [p for p in Path(tmp).iterdir() if p.is_file()]
         if len(files) != 1:
             raise UserError(f"pip download {pin.requirement}: expected one file, got {len(files)}")

@@ -156,9 +156,14 @@ def _fetch_git(layout: Layout, src: Source, say: Say) -> str | None:
     first = git.git("fetch", "--quiet", "origin", src.commit, git_dir=mirror, check=False)
     if first.returncode != 0:
         full = git.git(
-            "fetch", "--quiet", "origin", "+refs/heads/*:refs/heads/*", "+refs/tags/*:refs/tags/*",
-            git_dir=mirror, check=False,
-        )  # fmt: skip
+            "fetch",
+            "--quiet",
+            "origin",
+            "+refs/heads/*:refs/heads/*",
+            "+refs/tags/*:refs/tags/*",
+            git_dir=mirror,
+            check=False,
+        )
         if full.returncode != 0:
             reason = (full.stderr or first.stderr).strip().splitlines()
             say(f"{src.name}: {src.url} unreachable ({reason[-1] if reason else 'git fetch failed'})")
@@ -221,9 +226,16 @@ def ensure_worktree(layout: Layout, src: Source, variant: str, base: Base, say: 
         say(f"{variant}: creating worktree {wt}")
         try:
             git.git(
-                "worktree", "add", "--quiet", "--force", "-B", f"variant/{variant}", wt, base.commit,
+                "worktree",
+                "add",
+                "--quiet",
+                "--force",
+                "-B",
+                f"variant/{variant}",
+                wt,
+                base.commit,
                 git_dir=mirror,
-            )  # fmt: skip
+            )
         except CommandError as exc:
             raise UserError(f"{variant}: cannot create worktree {wt}:\n{exc.tail}") from exc
     return True

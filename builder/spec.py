@@ -17,9 +17,18 @@ from .errors import SpecError, UserError
 from .sources import render_cmake_table
 
 KEYS = (
-    "description", "extends", "source", "toolchain", "build-type", "targets",
-    "instrument", "patches", "requires", "cmake", "flags",
-)  # fmt: skip
+    "description",
+    "extends",
+    "source",
+    "toolchain",
+    "build-type",
+    "targets",
+    "instrument",
+    "patches",
+    "requires",
+    "cmake",
+    "flags",
+)
 FLAG_KEYS = ("c", "cxx", "ld")
 BUILD_TYPES = ("Release", "RelWithDebInfo", "Debug", "MinSizeRel")
 INSTRUMENTS = ("none", "perf", "uftrace")

@@ -12,8 +12,8 @@ import statistics
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-# Metrics where a smaller number is better; everything else is higher-is-better.
-LOWER_IS_BETTER_UNITS = {"ns", "us", "ms", "s", "faults", "bytes", "MiB", "s/token"}
+# Units of time and rate: their verdicts read "faster"/"slower", others "better"/"worse".
+TIMING_UNITS = {"ns", "us", "ms", "s", "s/token", "tokens/s", "GFLOPS"}
 
 
 @dataclass(frozen=True)
@@ -41,22 +41,22 @@ def summarize(values: Sequence[float]) -> Summary:
     return Summary(len(values), statistics.median(values), min(values), max(values))
 
 
-def lower_is_better(unit: str) -> bool:
-    return unit in LOWER_IS_BETTER_UNITS
+def compare(baseline: Sequence[float], candidate: Sequence[float], unit: str, better: str) -> Comparison:
+    """Pairwise comparison; the lists are aligned by repetition (pair i ran together).
 
-
-def compare(baseline: Sequence[float], candidate: Sequence[float], unit: str) -> Comparison:
-    """Pairwise comparison; the lists are aligned by repetition (pair i ran together)."""
+    better is "lower" (times, faults) or "higher" (throughput): the speedup is
+    always > 1 when the candidate improves on the baseline.
+    """
     n = min(len(baseline), len(candidate))
     if n == 0:
         raise ValueError("no pairs")
     pairs = list(zip(baseline[:n], candidate[:n], strict=True))
-    if lower_is_better(unit):
+    if better == "lower":
         ratios = [a / b if b else float("inf") for a, b in pairs]
     else:
         ratios = [b / a if a else float("inf") for a, b in pairs]
     speed = summarize(ratios)
-    timing = unit in {"ns", "us", "ms", "s", "s/token"} or unit.endswith("/s")
+    timing = unit in TIMING_UNITS
     if speed.min <= 1.0 <= speed.max:
         verdict = "within noise"
     elif speed.min > 1.0:

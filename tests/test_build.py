@@ -167,8 +167,11 @@ def test_kill_9_during_build_leaves_no_partial_dist(catalogue: Catalogue, run: R
     env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parent.parent)}
     proc = subprocess.Popen(
         [sys.executable, "-m", "builder.cli", "--root", str(catalogue.root), "build", "slow"],
-        env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-    )  # fmt: skip
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
 
     def sleepers() -> list[int]:
         found = []
@@ -229,8 +232,9 @@ def test_insteadof_is_honoured(catalogue: Catalogue, run: Run, no_network_git: P
     assert m["source"]["url"] == fake_url and m["source"]["origin"] == "git"
 
 
-def test_submodules_are_checked_out(catalogue: Catalogue, run: Run, tmp_path: Path,
-                                    monkeypatch: pytest.MonkeyPatch) -> None:  # fmt: skip
+def test_submodules_are_checked_out(
+    catalogue: Catalogue, run: Run, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     # Local file:// submodules are off by default since git 2.38; allowed for this test only.
     monkeypatch.setenv("GIT_CONFIG_COUNT", "1")
     monkeypatch.setenv("GIT_CONFIG_KEY_0", "protocol.file.allow")
@@ -254,8 +258,9 @@ def test_submodules_are_checked_out(catalogue: Catalogue, run: Run, tmp_path: Pa
     assert (catalogue.home / "work" / "v" / "src" / "3rdparty" / "kernels" / "lut.h").is_file()
 
 
-def test_requires_missing_tool_is_a_user_error(catalogue: Catalogue, run: Run, tmp_path: Path,
-                                               monkeypatch: pytest.MonkeyPatch) -> None:  # fmt: skip
+def test_requires_missing_tool_is_a_user_error(
+    catalogue: Catalogue, run: Run, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     catalogue.variant("v", TARGETS + 'requires = ["uftrace"]\n')
     # A PATH with the compilers but without uftrace: the check runs before anything is built.
     bindir = tmp_path / "bin"

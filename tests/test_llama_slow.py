@@ -20,7 +20,7 @@ import pytest
 from .conftest import REPO
 
 pytestmark = pytest.mark.slow
-TARGETS = 'targets = ["test-barrier"]\n'
+TARGETS = 'targets = ["test-barrier", "llama-simple"]\n'
 
 
 class Cat:
@@ -36,13 +36,17 @@ class Cat:
         (self.root / "variants" / f"{name}.toml").write_text(shipped + extra)
 
     def build(self, *names: str) -> list[dict[str, Any]]:
-        out = subprocess.run(
-            ["variant", "--root", str(self.root), "build", "--offline", "--json", *names],
-            capture_output=True, text=True, check=False,
-        )  # fmt: skip
-        assert out.returncode == 0, out.stderr[-3000:]
-        data: list[dict[str, Any]] = json.loads(out.stdout)
+        data: list[dict[str, Any]] = json.loads(
+            self.variant_cli("build", "--offline", "--json", *names).stdout
+        )
         return data
+
+    def variant_cli(self, *args: str) -> subprocess.CompletedProcess[str]:
+        out = subprocess.run(
+            ["variant", "--root", str(self.root), *args], capture_output=True, text=True, check=False
+        )
+        assert out.returncode == 0, out.stderr[-3000:]
+        return out
 
     def manifest(self, name: str) -> dict[str, Any]:
         data: dict[str, Any] = json.loads((self.root / "dist" / name / "manifest.json").read_text())
@@ -106,8 +110,12 @@ def test_two_real_variants_build_verify_and_run(llama: Cat) -> None:
     assert cc["hits"] > 50, cc
     for name in ("upstream-gcc", "openmp-off-gcc"):
         assert _ns_per_node(llama.root / "dist" / name / "bin" / "test-barrier", 2) > 0
-    again = subprocess.run(["variant", "--root", str(llama.root), "build", "--offline", "upstream-gcc"],
-                           capture_output=True, text=True, check=True)  # fmt: skip
+    again = subprocess.run(
+        ["variant", "--root", str(llama.root), "build", "--offline", "upstream-gcc"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     assert "up to date" in again.stderr
 
 
@@ -124,8 +132,13 @@ def test_one_file_patch_rebuilds_only_that_file(llama: Cat, tmp_path: Path) -> N
             "void ggml_barrier(", "void ggml_barrier_touched_by_test(void) {}\nvoid ggml_barrier(", 1
         )
     )
-    env = {**os.environ, "GIT_AUTHOR_NAME": "T", "GIT_AUTHOR_EMAIL": "t@example.org",
-           "GIT_COMMITTER_NAME": "T", "GIT_COMMITTER_EMAIL": "t@example.org"}  # fmt: skip
+    env = {
+        **os.environ,
+        "GIT_AUTHOR_NAME": "T",
+        "GIT_AUTHOR_EMAIL": "t@example.org",
+        "GIT_COMMITTER_NAME": "T",
+        "GIT_COMMITTER_EMAIL": "t@example.org",
+    }
     subprocess.run(
         ["git", "-C", str(scratch), "commit", "-q", "-a", "-m", "ggml-cpu: test patch"], env=env, check=True
     )
@@ -137,11 +150,66 @@ def test_one_file_patch_rebuilds_only_that_file(llama: Cat, tmp_path: Path) -> N
     (m,) = llama.build("one-file-gcc")
     assert all(c["ok"] for c in m["verification"])
     assert m["patches"][0]["subject"] == "ggml-cpu: test patch"
-    # The patched file, and the two that llama.cpp stamps with HEAD's commit: the
-    # generated build-info.cpp, and ggml.c through the generated ggml-version.h.
+    # The patched file, and the three that llama.cpp stamps with HEAD's commit: the
+    # generated build-info.cpp, ggml.c (ggml-version.h) and llama.cpp (llama-version.h).
     assert sorted(m["ccache"]["missed"]) == [
         "build/common/build-info.cpp",
         "src/ggml/src/ggml-cpu/ggml-cpu.c",
         "src/ggml/src/ggml.c",
+        "src/src/llama.cpp",
     ], m["ccache"]
     assert m["ccache"]["hits"] > 50
+
+
+def test_smoke_bench_compare_report(llama: Cat, tmp_path: Path) -> None:
+    llama.build("upstream-gcc", "openmp-off-gcc")
+    smoke = llama.variant_cli("smoke", "openmp-off-gcc", "--baseline", "upstream-gcc", "--json")
+    checks = json.loads(smoke.stdout)
+    ran = {(c["variant"], c["binary"]) for c in checks if c["ok"] and "skipped" not in c["detail"]}
+    assert {("upstream-gcc", "llama-simple"), ("openmp-off-gcc", "test-barrier")} <= ran
+    greedy = next(c for c in checks if c["detail"].startswith("greedy output vs upstream-gcc"))
+    assert greedy["ok"] and "identical" in greedy["detail"]
+
+    bench = llama.variant_cli(
+        "bench",
+        "openmp-off-gcc",
+        "--vs",
+        "upstream-gcc",
+        "--suite",
+        "barrier",
+        "--suite",
+        "faults",
+        "--reps",
+        "2",
+        "--threads",
+        "1,2",
+        "--timeout",
+        "90",
+        "--format",
+        "json",
+    )
+    rows = json.loads(bench.stdout)
+    got = {(r["suite"], r["metric"]) for r in rows}
+    assert {("barrier", "ns_per_node"), ("faults", "minor_faults"), ("faults", "peak_rss")} <= got
+    barrier = [r for r in rows if r["metric"] == "ns_per_node"]
+    assert {r["params"]["threads"] for r in barrier} == {1, 2}
+    assert all(r["baseline"]["n"] == 2 and r["candidate"]["n"] == 2 for r in barrier)
+    assert all(r["verdict"] in ("faster", "slower", "within noise") for r in barrier)
+
+    import sqlite3
+
+    con = sqlite3.connect(llama.root / ".variant" / "results.sqlite")
+    n, variants = con.execute("SELECT COUNT(*), COUNT(DISTINCT variant) FROM measurements").fetchone()
+    hashes = {h for (h,) in con.execute("SELECT DISTINCT hash FROM measurements")}
+    con.close()
+    assert variants == 2 and n >= 2 * 2 * (2 * 2 + 6)  # variants x reps x (barrier figures + faults figures)
+    assert hashes == {llama.manifest(v)["hash"] for v in ("upstream-gcc", "openmp-off-gcc")}
+
+    stored = llama.variant_cli("compare", "upstream-gcc", "openmp-off-gcc", "--suite", "barrier")
+    assert "| barrier | ns_per_node (ns, lower is better) | rounds=20 threads=1 |" in stored.stdout
+
+    out = tmp_path / "report"
+    llama.variant_cli("report", "upstream-gcc", "openmp-off-gcc", "--out", str(out))
+    text = (out / "report.md").read_text()
+    assert "## barrier" in text and "## faults" in text and "openmp-off-gcc vs upstream-gcc" in text
+    assert (out / "barrier.png").stat().st_size > 10_000 and (out / "faults.png").stat().st_size > 10_000

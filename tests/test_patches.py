@@ -114,8 +114,13 @@ def test_patch_pin_and_list(catalogue: Catalogue, run: Run) -> None:
 
 def test_series_for_another_source_is_refused(catalogue: Catalogue, run: Run) -> None:
     catalogue.series("tmac", 'applies-to = ["t-mac"]\n')
-    make_patch(catalogue.upstream.path, catalogue.root / "patches" / "tmac", name="x",
-               old="return 0; }", new="return 3; }")  # fmt: skip
+    make_patch(
+        catalogue.upstream.path,
+        catalogue.root / "patches" / "tmac",
+        name="x",
+        old="return 0; }",
+        new="return 3; }",
+    )
     catalogue.variant("v", 'patches = ["tmac"]\n')
     res = run(catalogue.root, "build", "v")
     assert res.code == 2 and 'applies to t-mac, not to source "llama.cpp"' in res.err

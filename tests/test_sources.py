@@ -30,9 +30,11 @@ def sdist(tmp_path: Path) -> Path:
 
 def _offline_source(cat: Catalogue, sdist_sha: str) -> None:
     write_sources(
-        cat.root, UNREACHABLE, "0" * 40,
+        cat.root,
+        UNREACHABLE,
+        "0" * 40,
         f'pypi = "fake-pkg==1.0"\nsubdir = "vendor/fake"\nsha256 = "{sdist_sha}"\n',
-    )  # fmt: skip
+    )
 
 
 def _seed_cache(home: Path, sdist: Path) -> None:
@@ -41,8 +43,9 @@ def _seed_cache(home: Path, sdist: Path) -> None:
     shutil.copy(sdist, cache / sdist.name)
 
 
-def test_sdist_import_is_deterministic(tmp_path: Path, catalogue: Catalogue, run: Run, sdist: Path,
-                                       no_network_git: Path) -> None:  # fmt: skip
+def test_sdist_import_is_deterministic(
+    tmp_path: Path, catalogue: Catalogue, run: Run, sdist: Path, no_network_git: Path
+) -> None:
     _offline_source(catalogue, _sha(sdist))
     _seed_cache(catalogue.home, sdist)
     res = run(catalogue.root, "fetch")
@@ -87,8 +90,9 @@ def _pip_offline(monkeypatch: pytest.MonkeyPatch, links: Path) -> None:
     monkeypatch.setenv("PIP_NO_BUILD_ISOLATION", "0")
 
 
-def test_sdist_is_fetched_with_pip_and_cached(catalogue: Catalogue, run: Run, sdist: Path,
-                                              monkeypatch: pytest.MonkeyPatch) -> None:  # fmt: skip
+def test_sdist_is_fetched_with_pip_and_cached(
+    catalogue: Catalogue, run: Run, sdist: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     _pip_offline(monkeypatch, sdist.parent)
     _offline_source(catalogue, _sha(sdist))
     res = run(catalogue.root, "fetch", "--offline")
@@ -98,8 +102,9 @@ def test_sdist_is_fetched_with_pip_and_cached(catalogue: Catalogue, run: Run, sd
     assert cached.is_file() and _sha(cached) == _sha(sdist)
 
 
-def test_sdist_sha256_mismatch_is_refused(catalogue: Catalogue, run: Run, sdist: Path,
-                                          monkeypatch: pytest.MonkeyPatch) -> None:  # fmt: skip
+def test_sdist_sha256_mismatch_is_refused(
+    catalogue: Catalogue, run: Run, sdist: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     _pip_offline(monkeypatch, sdist.parent)
     _offline_source(catalogue, "f" * 64)
     catalogue.variant("v", "")

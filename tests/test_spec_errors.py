@@ -118,8 +118,12 @@ def test_non_hex_commit_pin(catalogue: Catalogue, run: Run) -> None:
 
 
 def test_pypi_pin_needs_sha256(catalogue: Catalogue, run: Run) -> None:
-    write_sources(catalogue.root, str(catalogue.upstream.path), catalogue.upstream.commit,
-                  'pypi = "fake-pkg==1.0"\nsubdir = "vendor/fake"\nsha256 = "abc"\n')  # fmt: skip
+    write_sources(
+        catalogue.root,
+        str(catalogue.upstream.path),
+        catalogue.upstream.commit,
+        'pypi = "fake-pkg==1.0"\nsubdir = "vendor/fake"\nsha256 = "abc"\n',
+    )
     catalogue.variant("v", "")
     res = _fails(catalogue, run, "build", "v")
     assert "llama.cpp.sha256" in res.err and "64-hex" in res.err

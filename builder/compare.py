@@ -1,0 +1,132 @@
+"""`variant compare`: baseline vs candidate from stored results, in the style of
+llama.cpp's compare-llama-bench.py (one row per metric and case, with the speedup)."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import sqlite3
+from collections import defaultdict
+from dataclasses import dataclass
+from typing import Any
+
+from . import results, stats
+from .errors import UserError
+from .stats import Comparison, Summary
+
+
+@dataclass(frozen=True)
+class Row:
+    suite: str
+    metric: str
+    unit: str
+    params: dict[str, Any]
+    better: str
+    baseline: Summary | None
+    candidate: Summary | None
+    comparison: Comparison | None
+    verdict: str
+
+    @property
+    def case(self) -> str:
+        return " ".join(f"{k}={v}" for k, v in self.params.items())
+
+
+Series = dict[int, float | None]  # rep -> value (None: timed out)
+
+
+def grouped(rows: list[sqlite3.Row]) -> dict[tuple[str, str, str, str, str], dict[str, Series]]:
+    """(suite, metric, unit, params, better) -> variant -> rep -> value."""
+    out: dict[tuple[str, str, str, str, str], dict[str, Series]] = defaultdict(lambda: defaultdict(dict))
+    for r in rows:
+        out[(r["suite"], r["metric"], r["unit"], r["params"], r["better"])][r["variant"]][r["rep"]] = r[
+            "value"
+        ]
+    return out
+
+
+def _summary(values: list[float]) -> Summary | None:
+    return stats.summarize(values) if values else None
+
+
+def pair_rows(
+    con: sqlite3.Connection, baseline: str, candidate: str, suite: str | None, run_id: int | None = None
+) -> tuple[int, list[Row]]:
+    if run_id is None:
+        run_id = results.latest_run_with(con, [baseline, candidate], suite)
+    if run_id is None:
+        what = f" in suite {suite}" if suite else ""
+        raise UserError(
+            f"no stored run measured both {baseline} and {candidate}{what}; run `variant bench` first"
+        )
+    out = []
+    for (s, metric, unit, params, better), by_variant in sorted(
+        grouped(results.rows(con, run_id, [baseline, candidate], suite)).items()
+    ):
+        a, b = by_variant.get(baseline, {}), by_variant.get(candidate, {})
+        reps = sorted(set(a) & set(b))
+        both = [(x, y) for r in reps if (x := a[r]) is not None and (y := b[r]) is not None]
+        pa, pb = [x for x, _ in both], [y for _, y in both]
+        sa = _summary([v for v in a.values() if v is not None])
+        sb = _summary([v for v in b.values() if v is not None])
+        cmp_ = stats.compare(pa, pb, unit, better) if pa else None
+        if cmp_ is not None:
+            verdict = cmp_.verdict
+        elif sa is None and sb is not None:
+            verdict = "candidate finished, baseline timed out"
+        elif sb is None and sa is not None:
+            verdict = "candidate timed out"
+        else:
+            verdict = "both timed out"
+        out.append(Row(s, metric, unit, json.loads(params), better, sa, sb, cmp_, verdict))
+    return run_id, out
+
+
+def render(rows: list[Row], baseline: str, candidate: str, fmt: str) -> str:
+    if fmt == "json":
+        return json.dumps([_as_dict(r, baseline, candidate) for r in rows], indent=2)
+    if fmt == "csv":
+        buf = io.StringIO()
+        w = csv.writer(buf)
+        head = ["suite", "metric", "unit", "case", "better"]
+        for who in ("baseline", "candidate", "speedup"):
+            head += [who, f"{who}_min", f"{who}_max"]
+        w.writerow([*head, "verdict"])
+        for r in rows:
+            speed = r.comparison.speedup if r.comparison else None
+            triples = [*_triple(r.baseline), *_triple(r.candidate), *_triple(speed)]
+            w.writerow([r.suite, r.metric, r.unit, r.case, r.better, *triples, r.verdict])
+        return buf.getvalue()
+    lines = [
+        f"| suite | metric | case | {baseline} | {candidate} | speedup | verdict |",
+        "|---|---|---|---:|---:|---:|---|",
+    ]
+    for r in rows:
+        base = r.baseline.fmt() if r.baseline else "timeout"
+        cand = r.candidate.fmt() if r.candidate else "timeout"
+        ratio = r.comparison.speedup.fmt() if r.comparison else "-"
+        metric = f"{r.metric} ({r.unit}, {r.better} is better)"
+        lines.append(f"| {r.suite} | {metric} | {r.case} | {base} | {cand} | {ratio} | {r.verdict} |")
+    return "\n".join(lines)
+
+
+def _triple(s: Summary | None) -> list[str]:
+    return ["", "", ""] if s is None else [f"{s.median:.6g}", f"{s.min:.6g}", f"{s.max:.6g}"]
+
+
+def _as_dict(r: Row, baseline: str, candidate: str) -> dict[str, Any]:
+    def summ(s: Summary | None) -> dict[str, float] | None:
+        return None if s is None else {"median": s.median, "min": s.min, "max": s.max, "n": s.n}
+
+    return {
+        "suite": r.suite,
+        "metric": r.metric,
+        "unit": r.unit,
+        "params": r.params,
+        "better": r.better,
+        "baseline": {"variant": baseline, **(summ(r.baseline) or {})},
+        "candidate": {"variant": candidate, **(summ(r.candidate) or {})},
+        "speedup": summ(r.comparison.speedup) if r.comparison else None,
+        "verdict": r.verdict,
+    }

@@ -1,0 +1,125 @@
+"""`variant report`: a Markdown report (Jinja2) and one PNG plot per suite, from stored results."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from . import compare, results, stats
+from .errors import UserError
+from .install import read_manifest
+from .layout import Layout
+
+Say = Callable[[str], None]
+
+
+def _case(params: str) -> str:
+    return " ".join(f"{k}={v}" for k, v in json.loads(params).items())
+
+
+def plot(
+    path: Path,
+    suite: str,
+    groups: dict[tuple[str, str, str, str, str], dict[str, compare.Series]],
+    variants: list[str],
+) -> None:
+    """Small multiples: one panel per metric, cases along x, variants side by side, min-max whiskers."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    metrics: dict[tuple[str, str, str], list[tuple[str, dict[str, compare.Series]]]] = {}
+    for (_s, metric, unit, params, better), by_variant in sorted(groups.items()):
+        metrics.setdefault((metric, unit, better), []).append((_case(params), by_variant))
+    n = len(metrics)
+    cols = min(n, 3)
+    rows = (n + cols - 1) // cols
+    fig, axes = plt.subplots(rows, cols, figsize=(5.2 * cols, 3.6 * rows), squeeze=False)
+    width = 0.8 / max(len(variants), 1)
+    for ax, ((metric, unit, better), cases) in zip(axes.flat, metrics.items(), strict=False):
+        for i, v in enumerate(variants):
+            meds, lo, hi = [], [], []
+            for _label, by_variant in cases:
+                vals = [x for x in by_variant.get(v, {}).values() if x is not None]
+                s = stats.summarize(vals) if vals else None
+                meds.append(s.median if s else 0.0)
+                lo.append(s.median - s.min if s else 0.0)
+                hi.append(s.max - s.median if s else 0.0)
+            xs = [j + (i - (len(variants) - 1) / 2) * width for j in range(len(cases))]
+            ax.bar(xs, meds, width, yerr=[lo, hi], capsize=3, label=v)
+        ax.set_xticks(range(len(cases)))
+        ax.set_xticklabels([c for c, _ in cases], rotation=20, ha="right", fontsize=8)
+        ax.set_title(f"{metric} ({better} is better)", fontsize=10)
+        ax.set_ylabel(unit)
+        ax.grid(axis="y", alpha=0.3)
+    for ax in list(axes.flat)[n:]:
+        ax.set_visible(False)
+    axes.flat[0].legend(fontsize=8)
+    fig.suptitle(f"{suite}: median, whiskers min-max", fontsize=11)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def write(layout: Layout, variants: list[str], out: Path, say: Say, run_id: int | None = None) -> Path:
+    from jinja2 import Environment, PackageLoader, StrictUndefined
+
+    with results.connect(layout.home / "results.sqlite") as con:
+        if run_id is None:
+            run_id = results.latest_run_with(con, variants, None)
+        if run_id is None:
+            raise UserError(f"no stored run measured all of {', '.join(variants)}; run `variant bench` first")
+        run = dict(con.execute("SELECT * FROM runs WHERE id = ?", (run_id,)).fetchone())
+        rows = results.rows(con, run_id, variants, None)
+        suites = sorted({r["suite"] for r in rows})
+        out.mkdir(parents=True, exist_ok=True)
+        baseline = variants[0]
+        rendered = [_suite(con, s, rows, variants, baseline, run_id, out) for s in suites]
+    manifests = [m for v in variants if (m := read_manifest(layout, v)) is not None]
+    env = Environment(
+        loader=PackageLoader("builder", "templates"),
+        undefined=StrictUndefined,
+        trim_blocks=False,
+        keep_trailing_newline=True,
+    )
+    text = env.get_template("report.md.j2").render(
+        variants=variants, run=run, manifests=manifests, baseline=baseline, suites=rendered
+    )
+    report = out / "report.md"
+    report.write_text(text)
+    say(f"report: {report} ({len(rendered)} suites, {len(rendered)} plots)")
+    return report
+
+
+def _suite(
+    con: sqlite3.Connection,
+    suite: str,
+    rows: list[sqlite3.Row],
+    variants: list[str],
+    baseline: str,
+    run_id: int,
+    out: Path,
+) -> dict[str, Any]:
+    groups = compare.grouped([r for r in rows if r["suite"] == suite])
+    png = out / f"{suite}.png"
+    plot(png, suite, groups, variants)
+    table = []
+    for (_s, metric, unit, params, better), by_variant in sorted(groups.items()):
+        cells = []
+        for v in variants:
+            vals = [x for x in by_variant.get(v, {}).values() if x is not None]
+            cells.append(stats.summarize(vals).fmt() if vals else "timeout")
+        table.append(
+            {"metric": metric, "unit": unit, "better": better, "case": _case(params), "cells": cells}
+        )
+    comparisons = []
+    for other in variants[1:]:
+        _, pairs = compare.pair_rows(con, baseline, other, suite, run_id)
+        comparisons.append(
+            {"title": f"{other} vs {baseline}:", "table": compare.render(pairs, baseline, other, "md")}
+        )
+    return {"name": suite, "plot": png.name, "rows": table, "comparisons": comparisons}

@@ -1,0 +1,157 @@
+"""`variant smoke`: does each installed binary run, and does a patched variant decode like its baseline?
+
+Greedy decoding of the tiny model is deterministic for a given binary, so a
+kernel patch that does not mean to change numerics must reproduce its
+baseline's text exactly. Across compilers (gcc vs clang) floating-point
+contraction and vectorisation may legitimately flip a near-tie, so there the
+check is a stated tolerance: the generated text must agree on at least
+CROSS_TOOLCHAIN_PREFIX of its length before the first difference.
+"""
+
+from __future__ import annotations
+
+import json
+import shlex
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from . import models, spec
+from . import plan as plan_mod
+from .bench import Installed, installed
+from .errors import UserError
+from .layout import Layout
+from .run import measure
+
+PROMPT = "the model is fast"
+N_PREDICT = 24
+CROSS_TOOLCHAIN_PREFIX = 0.5
+Say = Callable[[str], None]
+
+
+@dataclass(frozen=True)
+class Check:
+    variant: str
+    binary: str
+    ok: bool
+    detail: str
+    command: str = ""
+    tail: str = ""
+
+    def as_dict(self) -> dict[str, Any]:
+        return self.__dict__.copy()
+
+
+def _run(inst: Installed, binary: str, args: list[str], *, timeout: float = 120) -> tuple[Check, str]:
+    path = inst.bin / binary
+    if not path.is_file():
+        return Check(inst.name, binary, True, "not built (not in targets): skipped"), ""
+    m = measure([str(path), *args], timeout=timeout)
+    cmd = shlex.join(m.argv)
+    if m.returncode is None:
+        return Check(inst.name, binary, False, f"timed out after {timeout:g} s", cmd, m.tail()), ""
+    if m.returncode != 0:
+        return Check(inst.name, binary, False, f"exit code {m.returncode}", cmd, m.tail()), ""
+    return Check(inst.name, binary, True, f"ok in {m.wall_s:.2f} s", cmd), m.stdout
+
+
+def generated(stdout: str) -> str:
+    """The text after the prompt's echo."""
+    cut = stdout.find(PROMPT.split()[-1])
+    return stdout[cut + len(PROMPT.split()[-1]) :] if cut >= 0 else stdout
+
+
+def run_binaries(inst: Installed, model: Path) -> tuple[list[Check], str]:
+    checks = []
+    c, text = _run(inst, "llama-simple", ["-m", str(model), "-n", str(N_PREDICT), PROMPT])
+    if c.ok and text and not generated(text).strip():
+        c = Check(inst.name, "llama-simple", False, "generated nothing", c.command, text[-500:])
+    checks.append(c)
+    checks.append(_run(inst, "test-barrier", ["2", "3"])[0])
+    c, out = _run(inst, "llama-bench", ["-m", str(model), "-p", "16", "-n", "4", "-r", "1", "-o", "jsonl"])
+    if c.ok and out:
+        try:
+            row = json.loads(next(line for line in out.splitlines() if line.startswith("{")))
+            c = Check(
+                inst.name, "llama-bench", True, f"{c.detail}; tg {row['avg_ts']:.1f} tokens/s", c.command
+            )
+        except (StopIteration, ValueError, KeyError):
+            c = Check(inst.name, "llama-bench", False, "no JSON result line", c.command, out[-500:])
+    checks.append(c)
+    checks.append(_run(inst, "test-backend-ops", ["perf", "-b", "CPU", "-o", "RMS_NORM"])[0])
+    return checks, generated(text)
+
+
+def default_baseline(layout: Layout, name: str) -> str | None:
+    """The catalogue's variant that is this one without its patches, if there is one."""
+    me = plan_mod.make(layout, name)
+    if not me.series:
+        return None
+
+    def essence(p: plan_mod.Plan) -> tuple[Any, ...]:
+        return (
+            p.source.identity(),
+            p.toolchain.identity(),
+            p.variant.build_type,
+            p.variant.instrument,
+            sorted(p.variant.targets),
+            p.options,
+            p.flags,
+        )
+
+    mine = essence(me)
+    for other in spec.names(layout.variants_dir):
+        if other == name:
+            continue
+        try:
+            p = plan_mod.make(layout, other)
+        except UserError:
+            continue
+        if not p.series and essence(p) == mine:
+            return other
+    return None
+
+
+def compare_outputs(a: Installed, ta: str, b: Installed, tb: str) -> Check:
+    same_compiler = a.manifest["toolchain"] == b.manifest["toolchain"]
+    label = f"greedy output vs {a.name}"
+    if ta == tb:
+        return Check(b.name, "llama-simple", True, f"{label}: identical ({len(tb)} chars)")
+    prefix = next((i for i, (x, y) in enumerate(zip(ta, tb, strict=False)) if x != y), min(len(ta), len(tb)))
+    frac = prefix / max(len(ta), 1)
+    diff = f"first difference at char {prefix} of {len(ta)}: {ta[: prefix + 20]!r} vs {tb[: prefix + 20]!r}"
+    if same_compiler:
+        return Check(b.name, "llama-simple", False, f"{label}: differs (same source and toolchain); {diff}")
+    ok = frac >= CROSS_TOOLCHAIN_PREFIX
+    return Check(
+        b.name,
+        "llama-simple",
+        ok,
+        f"{label} (other compiler, tolerance: {CROSS_TOOLCHAIN_PREFIX:.0%} common prefix): "
+        f"{frac:.0%}; {diff}",
+    )
+
+
+def smoke(layout: Layout, names: list[str], baseline: str | None, say: Say) -> list[Check]:
+    model = models.ensure(layout.home / "models", models.spec_for("tiny", "f16"), say)
+    checks: list[Check] = []
+    outputs: dict[str, tuple[Installed, str]] = {}
+
+    def ran(name: str) -> tuple[Installed, str]:
+        if name not in outputs:
+            inst = installed(layout, name)
+            say(f"smoke: {name}")
+            found, text = run_binaries(inst, model)
+            checks.extend(found)
+            outputs[name] = (inst, text)
+        return outputs[name]
+
+    for name in names:
+        inst, text = ran(name)
+        base = baseline or default_baseline(layout, name)
+        if base and base != name:
+            binst, btext = ran(base)
+            if (inst.bin / "llama-simple").is_file() and (binst.bin / "llama-simple").is_file():
+                checks.append(compare_outputs(binst, btext, inst, text))
+    return checks

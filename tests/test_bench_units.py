@@ -1,0 +1,114 @@
+"""Bench plumbing that needs no llama.cpp: parsers, profiles, page-cache eviction, baselines."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from builder import bench, profiles, smoke
+from builder.errors import SpecError, UserError
+from builder.layout import Layout
+
+from .conftest import Catalogue, Outcome
+from .fakes import make_patch
+
+SQL = (
+    "INSERT INTO test_backend_ops (test_time, build_commit, backend_name, op_name, op_params, "
+    "test_mode, supported, passed, error_message, time_us, flops, bandwidth_gb_s, memory_kb, n_runs, "
+    "device_description, backend_reg_name) VALUES ('2026-11-24T15:09:46Z', '12a36b8', 'CPU', 'MUL_MAT', "
+    "'type_a=q8_0,type_b=f32,m=4096,n=1,k=14336,bs=[1,1],nr=[1,1],per=[0,1,2,3],k_v=0,o=1', 'perf', "
+    "'1', '1', '', '9299.079710', '12629261782.956549', '0.000000', '61000', '138', '', '');"
+)
+
+
+def test_backend_ops_sql_rows_are_parsed() -> None:
+    (row,) = bench.parse_backend_ops_sql("noise\n" + SQL + "\nmore noise\n")
+    assert row["op_name"] == "MUL_MAT" and float(row["flops"]) / 1e9 == pytest.approx(12.63, rel=1e-3)
+    assert row["op_params"].startswith("type_a=q8_0,type_b=f32,m=4096,n=1")
+
+
+def test_profiles_wrap_and_validate(tmp_path: Path) -> None:
+    (tmp_path / "profiles.toml").write_text(
+        '[pinned]\ncpus = "0"\nthreads = [1]\nenv = { OMP_PROC_BIND = "close" }\n'
+        '[fifo]\npolicy = "fifo"\npriority = 5\n'
+        '[bad]\npolicy = "fast"\n'
+        "[worse]\nthreds = [2]\n"
+    )
+    p = profiles.load(tmp_path, "pinned")
+    assert p.wrap(["x", "1"]) == ["taskset", "-c", "0", "x", "1"] and p.env == (("OMP_PROC_BIND", "close"),)
+    assert profiles.load(tmp_path, "fifo").wrap(["x"]) == ["chrt", "-f", "5", "x"]
+    assert profiles.load(tmp_path, "default").wrap(["x"]) == ["x"]
+    with pytest.raises(SpecError, match=r"bad\.policy"):
+        profiles.load(tmp_path, "bad")
+    with pytest.raises(SpecError, match='did you mean "threads"'):
+        profiles.load(tmp_path, "worse")
+    with pytest.raises(UserError, match='unknown profile "pined"'):
+        profiles.load(tmp_path, "pined")
+
+
+def test_unpermitted_scheduler_policy_is_a_clear_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    p = profiles.Profile(name="rt", policy="fifo", priority=99)
+    from builder import run
+
+    real = run.capture
+
+    def fake(argv: list[str], **kw: object) -> run.Result:
+        if argv[0] == "chrt":
+            return run.Result(
+                tuple(argv), 1, "", "chrt: failed to set pid 0's policy: Operation not permitted"
+            )
+        return real(argv)
+
+    monkeypatch.setattr(profiles, "capture", fake)
+    with pytest.raises(UserError, match=r"not permitted here.*CAP_SYS_NICE"):
+        profiles.check(p)
+
+
+def test_evict_drops_a_file_from_the_page_cache(tmp_path: Path) -> None:
+    f = tmp_path / "blob"
+    f.write_bytes(b"x" * (8 << 20))
+    f.read_bytes()
+    bench.evict(f)  # must not raise; residency itself is the kernel's business
+    assert f.stat().st_size == 8 << 20
+
+
+def test_bench_refuses_unbuilt_variants_and_unknown_suites(
+    catalogue: Catalogue, run: Callable[..., Outcome]
+) -> None:
+    catalogue.variant("v", 'targets = ["test-barrier"]\n')
+    res = run(catalogue.root, "bench", "v", "--suite", "barrier")
+    assert res.code == 2 and "v is not built; run `variant build v` first" in res.err
+    assert run(catalogue.root, "build", "v").code == 0
+    res = run(catalogue.root, "bench", "v", "--suite", "barier")
+    assert res.code == 2 and 'did you mean "barrier"' in res.err
+    res = run(catalogue.root, "bench", "v", "--threads", "two")
+    assert res.code == 2 and "comma-separated list of integers" in res.err
+
+
+def test_default_baseline_is_the_variant_without_its_patches(catalogue: Catalogue) -> None:
+    sdir = catalogue.series("kind")
+    make_patch(catalogue.upstream.path, sdir, name="k", old="return 0; }", new="return 1; }")
+    catalogue.variant("plain", "[cmake]\nGGML_OPENMP = false\n")
+    catalogue.variant("other", "[cmake]\nGGML_OPENMP = true\n")
+    catalogue.variant("patched", '[cmake]\nGGML_OPENMP = false\npatches = ["kind"]\n')
+    layout = Layout.at(catalogue.root)
+    # A classic slip: "patches" written after [cmake] lands in that table, and is refused there.
+    with pytest.raises(SpecError, match=r"cmake\.patches: expected a boolean, integer or string"):
+        smoke.default_baseline(layout, "patched")
+    catalogue.variant("patched", 'patches = ["kind"]\n[cmake]\nGGML_OPENMP = false\n')
+    assert smoke.default_baseline(layout, "patched") == "plain"
+    assert smoke.default_baseline(layout, "plain") is None
+
+
+def test_output_comparison_exact_for_same_compiler_tolerant_across() -> None:
+    def inst(name: str, cc: str) -> bench.Installed:
+        return bench.Installed(name, Path("/nonexistent"), {"toolchain": {"cc_version": cc}})
+
+    gcc, gcc2, clang = inst("a", "gcc 12"), inst("b", "gcc 12"), inst("c", "clang 19")
+    assert smoke.compare_outputs(gcc, "abcdefgh", gcc2, "abcdefgh").ok
+    assert not smoke.compare_outputs(gcc, "abcdefgh", gcc2, "abcdefgX").ok
+    assert smoke.compare_outputs(gcc, "abcdefgh", clang, "abcdeXXX").ok  # 5/8 >= 50%
+    bad = smoke.compare_outputs(gcc, "abcdefgh", clang, "aXXXXXXX")
+    assert not bad.ok and "tolerance: 50% common prefix" in bad.detail

@@ -1,0 +1,134 @@
+"""Statistics on synthetic data, the results database, comparisons, reports."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from builder import compare, results, stats
+from builder.results import Measurement
+
+
+def test_clear_win_lower_is_better() -> None:
+    c = stats.compare([100, 102, 98, 101], [50, 52, 49, 51], "ns", "lower")
+    assert c.verdict == "faster" and c.speedup.min > 1.9 and c.speedup.median == pytest.approx(2.0, rel=0.03)
+    assert c.baseline.median == 100.5 and c.candidate.n == 4
+
+
+def test_regression_higher_is_better() -> None:
+    c = stats.compare([10.0, 10.2, 9.9], [8.0, 8.1, 7.9], "tokens/s", "higher")
+    assert c.verdict == "slower" and c.speedup.max < 1.0
+
+
+def test_spread_crossing_one_is_noise_even_if_medians_differ() -> None:
+    c = stats.compare([100, 100, 100, 100, 100], [90, 95, 97, 104, 80], "ns", "lower")
+    assert c.speedup.median > 1.0 and c.verdict == "within noise"
+
+
+def test_ratios_are_taken_pair_by_pair() -> None:
+    # A machine that drifts: each pair shares the drift, so the ratio is exactly 2.
+    base = [100, 200, 400]
+    cand = [50, 100, 200]
+    c = stats.compare(base, cand, "ms", "lower")
+    assert c.speedup.min == c.speedup.max == 2.0 and c.verdict == "faster"
+
+
+def test_non_timing_units_say_better_or_worse() -> None:
+    assert stats.compare([1000, 1010], [100, 90], "faults", "lower").verdict == "better"
+    assert stats.compare([0, 1e-9], [100, 110], "MiB", "higher").verdict == "better"
+
+
+MANIFEST: dict[str, Any] = {
+    "variant": "a",
+    "hash": "h" * 64,
+    "source": {"commit": "c" * 40},
+    "patches": [{"series": "s", "file": "0001-x.patch", "sha256": "d" * 64}],
+}
+
+
+def _db(tmp_path: Path) -> Path:
+    db = tmp_path / "results.sqlite"
+    with results.connect(db) as con:
+        run = results.start_run(con, "default", "variant bench a b")
+        for rep, (a, b) in enumerate([(100.0, 50.0), (110.0, 52.0), (90.0, 47.0)]):
+            for name, value in (("a", a), ("b", b)):
+                m = {**MANIFEST, "variant": name}
+                params = {"threads": 2}
+                results.record(con, run, m, rep, Measurement("barrier", "ns_per_node", "ns", params, value))
+                results.record(
+                    con,
+                    run,
+                    m,
+                    rep,
+                    Measurement(
+                        "barrier",
+                        "ns_per_node",
+                        "ns",
+                        {"threads": 4},
+                        None if name == "a" else 900.0,
+                        "timeout",
+                    ),
+                )
+                results.record(
+                    con,
+                    run,
+                    m,
+                    rep,
+                    Measurement("faults", "anon_huge_pages", "MiB", {}, 10.0 + rep, better="higher"),
+                )
+    return db
+
+
+def test_database_keeps_provenance_and_compares(tmp_path: Path) -> None:
+    db = _db(tmp_path)
+    with results.connect(db) as con:
+        row = con.execute("SELECT * FROM measurements LIMIT 1").fetchone()
+        assert row["hash"] == "h" * 64 and row["source_commit"] == "c" * 40
+        assert json.loads(row["patches"]) == ["s/0001-x.patch@dddddddddddd"]
+        assert con.execute("SELECT host FROM runs").fetchone()[0]
+        assert results.latest_run_with(con, ["a", "b"], "barrier") == 1
+        assert results.latest_run_with(con, ["a", "zzz"], None) is None
+        _, rows = compare.pair_rows(con, "a", "b", None)
+    by = {(r.suite, r.metric, r.case): r for r in rows}
+    win = by[("barrier", "ns_per_node", "threads=2")]
+    assert win.verdict == "faster" and win.comparison is not None and win.comparison.speedup.min > 1.7
+    assert by[("barrier", "ns_per_node", "threads=4")].verdict == "candidate finished, baseline timed out"
+    assert by[("faults", "anon_huge_pages", "")].verdict == "within noise"
+    md = compare.render(rows, "a", "b", "md")
+    assert "| barrier | ns_per_node (ns, lower is better) | threads=2 |" in md and "timeout" in md
+    data = json.loads(compare.render(rows, "a", "b", "json"))
+    assert {d["verdict"] for d in data} >= {"faster", "within noise"}
+    csv_text = compare.render(rows, "a", "b", "csv")
+    assert csv_text.splitlines()[0].startswith("suite,metric,unit,case,better,baseline")
+    assert len(csv_text.strip().splitlines()) == 1 + len(rows)
+
+
+def test_report_writes_markdown_and_readable_plots(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    pytest.importorskip("matplotlib")
+    from builder import report
+    from builder.layout import Layout
+
+    root = tmp_path / "cat"
+    (root / "variants").mkdir(parents=True)
+    layout = Layout.at(root)
+    layout.home.mkdir()
+    _db(tmp_path).rename(layout.home / "results.sqlite")
+    for name in ("a", "b"):
+        d = layout.dist / name
+        d.mkdir(parents=True)
+        (d / "manifest.json").write_text(
+            json.dumps({**MANIFEST, "variant": name, "source": {"commit": "c" * 40, "origin": "pypi"}})
+        )
+    path = report.write(layout, ["a", "b"], tmp_path / "out", say=lambda _m: None)
+    text = path.read_text()
+    assert "# Benchmark report: a, b" in text and "## barrier" in text and "## faults" in text
+    assert "![barrier](barrier.png)" in text and "b vs a:" in text and "faster" in text
+    import matplotlib.image
+
+    for suite in ("barrier", "faults"):
+        img = matplotlib.image.imread(tmp_path / "out" / f"{suite}.png")
+        assert img.shape[0] > 200 and img.shape[1] > 300
+        assert img.std() > 0.01  # not a blank canvas
