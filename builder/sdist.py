@@ -54,22 +54,16 @@ def fetch(layout: Layout, pin: PypiPin, say: Say) -> Path:
         say(f"downloading {pin.requirement} (sdist) with pip")
         from .run import capture
 
+        # --no-binary names the one project: with ":all:" pip would also build the
+        # sdist's build requirements from source (scikit-build-core can ask for the
+        # cmake package, which then compiles CMake for many minutes).
+        project = pin.requirement.split("==", 1)[0].strip()
         capture(
             [
-                sys.executable,
-                "-m",
-                "pip",
-                "download",
-                "--no-binary",
-                ":all:",
-                "--no-deps",
-                "--disable-pip-version-check",
-                "--quiet",
-                "--dest",
-                tmp,
-                pin.requirement,
-            ],
-        )
+                sys.executable, "-m", "pip", "download", "--no-deps", "--no-binary", project,
+                "--disable-pip-version-check", "--quiet", "--dest", tmp, pin.requirement,
+            ]
+        )  # fmt: skip
         files = [p for p in Path(tmp).iterdir() if p.is_file()]
         if len(files) != 1:
             raise UserError(f"pip download {pin.requirement}: expected one file, got {len(files)}")
