@@ -202,7 +202,11 @@ def measure(
 
     argv = _argv(args)
     log.debug("$ %s", shlex.join(argv))
-    with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err:
+    # Models with random weights print arbitrary bytes: decode leniently.
+    with (
+        tempfile.TemporaryFile("w+", encoding="utf-8", errors="replace") as out,
+        tempfile.TemporaryFile("w+", encoding="utf-8", errors="replace") as err,
+    ):
         t0 = time.monotonic()
         try:
             proc = subprocess.Popen(argv, env=_env(env), stdout=out, stderr=err, preexec_fn=_die_with_parent)

@@ -91,3 +91,12 @@ def test_doctor_json_lists_every_tool(run: Callable[..., Outcome], tmp_path: Pat
     missing = [r for r in rows.values() if not r["ok"]]
     assert all(r["install"] for r in missing)
     assert res.code == (1 if any(r["required"] for r in missing) else 0)
+
+
+def test_measure_survives_invalid_utf8_and_counts_rusage() -> None:
+    script = "import sys; sys.stdout.buffer.write(b'ok \\xd1\\xff end'); x = bytearray(20_000_000)"
+    m = run.measure([sys.executable, "-c", script])
+    assert m.returncode == 0 and m.stdout.startswith("ok ") and m.stdout.endswith(" end")
+    assert m.maxrss_kib > 20_000 and m.minflt > 1000 and m.user_s + m.sys_s > 0
+    slow = run.measure([sys.executable, "-c", "import time; time.sleep(5)"], timeout=0.3)
+    assert slow.returncode is None and slow.wall_s < 3
