@@ -20,39 +20,64 @@ def _case(params: str) -> str:
     return " ".join(f"{k}={v}" for k, v in json.loads(params).items())
 
 
-def plot(
-    path: Path,
-    suite: str,
-    groups: dict[tuple[str, str, str, str, str], dict[str, compare.Series]],
-    variants: list[str],
-) -> None:
-    """Small multiples: one panel per metric, cases along x, variants side by side, min-max whiskers."""
+def _labels(params: list[dict[str, Any]]) -> list[str]:
+    """Case labels showing only the parameters that vary between the cases of a panel."""
+    keys = [
+        k for k in dict.fromkeys(k for p in params for k in p) if len({str(p.get(k)) for p in params}) > 1
+    ]
+    return [" ".join(f"{k}={p.get(k)}" for k in keys) or "all" for p in params]
+
+
+def plot(path: Path, suite: str, groups: dict[tuple[str, str, str, str, str], dict[str, compare.Series]],
+         variants: list[str]) -> None:  # fmt: skip
+    """Small multiples: one panel per metric, cases along x, variants side by side, min-max whiskers.
+
+    A case where a variant timed out gets a red "timeout" mark instead of an
+    empty bar (which would read as the best result); panels whose values span
+    more than 30x use a log scale so that small cases stay visible.
+    """
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    metrics: dict[tuple[str, str, str], list[tuple[str, dict[str, compare.Series]]]] = {}
+    metrics: dict[tuple[str, str, str], list[tuple[dict[str, Any], dict[str, compare.Series]]]] = {}
     for (_s, metric, unit, params, better), by_variant in sorted(groups.items()):
-        metrics.setdefault((metric, unit, better), []).append((_case(params), by_variant))
+        metrics.setdefault((metric, unit, better), []).append((json.loads(params), by_variant))
     n = len(metrics)
     cols = min(n, 3)
     rows = (n + cols - 1) // cols
-    fig, axes = plt.subplots(rows, cols, figsize=(5.2 * cols, 3.6 * rows), squeeze=False)
+    most_cases = max(len(c) for c in metrics.values())
+    panel_w = max(4.5, 0.45 * most_cases * len(variants) + 1.5)
+    fig, axes = plt.subplots(rows, cols, figsize=(panel_w * cols, 3.8 * rows), squeeze=False)
     width = 0.8 / max(len(variants), 1)
     for ax, ((metric, unit, better), cases) in zip(axes.flat, metrics.items(), strict=False):
+        finite: list[float] = []
         for i, v in enumerate(variants):
-            meds, lo, hi = [], [], []
-            for _label, by_variant in cases:
-                vals = [x for x in by_variant.get(v, {}).values() if x is not None]
-                s = stats.summarize(vals) if vals else None
-                meds.append(s.median if s else 0.0)
-                lo.append(s.median - s.min if s else 0.0)
-                hi.append(s.max - s.median if s else 0.0)
-            xs = [j + (i - (len(variants) - 1) / 2) * width for j in range(len(cases))]
+            meds, lo, hi, xs, timeouts = [], [], [], [], []
+            for j, (_params, by_variant) in enumerate(cases):
+                x = j + (i - (len(variants) - 1) / 2) * width
+                vals = [val for val in by_variant.get(v, {}).values() if val is not None]
+                if not vals:
+                    if by_variant.get(v):
+                        timeouts.append(x)
+                    continue
+                s = stats.summarize(vals)
+                xs.append(x)
+                meds.append(s.median)
+                lo.append(s.median - s.min)
+                hi.append(s.max - s.median)
+                finite += [val for val in vals if val > 0]
             ax.bar(xs, meds, width, yerr=[lo, hi], capsize=3, label=v)
+            for x in timeouts:
+                # x in data units, y as a fraction of the axes: visible on log scales too.
+                ax.text(x, 0.02, f"{v}: timeout", transform=ax.get_xaxis_transform(), rotation=90,
+                        ha="center", va="bottom", color="red", fontsize=8, fontweight="bold")  # fmt: skip
+        if finite and max(finite) / min(finite) > 30:
+            ax.set_yscale("log")
+        ax.set_xlim(-0.5, len(cases) - 0.5)  # room for timeout marks, which draw no bar
         ax.set_xticks(range(len(cases)))
-        ax.set_xticklabels([c for c, _ in cases], rotation=20, ha="right", fontsize=8)
+        ax.set_xticklabels(_labels([p for p, _ in cases]), rotation=20, ha="right", fontsize=8)
         ax.set_title(f"{metric} ({better} is better)", fontsize=10)
         ax.set_ylabel(unit)
         ax.grid(axis="y", alpha=0.3)

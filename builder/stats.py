@@ -51,10 +51,7 @@ def compare(baseline: Sequence[float], candidate: Sequence[float], unit: str, be
     if n == 0:
         raise ValueError("no pairs")
     pairs = list(zip(baseline[:n], candidate[:n], strict=True))
-    if better == "lower":
-        ratios = [a / b if b else float("inf") for a, b in pairs]
-    else:
-        ratios = [b / a if a else float("inf") for a, b in pairs]
+    ratios = [_ratio(a, b) if better == "lower" else _ratio(b, a) for a, b in pairs]
     speed = summarize(ratios)
     timing = unit in TIMING_UNITS
     if speed.min <= 1.0 <= speed.max:
@@ -64,6 +61,13 @@ def compare(baseline: Sequence[float], candidate: Sequence[float], unit: str, be
     else:
         verdict = "slower" if timing else "worse"
     return Comparison(summarize(baseline[:n]), summarize(candidate[:n]), speed, verdict)
+
+
+def _ratio(num: float, den: float) -> float:
+    """num / den, where equal values (0 and 0 included) are exactly 1."""
+    if num == den:
+        return 1.0
+    return num / den if den else float("inf")
 
 
 def _num(x: float, digits: int) -> str:

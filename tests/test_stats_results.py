@@ -36,6 +36,12 @@ def test_ratios_are_taken_pair_by_pair() -> None:
     assert c.speedup.min == c.speedup.max == 2.0 and c.verdict == "faster"
 
 
+def test_zero_against_zero_is_no_change() -> None:
+    c = stats.compare([0, 0, 0], [0, 0, 0], "faults", "lower")
+    assert c.speedup.median == 1.0 and c.verdict == "within noise"
+    assert stats.compare([0, 0], [5, 6], "MiB", "higher").speedup.min == float("inf")
+
+
 def test_non_timing_units_say_better_or_worse() -> None:
     assert stats.compare([1000, 1010], [100, 90], "faults", "lower").verdict == "better"
     assert stats.compare([0, 1e-9], [100, 110], "MiB", "higher").verdict == "better"
