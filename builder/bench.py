@@ -25,13 +25,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from . import models, profiles, results
+from . import models, patches, profiles, results
 from .errors import BuildError, UserError
 from .install import read_manifest
 from .layout import Layout
 from .profiles import Profile
 from .results import Measurement
 from .run import Measured, measure
+from .tomlfile import suggest
 
 SUITES = ("barrier", "ops", "e2e", "load", "faults")
 BINARIES = {
@@ -303,8 +304,6 @@ def default_threads(suite: str) -> tuple[int, ...]:
 
 def suites_for(insts: list[Installed], layout: Layout) -> tuple[str, ...]:
     """The suites the variants' patch series declare (series.toml bench); all of them if none do."""
-    from . import patches
-
     wanted: list[str] = []
     for inst in insts:
         for p in inst.manifest.get("patches", []):
@@ -339,8 +338,6 @@ def run(
     suites = suites or suites_for(insts, layout)
     for s in suites:
         if s not in SUITES:
-            from .tomlfile import suggest
-
             raise UserError(f'unknown suite "{s}"' + suggest(s, SUITES))
     profiles.check(profile)
     cases: list[Case] = []

@@ -28,6 +28,7 @@ from . import smoke as smoke_mod
 from . import sources as sources_mod
 from .errors import UserError, VariantError
 from .layout import Layout, find_root
+from .tomlfile import suggest
 
 
 @dataclass(frozen=True)
@@ -204,8 +205,6 @@ def fetch(ctx: click.Context, source: str, offline: bool) -> None:
     layout = _layout(ctx)
     srcs = sources_mod.load_all(layout.sources_file)
     if source not in srcs:
-        from .tomlfile import suggest
-
         raise UserError(f'unknown source "{source}"' + suggest(source, srcs) + f" (in {layout.sources_file})")
     base = sources_mod.ensure_base(layout, srcs[source], offline=offline, say=say)
     click.echo(f"{source} {base.commit} origin={base.origin} ({base.detail})")
@@ -256,8 +255,6 @@ def patch_pin(ctx: click.Context, series: str, source: str) -> None:
     layout = _layout(ctx)
     sdir = layout.patches_dir / series
     if not (sdir / "series.toml").is_file():
-        from .tomlfile import suggest
-
         raise UserError(
             f'unknown patch series "{series}"' + suggest(series, patches.available(layout.patches_dir))
         )

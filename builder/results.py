@@ -6,12 +6,13 @@ import json
 import os
 import platform
 import sqlite3
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+from .install import now_iso
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS runs (
@@ -65,10 +66,6 @@ def host_description() -> str:
     return f"{platform.node()} | {cpu or platform.processor()} | {os.cpu_count()} cpus | {platform.release()}"
 
 
-def now() -> str:
-    return time.strftime("%Y-%m-%dT%H:%M:%S%z")
-
-
 @contextmanager
 def connect(path: Path) -> Iterator[sqlite3.Connection]:
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -85,7 +82,7 @@ def connect(path: Path) -> Iterator[sqlite3.Connection]:
 def start_run(con: sqlite3.Connection, profile: str, command: str) -> int:
     cur = con.execute(
         "INSERT INTO runs (started, host, profile, command) VALUES (?, ?, ?, ?)",
-        (now(), host_description(), profile, command),
+        (now_iso(), host_description(), profile, command),
     )
     con.commit()
     assert cur.lastrowid is not None
@@ -111,7 +108,7 @@ def record(con: sqlite3.Connection, run_id: int, manifest: dict[str, Any], rep: 
             m.value,
             m.better,
             m.note,
-            now(),
+            now_iso(),
         ),
     )
     con.commit()
