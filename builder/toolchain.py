@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import functools
-import os
 import re
 import shutil
 from dataclasses import dataclass
@@ -117,7 +116,9 @@ def probe(program: str) -> Compiler | None:
         return None
     out = capture([found, "--version"], check=False)
     line = (out.stdout or out.stderr).splitlines()[0].strip() if (out.stdout or out.stderr) else ""
-    return Compiler(path=os.path.realpath(found), version_line=line, version=parse_version(line))
+    # Not realpath: clang++ is a symlink to clang, and clang picks C or C++ by the
+    # name it was called with (linking C++ through "clang" misses libstdc++).
+    return Compiler(path=str(Path(found).absolute()), version_line=line, version=parse_version(line))
 
 
 def _first(candidates: tuple[str, ...]) -> Compiler | None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+import os
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -100,3 +101,38 @@ def test_measure_survives_invalid_utf8_and_counts_rusage() -> None:
     assert m.maxrss_kib > 20_000 and m.minflt > 1000 and m.user_s + m.sys_s > 0
     slow = run.measure([sys.executable, "-c", "import time; time.sleep(5)"], timeout=0.3)
     assert slow.returncode is None and slow.wall_s < 3
+
+
+def test_patched_warnings_only_counts_files_the_patches_touch(tmp_path: Path) -> None:
+    from builder.verify import patched_warnings
+
+    wt = tmp_path / "src"
+    log = "\n".join(
+        [
+            f"{wt}/ggml/src/ggml-cpu/ggml-cpu.c:617:24: warning: cast discards '_Atomic' [-Wcast-qual]",
+            f"{wt}/ggml/src/ggml.c:10:1: warning: upstream's own, not ours [-Wunused]",
+            f"{wt}/ggml/src/ggml-cpu/ggml-cpu.c:617:24: warning: cast discards '_Atomic' [-Wcast-qual]",
+            f"{wt}/ggml/src/ggml-cpu/ggml-cpu.c:700:3: error: not a warning",
+            "[12/140] Building C object ggml/src/CMakeFiles/ggml-cpu.dir/ggml-cpu.c.o",
+        ]
+    )
+    found = patched_warnings(log, wt, {"ggml/src/ggml-cpu/ggml-cpu.c"})
+    assert found == ["ggml/src/ggml-cpu/ggml-cpu.c: cast discards '_Atomic' [-Wcast-qual]"]
+    assert patched_warnings(log, wt, {"src/llama.cpp"}) == []
+
+
+def test_probe_keeps_the_driver_name_a_symlink_was_called_by(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """clang++ -> clang: the C++ driver must be invoked by its own name."""
+    from builder import toolchain
+
+    real = tmp_path / "fakecc"
+    real.write_text("#!/bin/sh\necho 'fake clang version 19.1.7'\n")
+    real.chmod(0o755)
+    (tmp_path / "fakecc++").symlink_to(real)
+    monkeypatch.setenv("PATH", f"{tmp_path}:{os.environ['PATH']}")
+    toolchain.probe.cache_clear()
+    found = toolchain.probe("fakecc++")
+    assert found is not None and found.path == str(tmp_path / "fakecc++")
+    assert found.version == (19, 1, 7)
