@@ -115,7 +115,7 @@ def _build_locked(layout: Layout, plan: Plan, opts: Options, say: Say) -> Outcom
     phase("build")
     files = _artifacts(plan, targets)
     say(f"{plan.name}: verifying {len(files)} artifact(s)")
-    checks = verify.verify(plan, files, base.commit)
+    checks = verify.verify(plan, files, base.commit, log_file)
     phase("verify")
     seconds = round(time.monotonic() - started, 1)
     counts = cmake.ccache_counts(Path(stats_log), plan.build_dir) if stats_log else {}

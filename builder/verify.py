@@ -17,6 +17,8 @@ from .errors import BuildError
 from .plan import INSTRUMENT_FLAGS, Plan
 
 OPENMP_LIB = re.compile(r"^lib(g|i)?omp\b")
+# gcc and clang: "path/to/file.c:617:24: warning: ..." (ccache replays them on a hit)
+WARNING = re.compile(r"^(?P<file>[^\s:]+):\d+:(?:\d+:)? warning: (?P<text>.*)$", re.M)
 PROFILE_HOOK = "__cyg_profile_func_enter"
 
 
@@ -140,7 +142,29 @@ def _patches(plan: Plan, base: str) -> Check:
     return Check("patches", True, f"{len(want)} patch commit(s) on {plan.branch}")
 
 
-def verify(plan: Plan, binaries: list[Path], base: str) -> list[Check]:
+def patched_warnings(log: str, worktree: Path, patched: set[str]) -> list[str]:
+    """Compiler warnings in the build log that point into files the patches touch."""
+    found = []
+    for m in WARNING.finditer(log):
+        path = Path(m["file"])
+        rel = str(path.relative_to(worktree)) if path.is_absolute() and path.is_relative_to(worktree) else ""
+        if rel in patched:
+            found.append(f"{rel}: {m['text']}")
+    return list(dict.fromkeys(found))
+
+
+def _warnings(plan: Plan, base: str, log_file: Path) -> Check:
+    """Patches are meant for upstream review: the files they touch compile warning-free."""
+    if not plan.series:
+        return Check("warnings", True, "no patches")
+    patched = set(git.out("diff", "--name-only", f"{base}..HEAD", cwd=plan.worktree).split())
+    found = patched_warnings(log_file.read_text(errors="replace"), plan.worktree, patched)
+    if found:
+        return Check("warnings", False, f"{len(found)} warning(s) in patched files, e.g. {found[0]}")
+    return Check("warnings", True, f"no compiler warnings in the {len(patched)} patched file(s)")
+
+
+def verify(plan: Plan, binaries: list[Path], base: str, log_file: Path | None = None) -> list[Check]:
     facts = [read_elf(b) for b in binaries]
     checks = [
         _openmp(plan, facts),
@@ -149,6 +173,8 @@ def verify(plan: Plan, binaries: list[Path], base: str) -> list[Check]:
         _compile_flags(plan),
         _patches(plan, base),
     ]
+    if log_file is not None:
+        checks.append(_warnings(plan, base, log_file))
     failed = [c for c in checks if not c.ok]
     if failed:
         raise BuildError(
