@@ -5,8 +5,14 @@ Suites (each measures one kernel, with the variant's own binaries):
   barrier  ns per graph node of test-barrier at each thread count
   ops      GFLOPS of MUL_MAT per weight type and shape (test-backend-ops perf)
   e2e      prompt and generation tokens/s, CPU seconds per generated token (llama-bench)
-  load     model load time with a cold page cache (posix_fadvise DONTNEED) and warm
-  faults   minor/major page faults, peak RSS, CPU time, peak AnonHugePages (rusage, smaps_rollup)
+  load     model load time with a cold page cache (posix_fadvise DONTNEED) and warm, per load mode
+  faults   minor/major page faults, peak RSS, CPU time, peak AnonHugePages (rusage, smaps_rollup),
+           per load mode
+
+The load and faults suites run llama-completion with `--load-mode MODE` for
+each mode asked for (mmap, none, dio, or a mode a patch adds); mode "default"
+runs it without the option, and falls back to llama-simple in variants that do
+not build llama-completion.
 
 Every repetition runs each variant once, in turn (A B A B ...), so drift hits
 all of them alike; stats.py turns the pairs into ratios and a noise verdict.
@@ -39,9 +45,10 @@ BINARIES = {
     "barrier": "test-barrier",
     "ops": "test-backend-ops",
     "e2e": "llama-bench",
-    "load": "llama-simple",
-    "faults": "llama-simple",
+    "load": "llama-completion",
+    "faults": "llama-completion",
 }
+DEFAULT_LOAD_MODES = ("default",)
 OPS_TYPES = ("f16", "q8_0", "q4_0", "tq2_0")
 OPS_BATCHES = (1, 512)  # generation-like gemv and prompt-like gemm
 PROMPT = "the model is fast"
@@ -81,10 +88,15 @@ class Context:
     profile: Profile
     threads: tuple[int, ...]
     say: Say
+    load_modes: tuple[str, ...] = DEFAULT_LOAD_MODES
+    layers: int | None = None  # the wide model's layer count (default: its own)
 
     def model(self, size: str, type_: str = "q8_0") -> Path:
         default_type = "f16" if size == "tiny" else type_
-        return models.ensure(self.layout.home / "models", models.spec_for(size, default_type), self.say)
+        layers = self.layers if size == "wide" else None
+        return models.ensure(
+            self.layout.home / "models", models.spec_for(size, default_type, layers), self.say
+        )
 
     def env(self) -> dict[str, str]:
         return dict(self.profile.env)
@@ -239,17 +251,49 @@ def evict(path: Path) -> None:
         os.close(fd)
 
 
+def generate_argv(inst: Installed, model: Path, mode: str, n_gen: int) -> list[str]:
+    """A greedy generation of n_gen tokens that loads the model with `mode`."""
+    if mode == "default" and not (inst.bin / "llama-completion").is_file():
+        return [inst.tool("llama-simple"), "-m", str(model), "-n", str(n_gen), PROMPT]
+    argv = [inst.tool("llama-completion"), "-m", str(model), "-p", PROMPT, "-n", str(n_gen)]
+    argv += ["-no-cnv", "--temp", "0", "--no-warmup", "--seed", "1"]
+    return argv + ([] if mode == "default" else ["--load-mode", mode])
+
+
+def model_params(model: Path, mode: str) -> dict[str, Any]:
+    return {"model": model.name.split("-")[1], "size_mib": model.stat().st_size >> 20, "load_mode": mode}
+
+
+STAMP = r"^(\d+)\.(\d+)\.(\d+)\.(\d+) \w "  # common's log prefix: minutes.seconds.ms.us
+
+
+def _stamp_s(m: re.Match[str]) -> float:
+    return int(m[1]) * 60 + int(m[2]) + int(m[3]) / 1e3 + int(m[4]) / 1e6
+
+
+def load_ms(log: str) -> float | None:
+    """Model load time in ms from a program's log.
+
+    llama-completion stamps its log lines: the load runs from "load the model" to
+    the threadpool's creation, which follows the context's (KV cache, compute
+    buffers). llama-simple has no stamps; its perf line's "load time" also runs to
+    the end of the first evaluation, which counts the pages an mmap load defers.
+    """
+    start = re.search(STAMP + r".*load the model", log, re.M)
+    end = re.search(STAMP + r".*threadpool init", log, re.M)
+    if start and end:
+        return (_stamp_s(end) - _stamp_s(start)) * 1e3
+    found = re.search(r"load time =\s*([\d.]+) ms", log)
+    return float(found[1]) if found else None
+
+
 def load_cases(ctx: Context) -> list[Case]:
     model = ctx.model("wide")
 
-    def one(cache: str) -> Callable[[Installed], list[Measurement]]:
+    def one(mode: str, cache: str) -> Callable[[Installed], list[Measurement]]:
         def run(inst: Installed) -> list[Measurement]:
-            params = {
-                "cache": cache,
-                "model": model.name.split("-")[1],
-                "size_mib": model.stat().st_size >> 20,
-            }
-            argv = [inst.tool("llama-simple"), "-m", str(model), "-n", "1", PROMPT]
+            params = {"cache": cache, **model_params(model, mode)}
+            argv = generate_argv(inst, model, mode, 1)
             if cache == "cold":
                 evict(model)
             else:
@@ -257,35 +301,48 @@ def load_cases(ctx: Context) -> list[Case]:
             m = ctx.run(inst, argv)
             if m.returncode is None:
                 return [_timeout("load", "load_ms", "ms", params, ctx, "lower")]
-            found = re.search(r"load time =\s*([\d.]+) ms", m.stdout + m.stderr)
-            if not found:
-                raise BuildError(f"{inst.name}: llama-simple printed no load time:\n{m.tail()}")
-            return [Measurement("load", "load_ms", "ms", params, float(found[1]), better="lower")]
+            ms = load_ms(m.stdout + m.stderr)
+            if ms is None:
+                raise BuildError(f"{inst.name}: {Path(argv[0]).name} printed no load time:\n{m.tail()}")
+            return [
+                Measurement("load", "load_ms", "ms", params, ms, better="lower"),
+                Measurement(
+                    "load", "load_mb_s", "MB/s", params, model.stat().st_size / 1e3 / ms, better="higher"
+                ),
+                Measurement("load", "peak_rss", "MiB", params, m.maxrss_kib / 1024, better="lower"),
+            ]
 
         return run
 
-    return [Case("load", f"load {c}", one(c)) for c in ("cold", "warm")]
+    return [
+        Case("load", f"load {mode} {cache}", one(mode, cache))
+        for mode in ctx.load_modes
+        for cache in ("cold", "warm")
+    ]
 
 
 def faults_cases(ctx: Context, n_gen: int = 16) -> list[Case]:
     model = ctx.model("wide")
 
-    def run(inst: Installed) -> list[Measurement]:
-        params = {"model": model.name.split("-")[1], "n_gen": n_gen}
-        m = ctx.run(inst, [inst.tool("llama-simple"), "-m", str(model), "-n", str(n_gen), PROMPT])
-        if m.returncode is None:
-            return [_timeout("faults", "minor_faults", "faults", params, ctx, "lower")]
-        figures = [
-            ("minor_faults", "faults", float(m.minflt), "lower"),
-            ("major_faults", "faults", float(m.majflt), "lower"),
-            ("peak_rss", "MiB", m.maxrss_kib / 1024, "lower"),
-            ("user_cpu", "s", m.user_s, "lower"),
-            ("sys_cpu", "s", m.sys_s, "lower"),
-            ("anon_huge_pages", "MiB", m.anon_huge_kib / 1024, "higher"),
-        ]
-        return [Measurement("faults", name, unit, params, v, better=b) for name, unit, v, b in figures]
+    def one(mode: str) -> Callable[[Installed], list[Measurement]]:
+        def run(inst: Installed) -> list[Measurement]:
+            params = {**model_params(model, mode), "n_gen": n_gen}
+            m = ctx.run(inst, generate_argv(inst, model, mode, n_gen))
+            if m.returncode is None:
+                return [_timeout("faults", "minor_faults", "faults", params, ctx, "lower")]
+            figures = [
+                ("minor_faults", "faults", float(m.minflt), "lower"),
+                ("major_faults", "faults", float(m.majflt), "lower"),
+                ("peak_rss", "MiB", m.maxrss_kib / 1024, "lower"),
+                ("user_cpu", "s", m.user_s, "lower"),
+                ("sys_cpu", "s", m.sys_s, "lower"),
+                ("anon_huge_pages", "MiB", m.anon_huge_kib / 1024, "higher"),
+            ]
+            return [Measurement("faults", name, unit, params, v, better=b) for name, unit, v, b in figures]
 
-    return [Case("faults", "faults", run)]
+        return run
+
+    return [Case("faults", f"faults {mode}", one(mode)) for mode in ctx.load_modes]
 
 
 MAKERS: dict[str, Callable[[Context], list[Case]]] = {
@@ -331,6 +388,8 @@ def run(
     profile: Profile,
     command: str,
     say: Say,
+    load_modes: tuple[str, ...] = DEFAULT_LOAD_MODES,
+    layers: int | None = None,
 ) -> int:
     """Run the suites, interleaving the variants in every repetition; return the run id."""
     order = list(dict.fromkeys(([baseline] if baseline else []) + names))
@@ -342,7 +401,9 @@ def run(
     profiles.check(profile)
     cases: list[Case] = []
     for s in suites:
-        ctx = Context(layout, profile, threads or profile.threads or default_threads(s), say)
+        ctx = Context(
+            layout, profile, threads or profile.threads or default_threads(s), say, load_modes, layers
+        )
         cases += MAKERS[s](ctx)
     total = len(cases) * reps * len(insts)
     done = 0

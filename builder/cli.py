@@ -10,6 +10,7 @@ import dataclasses
 import json
 import logging
 import os
+import re
 import shlex
 import sys
 from dataclasses import dataclass
@@ -318,6 +319,16 @@ def _threads(value: str | None) -> tuple[int, ...]:
     return threads
 
 
+def _load_modes(value: str | None) -> tuple[str, ...]:
+    if not value:
+        return bench_mod.DEFAULT_LOAD_MODES
+    modes = tuple(dict.fromkeys(m.strip() for m in value.split(",")))
+    bad = [m for m in modes if not re.fullmatch(r"[a-z][a-z0-9+_-]*", m)]
+    if bad:
+        raise UserError(f'--load-mode: "{bad[0]}" is not a load mode name (e.g. mmap, none, dio)')
+    return modes
+
+
 @cli.command()
 @click.argument("names", nargs=-1, required=True)
 @click.option("--vs", "baseline", help="The baseline variant (run first in every repetition).")
@@ -338,6 +349,15 @@ def _threads(value: str | None) -> tuple[int, ...]:
 @click.option(
     "--timeout", type=float, help="Seconds before a benchmark process is killed (default: the profile's)."
 )
+@click.option(
+    "--load-mode",
+    "load_modes",
+    help="load and faults suites: comma-separated llama.cpp load modes (mmap, none, dio, ...); "
+    "default: llama.cpp's own default.",
+)
+@click.option(
+    "--layers", type=click.IntRange(min=1), help="Layers of the wide model (default 4; 20 is about 1 GiB)."
+)
 @click.option("--format", "fmt", type=click.Choice(["md", "json", "csv"]), default="md", show_default=True)
 @click.pass_context
 def bench(
@@ -349,6 +369,8 @@ def bench(
     threads: str | None,
     profile_name: str,
     timeout: float | None,
+    load_modes: str | None,
+    layers: int | None,
     fmt: str,
 ) -> None:
     """Benchmark installed variants, interleaved, into .variant/results.sqlite; print the comparison."""
@@ -367,6 +389,8 @@ def bench(
         profile=prof,
         command=command,
         say=say,
+        load_modes=_load_modes(load_modes),
+        layers=layers,
     )
     base = baseline or names[0]
     with results.connect(layout.home / "results.sqlite") as con:

@@ -43,7 +43,7 @@ DEFAULTS: dict[str, Any] = {
 }
 # What a variant builds when no spec says otherwise: enough to smoke and bench
 # a kernel, without llama-cli, which drags in the server and mtmd.
-DEFAULT_TARGETS = ("test-barrier", "test-backend-ops", "llama-simple", "llama-bench")
+DEFAULT_TARGETS = ("test-barrier", "test-backend-ops", "llama-simple", "llama-bench", "llama-completion")
 
 
 @dataclass(frozen=True)

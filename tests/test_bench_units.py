@@ -112,3 +112,17 @@ def test_output_comparison_exact_for_same_compiler_tolerant_across() -> None:
     assert smoke.compare_outputs(gcc, "abcdefgh", clang, "abcdeXXX").ok  # 5/8 >= 50%
     bad = smoke.compare_outputs(gcc, "abcdefgh", clang, "aXXXXXXX")
     assert not bad.ok and "tolerance: 50% common prefix" in bad.detail
+
+
+def test_load_ms_from_stamped_log_and_from_the_perf_line() -> None:
+    from builder.bench import load_ms
+
+    stamped = (
+        "0.00.006.489 I llama_completion: llama backend init\n"
+        "0.00.013.331 I llama_completion: load the model and apply lora adapter, if any\n"
+        "0.01.335.057 I cmn          init: llama threadpool init, n_threads = 2\n"
+        "0.03.265.831 I common_perf_print:        load time =     459.03 ms\n"
+    )
+    assert load_ms(stamped) == pytest.approx(1321.726)
+    assert load_ms("llama_perf_context_print:        load time =     459.03 ms\n") == 459.03
+    assert load_ms("nothing here") is None
