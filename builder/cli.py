@@ -288,12 +288,21 @@ def model_make(ctx: click.Context, size: str, type_: str, layers: int | None) ->
 @click.option(
     "--baseline", help="Compare greedy output with this variant (default: the variant without its patches)."
 )
+@click.option(
+    "--load-mode",
+    "load_modes",
+    help="Also decode with llama-completion in these comma-separated load modes (e.g. none,dio,uring); "
+    "the text must not depend on how the weights were read.",
+)
 @click.option("--json", "as_json", is_flag=True)
 @click.pass_context
-def smoke(ctx: click.Context, names: tuple[str, ...], baseline: str | None, as_json: bool) -> None:
+def smoke(
+    ctx: click.Context, names: tuple[str, ...], baseline: str | None, load_modes: str | None, as_json: bool
+) -> None:
     """Run each installed binary on a tiny model; a patched variant must decode like its baseline."""
     layout = _layout(ctx)
-    checks = smoke_mod.smoke(layout, list(names), baseline, say)
+    modes = _load_modes(load_modes) if load_modes else ()
+    checks = smoke_mod.smoke(layout, list(names), baseline, say, modes)
     if as_json:
         _emit_json([c.as_dict() for c in checks])
     else:

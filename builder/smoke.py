@@ -19,7 +19,7 @@ from typing import Any
 
 from . import models, spec
 from . import plan as plan_mod
-from .bench import Installed, installed
+from .bench import Installed, generate_argv, installed
 from .errors import UserError
 from .layout import Layout
 from .run import measure
@@ -145,7 +145,36 @@ def compare_outputs(a: Installed, ta: str, b: Installed, tb: str) -> Check:
     )
 
 
-def smoke(layout: Layout, names: list[str], baseline: str | None, say: Say) -> list[Check]:
+def load_mode_checks(inst: Installed, model: Path, modes: tuple[str, ...]) -> list[Check]:
+    """llama-completion's greedy text in each load mode must equal its text with the default load."""
+    if not modes:
+        return []
+    if not (inst.bin / "llama-completion").is_file():
+        return [Check(inst.name, "llama-completion", True, "not built (not in targets): load modes skipped")]
+    texts: dict[str, str] = {}
+    checks = []
+    for mode in ("default", *modes):
+        c, out = _run(inst, "llama-completion", generate_argv(inst, model, mode, N_PREDICT)[1:])
+        if not c.ok:
+            checks.append(
+                Check(
+                    inst.name, "llama-completion", False, f"load mode {mode}: {c.detail}", c.command, c.tail
+                )
+            )
+            continue
+        texts[mode] = out
+        if mode != "default" and "default" in texts:
+            same = out == texts["default"]
+            verdict = "identical to" if same else "differs from"
+            detail = f"load mode {mode}: greedy output {verdict} the default load"
+            tail = "" if same else out[-500:]
+            checks.append(Check(inst.name, "llama-completion", same, detail, c.command, tail))
+    return checks
+
+
+def smoke(
+    layout: Layout, names: list[str], baseline: str | None, say: Say, load_modes: tuple[str, ...] = ()
+) -> list[Check]:
     model = models.ensure(layout.home / "models", models.spec_for("tiny", "f16"), say)
     checks: list[Check] = []
     outputs: dict[str, tuple[Installed, str]] = {}
@@ -156,6 +185,7 @@ def smoke(layout: Layout, names: list[str], baseline: str | None, say: Say) -> l
             say(f"smoke: {name}")
             found, text = run_binaries(inst, model)
             checks.extend(found)
+            checks.extend(load_mode_checks(inst, model, load_modes))
             outputs[name] = (inst, text)
         return outputs[name]
 
