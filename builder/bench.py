@@ -5,7 +5,9 @@ Suites (each measures one kernel, with the variant's own binaries):
   barrier  ns per graph node of test-barrier at each thread count
   ops      GFLOPS of MUL_MAT per weight type and shape (test-backend-ops perf)
   e2e      prompt and generation tokens/s, CPU seconds per generated token (llama-bench)
-  load     model load time with a cold page cache (posix_fadvise DONTNEED) and warm, per load mode
+  load     model load time with a cold page cache (posix_fadvise DONTNEED) and warm, per load mode;
+           the pseudo-mode "fio" reads the same file with fio (O_DIRECT, io_uring, 32 x 1 MiB in
+           flight): the disk's limit, measured in the same run
   faults   minor/major page faults, peak RSS, CPU time, peak AnonHugePages (rusage, smaps_rollup),
            per load mode
 
@@ -26,6 +28,7 @@ import json
 import os
 import re
 import shlex
+import shutil
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -287,8 +290,43 @@ def load_ms(log: str) -> float | None:
     return float(found[1]) if found else None
 
 
+FIO_MODE = "fio"  # a --load-mode that reads the model file with fio instead of llama.cpp
+
+
+def fio_argv(model: Path) -> list[str]:
+    """A sequential O_DIRECT read of the whole file, 32 reads of 1 MiB in flight: what the disk gives."""
+    fio = shutil.which("fio")
+    if fio is None:
+        raise UserError("--load-mode fio: fio is not installed (apt-get install fio)")
+    return [
+        fio, "--name=limit", f"--filename={model}", "--readonly", "--rw=read", "--bs=1M", "--direct=1",
+        "--ioengine=io_uring", "--iodepth=32", "--output-format=json",
+    ]  # fmt: skip
+
+
+def fio_read(stdout: str) -> tuple[float, float]:
+    """(ms, MB/s) of the read job in fio's JSON output."""
+    try:
+        read = json.loads(stdout[stdout.index("{") :])["jobs"][0]["read"]
+        return float(read["runtime"]), float(read["bw_bytes"]) / 1e6
+    except (ValueError, KeyError, IndexError) as e:
+        raise BuildError(f"fio printed no read job ({e}):\n{stdout[-1000:]}") from None
+
+
 def load_cases(ctx: Context) -> list[Case]:
     model = ctx.model("wide")
+
+    def limit(inst: Installed) -> list[Measurement]:
+        params = {"cache": "cold", **model_params(model, FIO_MODE)}
+        evict(model)
+        m = ctx.run(inst, fio_argv(model))
+        if m.returncode is None:
+            return [_timeout("load", "load_ms", "ms", params, ctx, "lower")]
+        ms, mb_s = fio_read(m.stdout)
+        return [
+            Measurement("load", "load_ms", "ms", params, ms, better="lower"),
+            Measurement("load", "load_mb_s", "MB/s", params, mb_s, better="higher"),
+        ]
 
     def one(mode: str, cache: str) -> Callable[[Installed], list[Measurement]]:
         def run(inst: Installed) -> list[Measurement]:
@@ -314,10 +352,12 @@ def load_cases(ctx: Context) -> list[Case]:
 
         return run
 
+    # fio reads with O_DIRECT, past the page cache: its warm run would repeat the cold one
     return [
-        Case("load", f"load {mode} {cache}", one(mode, cache))
+        Case("load", f"load {mode} {cache}", limit if mode == FIO_MODE else one(mode, cache))
         for mode in ctx.load_modes
         for cache in ("cold", "warm")
+        if mode != FIO_MODE or cache == "cold"
     ]
 
 
@@ -342,7 +382,7 @@ def faults_cases(ctx: Context, n_gen: int = 16) -> list[Case]:
 
         return run
 
-    return [Case("faults", f"faults {mode}", one(mode)) for mode in ctx.load_modes]
+    return [Case("faults", f"faults {mode}", one(mode)) for mode in ctx.load_modes if mode != FIO_MODE]
 
 
 MAKERS: dict[str, Callable[[Context], list[Case]]] = {

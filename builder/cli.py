@@ -302,6 +302,10 @@ def smoke(
     """Run each installed binary on a tiny model; a patched variant must decode like its baseline."""
     layout = _layout(ctx)
     modes = _load_modes(load_modes) if load_modes else ()
+    if bench_mod.FIO_MODE in modes:
+        raise UserError(
+            "--load-mode fio: fio is a reference for `variant bench --suite load`, not a llama.cpp load mode"
+        )
     checks = smoke_mod.smoke(layout, list(names), baseline, say, modes)
     if as_json:
         _emit_json([c.as_dict() for c in checks])
@@ -362,7 +366,7 @@ def _load_modes(value: str | None) -> tuple[str, ...]:
     "--load-mode",
     "load_modes",
     help="load and faults suites: comma-separated llama.cpp load modes (mmap, none, dio, ...); "
-    "default: llama.cpp's own default.",
+    "default: llama.cpp's own default. 'fio' adds the disk's O_DIRECT read limit to the load suite.",
 )
 @click.option(
     "--layers", type=click.IntRange(min=1), help="Layers of the wide model (default 4; 20 is about 1 GiB)."

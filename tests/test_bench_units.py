@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import json
+import subprocess
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
 from builder import bench, profiles, smoke
-from builder.errors import SpecError, UserError
+from builder.errors import BuildError, SpecError, UserError
 from builder.layout import Layout
 
 from .conftest import Catalogue, Outcome
@@ -126,3 +128,19 @@ def test_load_ms_from_stamped_log_and_from_the_perf_line() -> None:
     assert load_ms(stamped) == pytest.approx(1321.726)
     assert load_ms("llama_perf_context_print:        load time =     459.03 ms\n") == 459.03
     assert load_ms("nothing here") is None
+
+
+def test_fio_reference_reads_the_whole_file_past_the_page_cache(tmp_path: Path) -> None:
+    """The load suite's `fio` row: a real fio run on a real file (O_DIRECT, io_uring)."""
+    data = tmp_path / "model.gguf"
+    data.write_bytes(bytes(range(256)) * (16 * 4096))  # 16 MiB
+    bench.evict(data)
+    out = subprocess.run(bench.fio_argv(data), capture_output=True, text=True, check=True)
+    ms, mb_s = bench.fio_read(out.stdout)
+    assert ms > 0 and mb_s > 0
+    job = json.loads(out.stdout[out.stdout.index("{") :])["jobs"][0]
+    assert job["read"]["io_bytes"] == data.stat().st_size  # all of it, once
+    assert job["job options"]["direct"] == "1"
+    assert data.read_bytes()[:4] == bytes(range(4))  # --readonly: untouched
+    with pytest.raises(BuildError, match="fio printed no read job"):
+        bench.fio_read("fio: failed to open\n")

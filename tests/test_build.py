@@ -17,6 +17,7 @@ import pytest
 
 from builder import install, lock
 from builder.layout import Layout
+from builder.spec import DEFAULT_TARGETS
 
 from .conftest import Catalogue, Outcome
 from .fakes import git, make_patch
@@ -46,7 +47,14 @@ def test_build_publishes_verified_binaries_and_manifest(catalogue: Catalogue, ru
     assert m["toolchain"]["cc_version"].startswith("gcc")
     assert m["cmake"]["BUILD_SHARED_LIBS"] == "OFF"
     assert {b["name"] for b in m["binaries"]} == {"test-barrier", "llama-simple"}
-    assert {c["check"] for c in m["verification"]} == {"openmp", "compiler", "instrument", "flags", "patches"}
+    assert {c["check"] for c in m["verification"]} == {
+        "openmp",
+        "compiler",
+        "instrument",
+        "flags",
+        "patches",
+        "warnings",
+    }
     assert all(c["ok"] for c in m["verification"])
     assert "libgomp" in next(c for c in m["verification"] if c["check"] == "openmp")["detail"]
     assert m["ccache"]["misses"] + m["ccache"]["hits"] >= 3
@@ -129,7 +137,7 @@ def test_show_prints_hash_and_exact_commands(catalogue: Catalogue, run: Run) -> 
     assert "-DGGML_OPENMP=OFF" in data["configure"]
     assert "-DCMAKE_C_FLAGS=-DX=1 -DY=2" in data["configure"]  # lists append: mixin first
     assert data["build"][1:3] == ["-C", str(catalogue.home / "work" / "v" / "build")]
-    assert data["build"][0].endswith("ninja") and data["build"][-1] == "llama-bench"
+    assert data["build"][0].endswith("ninja") and data["build"][3:] == list(DEFAULT_TARGETS)
     text = run(catalogue.root, "show", "v").out
     assert data["hash"] in text and "cmake -S" in text and "GGML_OPENMP=OFF" in text
 

@@ -35,6 +35,9 @@ class Cat:
         )
         (self.root / "variants" / f"{name}.toml").write_text(shipped + extra)
 
+    def write(self, name: str, text: str) -> None:
+        (self.root / "variants" / f"{name}.toml").write_text(text)
+
     def build(self, *names: str) -> list[dict[str, Any]]:
         data: list[dict[str, Any]] = json.loads(
             self.variant_cli("build", "--offline", "--json", *names).stdout
@@ -129,7 +132,11 @@ def test_one_file_patch_rebuilds_only_that_file(llama: Cat, tmp_path: Path) -> N
     assert "static void ggml_barrier" in text or "void ggml_barrier(" in text
     target.write_text(
         text.replace(
-            "void ggml_barrier(", "void ggml_barrier_touched_by_test(void) {}\nvoid ggml_barrier(", 1
+            "void ggml_barrier(",
+            # declared first: the build's warnings check holds the test patch to -Wmissing-prototypes too
+            "void ggml_barrier_touched_by_test(void);\nvoid ggml_barrier_touched_by_test(void) {}\n"
+            "void ggml_barrier(",
+            1,
         )
     )
     env = {
@@ -224,8 +231,10 @@ def _barrier_run(binary: Path, threads: int, rounds: int = 3) -> subprocess.Comp
 def test_futex_barrier_series_builds_decodes_like_the_spin_barrier_and_is_tsan_clean(llama: Cat) -> None:
     """The shipped futex-yield-barrier series on the real tree, gcc and clang+TSAN."""
     shutil.copytree(REPO / "patches" / "futex-yield-barrier", llama.root / "patches" / "futex-yield-barrier")
-    llama.variant("futex-gcc", 'extends = ["_futex"]\ntoolchain = "gcc"\n' + TARGETS)
-    llama.variant("futex-tsan-clang")
+    # The shipped variants, with the targets trimmed to what the test runs.
+    llama.write("futex-gcc", 'extends = ["_futex"]\ntoolchain = "gcc"\n' + TARGETS)
+    tsan_spec = (REPO / "variants" / "futex-tsan-clang.toml").read_text()
+    llama.write("futex-tsan-clang", re.sub(r"(?m)^targets .*$", 'targets = ["test-barrier"]', tsan_spec))
     futex, tsan = llama.build("futex-gcc", "futex-tsan-clang")
     for m in (futex, tsan):
         checks = {c["check"]: c for c in m["verification"]}
@@ -248,3 +257,56 @@ def test_futex_barrier_series_builds_decodes_like_the_spin_barrier_and_is_tsan_c
     for t in (2, 4):
         out = _barrier_run(tsan_bin, t)
         assert out.returncode == 0 and "ThreadSanitizer" not in out.stderr, out.stderr[-3000:]
+
+
+def test_io_uring_loader_reads_unaligned_tensors_like_the_other_load_modes(llama: Cat) -> None:
+    """The shipped io-uring-loader series: every load mode decodes alike, and without io_uring too."""
+    import gguf
+
+    shutil.copytree(REPO / "patches" / "io-uring-loader", llama.root / "patches" / "io-uring-loader")
+    llama.write(
+        "iouring-gcc",
+        'toolchain = "gcc"\npatches = ["io-uring-loader"]\nrequires = ["liburing"]\n'
+        'targets = ["llama-simple", "llama-completion"]\n',
+    )
+    (m,) = llama.build("iouring-gcc")
+    checks = {c["check"]: c for c in m["verification"]}
+    assert all(c["ok"] for c in checks.values()), checks
+    assert m["cmake"].get("LLAMA_URING") in (None, "ON")  # on by default where liburing is found
+    assert m["patches"][0]["subject"] == "llama: io_uring model loader (--load-mode uring)"
+
+    smoke = json.loads(
+        llama.variant_cli("smoke", "iouring-gcc", "--load-mode", "none,dio,uring", "--json").stdout
+    )
+    modes = [c for c in smoke if c["binary"] == "llama-completion" and c["detail"].startswith("load mode")]
+    assert [c["detail"].split(":")[0] for c in modes] == [
+        "load mode none",
+        "load mode dio",
+        "load mode uring",
+    ]
+    assert all(c["ok"] and "identical" in c["detail"] for c in modes), modes
+
+    # The smoke model's tensors sit at GGUF's 32-byte alignment, not at O_DIRECT's 4096:
+    # the O_DIRECT path read their heads and tails through its bounce buffers.
+    (model,) = (llama.root / ".variant" / "models").glob("tiny-*.gguf")
+    offsets = [t.data_offset for t in gguf.GGUFReader(model).tensors]
+    assert sum(o % 4096 != 0 for o in offsets) > len(offsets) // 2
+
+    def complete(mode: str, **env: str) -> subprocess.CompletedProcess[str]:
+        argv = [str(llama.root / "dist" / "iouring-gcc" / "bin" / "llama-completion"), "-m", str(model)]
+        argv += ["-p", "Once upon a time", "-n", "24", "-no-cnv", "--temp", "0", "--no-warmup"]
+        argv += ["--load-mode", mode, "-v"]
+        return subprocess.run(
+            argv, capture_output=True, text=True, timeout=300, check=False, env={**os.environ, **env}
+        )
+
+    uring = complete("uring")
+    assert uring.returncode == 0, uring.stderr[-3000:]
+    assert re.search(r"llama_uring_read_all: read [\d.]+ MiB .*O_DIRECT on", uring.stderr), uring.stderr[
+        -3000:
+    ]
+    # io_uring made unavailable: one warning, then the regular loader, same text.
+    off = complete("uring", LLAMA_URING_DISABLE="1")
+    assert off.returncode == 0, off.stderr[-3000:]
+    assert off.stderr.count("io_uring unavailable") == 1 and "llama_uring_read_all: read" not in off.stderr
+    assert off.stdout == uring.stdout and len(uring.stdout) > len("Once upon a time")
