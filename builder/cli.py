@@ -407,6 +407,8 @@ def bench(
     )
     base = baseline or names[0]
     with results.connect(layout.home / "results.sqlite") as con:
+        if [n for n in names if n != base] == []:
+            click.echo(compare_mod.render_single(compare_mod.single_rows(con, base, run_id), base, fmt))
         for other in [n for n in names if n != base]:
             _, rows = compare_mod.pair_rows(con, base, other, None, run_id)
             click.echo(compare_mod.render(rows, base, other, fmt))

@@ -83,6 +83,36 @@ def pair_rows(
     return run_id, out
 
 
+def single_rows(con: sqlite3.Connection, name: str, run_id: int) -> list[Row]:
+    """One variant's figures from a run: a bench without a second variant to compare."""
+    out = []
+    for (s, metric, unit, params, better), by_variant in sorted(
+        grouped(results.rows(con, run_id, [name], None)).items()
+    ):
+        summary = _summary([v for v in by_variant.get(name, {}).values() if v is not None])
+        verdict = "measured" if summary else "timed out"
+        out.append(Row(s, metric, unit, json.loads(params), better, None, summary, None, verdict))
+    return out
+
+
+def render_single(rows: list[Row], name: str, fmt: str) -> str:
+    """A one-variant table: median [min, max] per metric and case."""
+    if fmt == "json":
+        return json.dumps([_as_dict(r, "", name) | {"baseline": None} for r in rows], indent=2)
+    if fmt == "csv":
+        buf = io.StringIO()
+        w = csv.writer(buf)
+        w.writerow(["suite", "metric", "unit", "case", "better", "median", "min", "max"])
+        for r in rows:
+            w.writerow([r.suite, r.metric, r.unit, r.case, r.better, *_triple(r.candidate)])
+        return buf.getvalue()
+    lines = [f"| suite | metric | case | {name} |", "|---|---|---|---:|"]
+    for r in rows:
+        value = r.candidate.fmt() if r.candidate else "timeout"
+        lines.append(f"| {r.suite} | {r.metric} ({r.unit}, {r.better} is better) | {r.case} | {value} |")
+    return "\n".join(lines)
+
+
 def render(rows: list[Row], baseline: str, candidate: str, fmt: str) -> str:
     if fmt == "json":
         return json.dumps([_as_dict(r, baseline, candidate) for r in rows], indent=2)

@@ -138,3 +138,25 @@ def test_report_writes_markdown_and_readable_plots(tmp_path: Path, monkeypatch: 
         img = matplotlib.image.imread(tmp_path / "out" / f"{suite}.png")
         assert img.shape[0] > 200 and img.shape[1] > 300
         assert img.std() > 0.01  # not a blank canvas
+
+
+def test_one_variant_run_prints_its_own_figures(tmp_path: Path) -> None:
+    """`variant bench X` without a second variant: X's medians, no invented speedup."""
+    with results.connect(_db(tmp_path)) as con:
+        rows = compare.single_rows(con, "a", 1)
+    by = {(r.suite, r.case): r for r in rows}
+    assert by[("barrier", "threads=2")].candidate is not None
+    assert by[("barrier", "threads=2")].candidate.median == 100.0
+    assert by[("barrier", "threads=4")].verdict == "timed out"
+    assert all(r.comparison is None and r.baseline is None for r in rows)
+    md = compare.render_single(rows, "a", "md")
+    assert md.splitlines()[0] == "| suite | metric | case | a |"
+    assert "| barrier | ns_per_node (ns, lower is better) | threads=2 | 100 [90, 110] |" in md
+    assert "timeout" in md and "speedup" not in md
+    data = json.loads(compare.render_single(rows, "a", "json"))
+    huge = next(d for d in data if d["metric"] == "anon_huge_pages")
+    assert huge["candidate"] == {"variant": "a", "median": 11.0, "min": 10.0, "max": 12.0, "n": 3}
+    assert (
+        compare.render_single(rows, "a", "csv").splitlines()[0]
+        == "suite,metric,unit,case,better,median,min,max"
+    )
