@@ -254,12 +254,15 @@ def evict(path: Path) -> None:
         os.close(fd)
 
 
-def generate_argv(inst: Installed, model: Path, mode: str, n_gen: int) -> list[str]:
+def generate_argv(
+    inst: Installed, model: Path, mode: str, n_gen: int, threads: int | None = None
+) -> list[str]:
     """A greedy generation of n_gen tokens that loads the model with `mode`."""
     if mode == "default" and not (inst.bin / "llama-completion").is_file():
         return [inst.tool("llama-simple"), "-m", str(model), "-n", str(n_gen), PROMPT]
     argv = [inst.tool("llama-completion"), "-m", str(model), "-p", PROMPT, "-n", str(n_gen)]
     argv += ["-no-cnv", "--temp", "0", "--no-warmup", "--seed", "1"]
+    argv += [] if threads is None else ["-t", str(threads)]
     return argv + ([] if mode == "default" else ["--load-mode", mode])
 
 
