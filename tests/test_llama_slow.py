@@ -295,9 +295,15 @@ def test_io_uring_loader_reads_unaligned_tensors_like_the_other_load_modes(llama
     def complete(mode: str, **env: str) -> subprocess.CompletedProcess[str]:
         argv = [str(llama.root / "dist" / "iouring-gcc" / "bin" / "llama-completion"), "-m", str(model)]
         argv += ["-p", "Once upon a time", "-n", "24", "-no-cnv", "--temp", "0", "--no-warmup"]
-        argv += ["--load-mode", mode, "-v"]
+        argv += ["--load-mode", mode, "-v", "-t", "1"]  # one thread: reproducible (see smoke.py)
         return subprocess.run(
-            argv, capture_output=True, text=True, timeout=300, check=False, env={**os.environ, **env}
+            argv,
+            capture_output=True,
+            text=True,
+            errors="replace",  # the random model's tokens are not valid UTF-8
+            timeout=300,
+            check=False,
+            env={**os.environ, **env},
         )
 
     uring = complete("uring")
