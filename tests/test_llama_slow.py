@@ -17,6 +17,8 @@ from typing import Any
 
 import pytest
 
+from builder import bench
+
 from .conftest import REPO
 
 pytestmark = pytest.mark.slow
@@ -306,13 +308,21 @@ def test_io_uring_loader_reads_unaligned_tensors_like_the_other_load_modes(llama
             env={**os.environ, **env},
         )
 
+    def read_line(out: subprocess.CompletedProcess[str]) -> str:
+        assert out.returncode == 0, out.stderr[-3000:]
+        found = re.search(r"llama_uring_read_all: read [\d.]+ MiB .*", out.stderr)
+        return found[0] if found else ""
+
+    # Cold: O_DIRECT. (O_DIRECT reads leave the page cache as it was.)
+    bench.evict(model)
     uring = complete("uring")
-    assert uring.returncode == 0, uring.stderr[-3000:]
-    assert re.search(r"llama_uring_read_all: read [\d.]+ MiB .*O_DIRECT on", uring.stderr), uring.stderr[
-        -3000:
-    ]
+    assert "O_DIRECT on" in read_line(uring), uring.stderr[-3000:]
     # io_uring made unavailable: one warning, then the regular loader, same text.
     off = complete("uring", LLAMA_URING_DISABLE="1")
     assert off.returncode == 0, off.stderr[-3000:]
-    assert off.stderr.count("io_uring unavailable") == 1 and "llama_uring_read_all: read" not in off.stderr
+    assert off.stderr.count("io_uring unavailable") == 1 and read_line(off) == ""
     assert off.stdout == uring.stdout and len(uring.stdout) > len("Once upon a time")
+    # That load left the file in the page cache: read through it, not from the disk again.
+    warm = complete("uring")
+    assert "O_DIRECT off" in read_line(warm) and "in the page cache, reading through it" in warm.stderr
+    assert warm.stdout == uring.stdout
