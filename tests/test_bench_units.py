@@ -144,3 +144,29 @@ def test_fio_reference_reads_the_whole_file_past_the_page_cache(tmp_path: Path) 
     assert data.read_bytes()[:4] == bytes(range(4))  # --readonly: untouched
     with pytest.raises(BuildError, match="fio printed no read job"):
         bench.fio_read("fio: failed to open\n")
+
+
+def test_smoke_reruns_a_completion_whose_log_lost_its_tail(tmp_path: Path) -> None:
+    """llama-completion's asynchronous log can drop its end at exit: rerun, then give up clearly."""
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    tool = bin_dir / "llama-completion"
+    # prints its text; the end marker only from the second run on (a counter file)
+    tool.write_text(
+        "#!/bin/sh\n"
+        f"n=$(cat {tmp_path}/count 2>/dev/null || echo 0); echo $((n + 1)) > {tmp_path}/count\n"
+        'echo "the text"\n'
+        f'[ "$n" -ge 1 ] && [ ! -e {tmp_path}/never ] && echo "{smoke.COMPLETION_END} done" >&2\n'
+        "exit 0\n"
+    )
+    tool.chmod(0o755)
+    inst = bench.Installed("v", bin_dir, {})
+    check, out = smoke._run(inst, "llama-completion", [], end=smoke.COMPLETION_END)
+    assert check.ok and out == "the text\n"
+    assert (tmp_path / "count").read_text().strip() == "2"  # one rerun
+
+    (tmp_path / "never").touch()
+    check, out = smoke._run(inst, "llama-completion", [], end=smoke.COMPLETION_END)
+    assert not check.ok and out == ""
+    assert check.detail.startswith(f"output incomplete in {smoke.ATTEMPTS} runs")
+    assert (tmp_path / "count").read_text().strip() == str(2 + smoke.ATTEMPTS)

@@ -18,6 +18,7 @@ from typing import Any
 import pytest
 
 from builder import bench
+from builder import smoke as smoke_mod
 
 from .conftest import REPO
 
@@ -297,16 +298,20 @@ def test_io_uring_loader_reads_unaligned_tensors_like_the_other_load_modes(llama
     def complete(mode: str, **env: str) -> subprocess.CompletedProcess[str]:
         argv = [str(llama.root / "dist" / "iouring-gcc" / "bin" / "llama-completion"), "-m", str(model)]
         argv += ["-p", "Once upon a time", "-n", "24", "-no-cnv", "--temp", "0", "--no-warmup"]
-        argv += ["--load-mode", mode, "-v", "-t", "1"]  # one thread: reproducible (see smoke.py)
-        return subprocess.run(
-            argv,
-            capture_output=True,
-            text=True,
-            errors="replace",  # the random model's tokens are not valid UTF-8
-            timeout=300,
-            check=False,
-            env={**os.environ, **env},
-        )
+        argv += ["--load-mode", mode, "-v", "-t", "1"]
+        for _ in range(smoke_mod.ATTEMPTS):  # a run whose log lost its tail is rerun (see smoke.py)
+            out = subprocess.run(
+                argv,
+                capture_output=True,
+                text=True,
+                errors="replace",  # the random model's tokens are not valid UTF-8
+                timeout=300,
+                check=False,
+                env={**os.environ, **env},
+            )
+            if smoke_mod.COMPLETION_END in out.stderr:
+                break
+        return out
 
     def read_line(out: subprocess.CompletedProcess[str]) -> str:
         assert out.returncode == 0, out.stderr[-3000:]
