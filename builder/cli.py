@@ -406,10 +406,11 @@ def bench(
         layers=layers,
     )
     base = baseline or names[0]
+    others = [n for n in names if n != base]
     with results.connect(layout.home / "results.sqlite") as con:
-        if [n for n in names if n != base] == []:
+        if not others:
             click.echo(compare_mod.render_single(compare_mod.single_rows(con, base, run_id), base, fmt))
-        for other in [n for n in names if n != base]:
+        for other in others:
             _, rows = compare_mod.pair_rows(con, base, other, None, run_id)
             click.echo(compare_mod.render(rows, base, other, fmt))
     say(f"stored as run {run_id} in {layout.home / 'results.sqlite'}")
