@@ -281,12 +281,15 @@ def load_ms(log: str) -> float | None:
     """Model load time in ms from a program's log.
 
     llama-completion stamps its log lines: the load runs from "load the model" to
-    the threadpool's creation, which follows the context's (KV cache, compute
-    buffers). llama-simple has no stamps; its perf line's "load time" also runs to
+    the construction of the context that uses it (the last one: common's fit pass
+    constructs a throwaway context first). What follows, the KV cache and compute
+    buffers, is the same whichever way the weights were read, and is not reading
+    the file. llama-simple has no stamps; its perf line's "load time" also runs to
     the end of the first evaluation, which counts the pages an mmap load defers.
     """
     start = re.search(STAMP + r".*load the model", log, re.M)
-    end = re.search(STAMP + r".*threadpool init", log, re.M)
+    ends = list(re.finditer(STAMP + r".*constructing llama_context", log, re.M))
+    end = ends[-1] if ends else re.search(STAMP + r".*threadpool init", log, re.M)
     if start and end:
         return (_stamp_s(end) - _stamp_s(start)) * 1e3
     found = re.search(r"load time =\s*([\d.]+) ms", log)
