@@ -98,7 +98,7 @@ def single_rows(con: sqlite3.Connection, name: str, run_id: int) -> list[Row]:
 def render_single(rows: list[Row], name: str, fmt: str) -> str:
     """A one-variant table: median [min, max] per metric and case."""
     if fmt == "json":
-        return json.dumps([_as_dict(r, "", name) | {"baseline": None} for r in rows], indent=2)
+        return json.dumps([_as_dict(r, None, name) for r in rows], indent=2)
     if fmt == "csv":
         buf = io.StringIO()
         w = csv.writer(buf)
@@ -145,7 +145,9 @@ def _triple(s: Summary | None) -> list[str]:
     return ["", "", ""] if s is None else [f"{s.median:.6g}", f"{s.min:.6g}", f"{s.max:.6g}"]
 
 
-def _as_dict(r: Row, baseline: str, candidate: str) -> dict[str, Any]:
+def _as_dict(r: Row, baseline: str | None, candidate: str) -> dict[str, Any]:
+    """One row for --format json; baseline None: a one-variant run, which has none."""
+
     def summ(s: Summary | None) -> dict[str, float] | None:
         return None if s is None else {"median": s.median, "min": s.min, "max": s.max, "n": s.n}
 
@@ -155,7 +157,7 @@ def _as_dict(r: Row, baseline: str, candidate: str) -> dict[str, Any]:
         "unit": r.unit,
         "params": r.params,
         "better": r.better,
-        "baseline": {"variant": baseline, **(summ(r.baseline) or {})},
+        "baseline": None if baseline is None else {"variant": baseline, **(summ(r.baseline) or {})},
         "candidate": {"variant": candidate, **(summ(r.candidate) or {})},
         "speedup": summ(r.comparison.speedup) if r.comparison else None,
         "verdict": r.verdict,

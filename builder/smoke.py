@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import json
 import shlex
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -22,7 +22,7 @@ from . import plan as plan_mod
 from .bench import Installed, generate_argv, installed
 from .errors import UserError
 from .layout import Layout
-from .run import measure
+from .run import Measured, measure
 
 PROMPT = "the model is fast"
 N_PREDICT = 24
@@ -50,6 +50,20 @@ COMPLETION_END = "common_perf_print:"
 ATTEMPTS = 3
 
 
+def measure_complete(
+    argv: list[str], end: str | None, *, timeout: float, env: Mapping[str, str] | None = None
+) -> tuple[Measured, bool]:
+    """Run argv; with `end`, a successful run whose output lacks it is incomplete and rerun.
+
+    Returns the last run and whether it is complete (False: ATTEMPTS runs all lost their tail).
+    """
+    for _ in range(ATTEMPTS):
+        m = measure(argv, env=env, timeout=timeout)
+        if end is None or m.returncode != 0 or end in m.stdout + m.stderr:
+            return m, True
+    return m, False
+
+
 def _run(
     inst: Installed, binary: str, args: list[str], *, timeout: float = 120, end: str | None = None
 ) -> tuple[Check, str]:
@@ -57,11 +71,8 @@ def _run(
     path = inst.bin / binary
     if not path.is_file():
         return Check(inst.name, binary, True, "not built (not in targets): skipped"), ""
-    for _ in range(ATTEMPTS):
-        m = measure([str(path), *args], timeout=timeout)
-        if end is None or m.returncode != 0 or end in m.stdout + m.stderr:
-            break
-    else:
+    m, complete = measure_complete([str(path), *args], end, timeout=timeout)
+    if not complete:
         detail = f"output incomplete in {ATTEMPTS} runs (no {end!r}: the log lost its tail)"
         return Check(inst.name, binary, False, detail, shlex.join(m.argv), m.tail()), ""
     cmd = shlex.join(m.argv)

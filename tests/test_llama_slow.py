@@ -19,6 +19,7 @@ import pytest
 
 from builder import bench
 from builder import smoke as smoke_mod
+from builder.run import Measured
 
 from .conftest import REPO
 
@@ -295,25 +296,15 @@ def test_io_uring_loader_reads_unaligned_tensors_like_the_other_load_modes(llama
     offsets = [t.data_offset for t in gguf.GGUFReader(model).tensors]
     assert sum(o % 4096 != 0 for o in offsets) > len(offsets) // 2
 
-    def complete(mode: str, **env: str) -> subprocess.CompletedProcess[str]:
+    def complete(mode: str, **env: str) -> Measured:
         argv = [str(llama.root / "dist" / "iouring-gcc" / "bin" / "llama-completion"), "-m", str(model)]
         argv += ["-p", "Once upon a time", "-n", "24", "-no-cnv", "--temp", "0", "--no-warmup"]
         argv += ["--load-mode", mode, "-v", "-t", "1"]
-        for _ in range(smoke_mod.ATTEMPTS):  # a run whose log lost its tail is rerun (see smoke.py)
-            out = subprocess.run(
-                argv,
-                capture_output=True,
-                text=True,
-                errors="replace",  # the random model's tokens are not valid UTF-8
-                timeout=300,
-                check=False,
-                env={**os.environ, **env},
-            )
-            if smoke_mod.COMPLETION_END in out.stderr:
-                break
+        # smoke's rule: a run whose log lost its tail is rerun
+        out, _ = smoke_mod.measure_complete(argv, smoke_mod.COMPLETION_END, timeout=300, env=env)
         return out
 
-    def read_line(out: subprocess.CompletedProcess[str]) -> str:
+    def read_line(out: Measured) -> str:
         assert out.returncode == 0, out.stderr[-3000:]
         found = re.search(r"llama_uring_read_all: read [\d.]+ MiB .*", out.stderr)
         return found[0] if found else ""
