@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import difflib
+import re
 import tomllib
 from collections.abc import Iterable, Mapping
 from pathlib import Path
@@ -125,3 +126,24 @@ def get_table(path: Path, table: Mapping[str, Any], key: str, prefix: str = "") 
 
 def is_full_sha(value: str, length: int = 40) -> bool:
     return len(value) == length and all(c in "0123456789abcdef" for c in value)
+
+
+CMAKE_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_.+-]*$")
+
+
+def render_cmake_value(path: Path, key: str, value: object) -> str:
+    """TOML value to a -D value: booleans become ON/OFF, integers their digits."""
+    if isinstance(value, bool):
+        return "ON" if value else "OFF"
+    if isinstance(value, int | str):
+        return str(value)
+    raise SpecError(path, key, f"expected a boolean, integer or string, got {type(value).__name__}")
+
+
+def render_cmake_table(path: Path, table: dict[str, Any], prefix: str) -> dict[str, str]:
+    rendered = {}
+    for name, value in table.items():
+        if not CMAKE_NAME.match(name):
+            raise SpecError(path, prefix + name, "not a valid CMake variable name")
+        rendered[name] = render_cmake_value(path, prefix + name, value)
+    return rendered

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from builder import bench, profiles, smoke
+from builder.bench import installed, kernels, loading, profiles, smoke
 from builder.errors import BuildError, SpecError, UserError
 from builder.layout import Layout
 
@@ -26,7 +26,7 @@ SQL = (
 
 
 def test_backend_ops_sql_rows_are_parsed() -> None:
-    (row,) = bench.parse_backend_ops_sql("noise\n" + SQL + "\nmore noise\n")
+    (row,) = kernels.parse_backend_ops_sql("noise\n" + SQL + "\nmore noise\n")
     assert row["op_name"] == "MUL_MAT" and float(row["flops"]) / 1e9 == pytest.approx(12.63, rel=1e-3)
     assert row["op_params"].startswith("type_a=q8_0,type_b=f32,m=4096,n=1")
 
@@ -72,7 +72,7 @@ def test_evict_drops_a_file_from_the_page_cache(tmp_path: Path) -> None:
     f = tmp_path / "blob"
     f.write_bytes(b"x" * (8 << 20))
     f.read_bytes()
-    bench.evict(f)  # must not raise; residency itself is the kernel's business
+    loading.evict(f)  # must not raise; residency itself is the kernel's business
     assert f.stat().st_size == 8 << 20
 
 
@@ -105,8 +105,8 @@ def test_default_baseline_is_the_variant_without_its_patches(catalogue: Catalogu
 
 
 def test_output_comparison_exact_for_same_compiler_tolerant_across() -> None:
-    def inst(name: str, cc: str) -> bench.Installed:
-        return bench.Installed(name, Path("/nonexistent"), {"toolchain": {"cc_version": cc}})
+    def inst(name: str, cc: str) -> installed.Installed:
+        return installed.Installed(name, Path("/nonexistent"), {"toolchain": {"cc_version": cc}})
 
     gcc, gcc2, clang = inst("a", "gcc 12"), inst("b", "gcc 12"), inst("c", "clang 19")
     assert smoke.compare_outputs(gcc, "abcdefgh", gcc2, "abcdefgh").ok
@@ -117,7 +117,7 @@ def test_output_comparison_exact_for_same_compiler_tolerant_across() -> None:
 
 
 def test_load_ms_from_stamped_log_and_from_the_perf_line() -> None:
-    from builder.bench import load_ms
+    from builder.bench.loading import load_ms
 
     stamped = (
         "0.00.006.489 I llama_completion: llama backend init\n"
@@ -140,16 +140,16 @@ def test_fio_reference_reads_the_whole_file_past_the_page_cache(tmp_path: Path) 
     """The load suite's `fio` row: a real fio run on a real file (O_DIRECT, io_uring)."""
     data = tmp_path / "model.gguf"
     data.write_bytes(bytes(range(256)) * (16 * 4096))  # 16 MiB
-    bench.evict(data)
-    out = subprocess.run(bench.fio_argv(data), capture_output=True, text=True, check=True)
-    ms, mb_s = bench.fio_read(out.stdout)
+    loading.evict(data)
+    out = subprocess.run(loading.fio_argv(data), capture_output=True, text=True, check=True)
+    ms, mb_s = loading.fio_read(out.stdout)
     assert ms > 0 and mb_s > 0
     job = json.loads(out.stdout[out.stdout.index("{") :])["jobs"][0]
     assert job["read"]["io_bytes"] == data.stat().st_size  # all of it, once
     assert job["job options"]["direct"] == "1"
     assert data.read_bytes()[:4] == bytes(range(4))  # --readonly: untouched
     with pytest.raises(BuildError, match="fio printed no read job"):
-        bench.fio_read("fio: failed to open\n")
+        loading.fio_read("fio: failed to open\n")
 
 
 def test_smoke_reruns_a_completion_whose_log_lost_its_tail(tmp_path: Path) -> None:
@@ -166,7 +166,7 @@ def test_smoke_reruns_a_completion_whose_log_lost_its_tail(tmp_path: Path) -> No
         "exit 0\n"
     )
     tool.chmod(0o755)
-    inst = bench.Installed("v", bin_dir, {})
+    inst = installed.Installed("v", bin_dir, {})
     check, out = smoke._run(inst, "llama-completion", [], end=smoke.COMPLETION_END)
     assert check.ok and out == "the text\n"
     assert (tmp_path / "count").read_text().strip() == "2"  # one rerun

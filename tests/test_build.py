@@ -15,9 +15,10 @@ from typing import Any
 
 import pytest
 
-from builder import install, lock
+from builder import lock
+from builder.build import publish as install
 from builder.layout import Layout
-from builder.spec import DEFAULT_TARGETS
+from builder.spec.variant import DEFAULT_TARGETS
 
 from .conftest import Catalogue, Outcome
 from .fakes import git, make_patch

@@ -17,8 +17,8 @@ from typing import Any
 
 import pytest
 
-from builder import bench
-from builder import smoke as smoke_mod
+from builder.bench import loading
+from builder.bench import smoke as smoke_mod
 from builder.run import Measured
 
 from .conftest import REPO
@@ -310,7 +310,7 @@ def test_io_uring_loader_reads_unaligned_tensors_like_the_other_load_modes(llama
         return found[0] if found else ""
 
     # Cold: O_DIRECT. (O_DIRECT reads leave the page cache as it was.)
-    bench.evict(model)
+    loading.evict(model)
     uring = complete("uring")
     assert "O_DIRECT on" in read_line(uring), uring.stderr[-3000:]
     # io_uring made unavailable: one warning, then the regular loader, same text.

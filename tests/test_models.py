@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 from gguf import GGMLQuantizationType, GGUFReader
 
-from builder import models
+from builder.bench import models
 from builder.errors import UserError
 
 

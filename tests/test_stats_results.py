@@ -8,8 +8,8 @@ from typing import Any
 
 import pytest
 
-from builder import compare, results, stats
-from builder.results import Measurement
+from builder.bench import compare, results, stats
+from builder.bench.results import Measurement
 
 
 def test_clear_win_lower_is_better() -> None:
@@ -114,7 +114,7 @@ def test_database_keeps_provenance_and_compares(tmp_path: Path) -> None:
 
 def test_report_writes_markdown_and_readable_plots(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     pytest.importorskip("matplotlib")
-    from builder import report
+    from builder.bench import report
     from builder.layout import Layout
 
     root = tmp_path / "cat"

@@ -11,7 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from builder import cmake, run
+from builder import run
+from builder.build import configure as cmake
 from builder.errors import CommandError, UserError
 from builder.layout import find_root
 from builder.progress import Progress
@@ -104,7 +105,7 @@ def test_measure_survives_invalid_utf8_and_counts_rusage() -> None:
 
 
 def test_patched_warnings_only_counts_files_the_patches_touch(tmp_path: Path) -> None:
-    from builder.verify import patched_warnings
+    from builder.build.verify import patched_warnings
 
     wt = tmp_path / "src"
     log = "\n".join(
@@ -125,7 +126,7 @@ def test_probe_keeps_the_driver_name_a_symlink_was_called_by(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """clang++ -> clang: the C++ driver must be invoked by its own name."""
-    from builder import toolchain
+    from builder.spec import toolchain
 
     real = tmp_path / "fakecc"
     real.write_text("#!/bin/sh\necho 'fake clang version 19.1.7'\n")

@@ -11,13 +11,12 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import time
 import uuid
 from pathlib import Path
 from typing import Any
 
-from .digest import sha256_file
-from .layout import Layout
+from ..digest import sha256_file
+from ..layout import Layout
 
 MANIFEST = "manifest.json"
 
@@ -78,7 +77,3 @@ def _clean(builds: Path, name: str, keep: Path) -> None:
         rest = old.name[len(name) + 1 :].removesuffix(".tmp").split("-")
         if len(rest) == 2 and (len(rest[0]) == 12 or rest[0] == "previous"):
             shutil.rmtree(old, ignore_errors=True)
-
-
-def now_iso() -> str:
-    return time.strftime("%Y-%m-%dT%H:%M:%S%z")

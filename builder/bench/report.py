@@ -8,10 +8,10 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from ..build.publish import read_manifest
+from ..errors import UserError
+from ..layout import Layout
 from . import compare, results, stats
-from .errors import UserError
-from .install import read_manifest
-from .layout import Layout
 
 Say = Callable[[str], None]
 
@@ -106,7 +106,7 @@ def write(layout: Layout, variants: list[str], out: Path, say: Say, run_id: int 
         rendered = [_suite(con, s, rows, variants, baseline, run_id, out) for s in suites]
     manifests = [m for v in variants if (m := read_manifest(layout, v)) is not None]
     env = Environment(
-        loader=PackageLoader("builder", "templates"),
+        loader=PackageLoader("builder.bench", "templates"),
         undefined=StrictUndefined,
         trim_blocks=False,
         keep_trailing_newline=True,

@@ -14,9 +14,9 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from . import tomlfile as tf
-from .errors import SpecError, UserError
-from .run import background, capture
+from .. import tomlfile as tf
+from ..errors import SpecError, UserError
+from ..run import background, capture
 
 KEYS = ("description", "threads", "cpus", "policy", "priority", "env", "load-cpus", "timeout")
 POLICIES = {"other": "-o", "batch": "-b", "idle": "-i", "fifo": "-f", "rr": "-r"}

@@ -12,14 +12,21 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from . import __version__, cmake, doctor, install, patches, sources, verify
+from .. import __version__
+from ..clock import now_iso
+from ..errors import BuildError, UserError
+from ..host import doctor
+from ..layout import Layout
+from ..lock import hold
+from ..patch import apply as patches
+from ..run import live
+from ..source import mirror as sources
+from ..tomlfile import suggest
+from . import configure as cmake
 from . import plan as plan_mod
-from .errors import BuildError, UserError
-from .layout import Layout
-from .lock import hold
+from . import publish as install
+from . import verify
 from .plan import Plan
-from .run import live
-from .tomlfile import suggest
 
 Say = Callable[[str], None]
 
@@ -134,7 +141,7 @@ def _build_locked(layout: Layout, plan: Plan, opts: Options, say: Say) -> Outcom
         "build_seconds": seconds,
         "phases": phases,
         "ccache": counts,
-        "built_at": install.now_iso(),
+        "built_at": now_iso(),
         "tool_version": __version__,
         "log": str(log_file),
     }

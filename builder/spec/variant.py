@@ -12,9 +12,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from . import tomlfile as tf
-from .errors import SpecError, UserError
-from .sources import render_cmake_table
+from .. import tomlfile as tf
+from ..errors import SpecError, UserError
+from .flags import Flags
+from .instrument import INSTRUMENTS
 
 KEYS = (
     "description",
@@ -31,7 +32,6 @@ KEYS = (
 )
 FLAG_KEYS = ("c", "cxx", "ld")
 BUILD_TYPES = ("Release", "RelWithDebInfo", "Debug", "MinSizeRel")
-INSTRUMENTS = ("none", "perf", "uftrace")
 NAME = re.compile(r"^_?[A-Za-z0-9][A-Za-z0-9._-]*$")
 
 DEFAULTS: dict[str, Any] = {
@@ -44,16 +44,6 @@ DEFAULTS: dict[str, Any] = {
 # What a variant builds when no spec says otherwise: enough to smoke and bench
 # a kernel, without llama-cli, which drags in the server and mtmd.
 DEFAULT_TARGETS = ("test-barrier", "test-backend-ops", "llama-simple", "llama-bench", "llama-completion")
-
-
-@dataclass(frozen=True)
-class Flags:
-    c: tuple[str, ...] = ()
-    cxx: tuple[str, ...] = ()
-    ld: tuple[str, ...] = ()
-
-    def __add__(self, other: Flags) -> Flags:
-        return Flags(self.c + other.c, self.cxx + other.cxx, self.ld + other.ld)
 
 
 @dataclass(frozen=True)
@@ -104,7 +94,7 @@ def _validate(path: Path, data: dict[str, Any]) -> dict[str, Any]:
     for i, target in enumerate(out.get("targets", ())):
         if not re.match(r"^[A-Za-z0-9_.+-]+$", target):
             raise SpecError(path, f"targets[{i}]", f'"{target}" is not a CMake target name')
-    out["cmake"] = render_cmake_table(path, tf.get_table(path, data, "cmake"), "cmake.")
+    out["cmake"] = tf.render_cmake_table(path, tf.get_table(path, data, "cmake"), "cmake.")
     flags = tf.get_table(path, data, "flags")
     tf.check_keys(path, flags, FLAG_KEYS, "flags.")
     out["flags"] = Flags(*(tf.get_str_list(path, flags, k, "flags.") or () for k in FLAG_KEYS))

@@ -9,29 +9,22 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from . import RECIPE_VERSION, doctor, patches, spec, toolchain
-from . import sources as sources_mod
-from .errors import SpecError, UserError
-from .layout import Layout
-from .patches import Series
-from .sources import Source
-from .spec import Flags, Variant
-from .tomlfile import suggest
-from .toolchain import Toolchain
-from .tools import cmake_binary, ninja_binary
-
-# Flags each instrument adds, for both gcc and clang.
-INSTRUMENT_FLAGS = {
-    "none": Flags(),
-    "perf": Flags(
-        c=("-fno-omit-frame-pointer", "-mno-omit-leaf-frame-pointer"),
-        cxx=("-fno-omit-frame-pointer", "-mno-omit-leaf-frame-pointer"),
-    ),
-    "uftrace": Flags(
-        c=("-finstrument-functions", "-fno-omit-frame-pointer"),
-        cxx=("-finstrument-functions", "-fno-omit-frame-pointer"),
-    ),
-}
+from .. import RECIPE_VERSION
+from ..errors import SpecError, UserError
+from ..host import doctor
+from ..host.tools import cmake_binary, ninja_binary
+from ..layout import Layout
+from ..patch import series as patches
+from ..patch.series import Series
+from ..source import sources as sources_mod
+from ..source.sources import Source
+from ..spec import toolchain
+from ..spec import variant as spec
+from ..spec.flags import Flags
+from ..spec.instrument import INSTRUMENTS
+from ..spec.toolchain import Toolchain
+from ..spec.variant import Variant
+from ..tomlfile import suggest
 
 # Options the tool owns: a spec sets them through toolchain, build-type or flags.
 RESERVED = {
@@ -218,7 +211,7 @@ def make(layout: Layout, name: str, *, sources: dict[str, Source] | None = None)
             )
     tc = toolchain.resolve(tspec)
     options = {**RECIPE_CMAKE, **dict(src.cmake), **dict(v.cmake)}
-    flags = v.flags + INSTRUMENT_FLAGS[v.instrument]
+    flags = v.flags + INSTRUMENTS[v.instrument].flags
     requires = tuple(dict.fromkeys(v.requires + tuple(r for s in series for r in s.requires)))
     h = _hash(v, src, tc, series, options, flags)
     ccache_env: tuple[tuple[str, str], ...] = ()

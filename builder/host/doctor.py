@@ -10,10 +10,10 @@ import shutil
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from .errors import UserError
-from .run import capture
-from .toolchain import parse_version
-from .tools import CMAKE_MIN_RELOCATABLE, cmake_binary
+from ..errors import UserError
+from ..run import capture
+from ..tomlfile import suggest
+from .tools import CMAKE_MIN_RELOCATABLE, cmake_binary, parse_version
 
 
 @dataclass(frozen=True)
@@ -149,8 +149,6 @@ def require(names: tuple[str, ...], who: str) -> None:
     for name in names:
         tool = BY_NAME.get(name)
         if tool is None:
-            from .tomlfile import suggest
-
             raise UserError(f'{who} requires unknown tool "{name}"' + suggest(name, BY_NAME))
         finding = check(tool)
         if not finding.ok:

@@ -10,9 +10,9 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from ..progress import Progress
+from ..run import live
 from .plan import Plan
-from .progress import Progress
-from .run import live
 
 NINJA_STATUS = re.compile(r"^\[(\d+)/(\d+)\]\s*(.*)$")
 Say = Callable[[str], None]

@@ -16,10 +16,11 @@ import tempfile
 import zipfile
 from pathlib import Path, PurePosixPath
 
-from . import git
-from .digest import sha256_file
-from .errors import UserError
-from .layout import Layout
+from .. import git
+from ..digest import sha256_file
+from ..errors import UserError
+from ..layout import Layout
+from ..run import capture
 from .sources import PypiPin, Say, Source
 
 IMPORT_DATE = "@946684800 +0000"  # 2000-01-01: fixed, so the commit hash is a function of the tree
@@ -52,8 +53,6 @@ def fetch(layout: Layout, pin: PypiPin, say: Say) -> Path:
     layout.downloads.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=layout.downloads, prefix=".pip-") as tmp:
         say(f"downloading {pin.requirement} (sdist) with pip")
-        from .run import capture
-
         # --no-binary names the one project: with ":all:" pip would also build the
         # sdist's build requirements from source (scikit-build-core can ask for the
         # cmake package, which then compiles CMake for many minutes).

@@ -17,14 +17,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from . import models, spec
-from . import plan as plan_mod
-from .bench import Installed, generate_argv, installed
-from .errors import UserError
-from .layout import Layout
-from .run import Measured, measure
+from ..build import plan as plan_mod
+from ..errors import UserError
+from ..layout import Layout
+from ..run import Measured, measure
+from ..spec import variant as spec
+from . import models
+from .installed import Installed, generate_argv, installed
+from .models import PROMPT
 
-PROMPT = "the model is fast"
 N_PREDICT = 24
 CROSS_TOOLCHAIN_PREFIX = 0.5
 Say = Callable[[str], None]

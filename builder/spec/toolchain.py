@@ -8,9 +8,10 @@ import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
-from . import tomlfile as tf
-from .errors import SpecError, UserError
-from .run import capture
+from .. import tomlfile as tf
+from ..errors import SpecError, UserError
+from ..host.tools import parse_version
+from ..run import capture
 
 FAMILIES = ("gcc", "clang")
 KEYS = ("description", "family", "cc", "cxx", "min-version", "install")
@@ -60,13 +61,6 @@ class Toolchain:
             "cxx": self.cxx.path,
             "cxx_version": self.cxx.version_line,
         }
-
-
-def parse_version(text: str) -> tuple[int, ...]:
-    m = re.search(r"(\d+)\.(\d+)(?:\.(\d+))?", text)
-    if not m:
-        return ()
-    return tuple(int(g) for g in m.groups() if g is not None)
 
 
 def available(layout_dir: Path) -> list[str]:

@@ -4,17 +4,24 @@ from __future__ import annotations
 
 import functools
 import os
+import re
 import shutil
 from pathlib import Path
 
-from .run import capture
-from .toolchain import parse_version
+from ..run import capture
 
 # CMake 3.27 added CMAKE_UNITY_BUILD_RELOCATABLE. llama.cpp builds libllama as
 # a unity build; without relocatable unity files they #include sources by
 # absolute path, which differs per worktree, so no sibling variant could reuse
 # a single libllama object from the shared ccache.
 CMAKE_MIN_RELOCATABLE = (3, 27)
+
+
+def parse_version(text: str) -> tuple[int, ...]:
+    m = re.search(r"(\d+)\.(\d+)(?:\.(\d+))?", text)
+    if not m:
+        return ()
+    return tuple(int(g) for g in m.groups() if g is not None)
 
 
 @functools.cache

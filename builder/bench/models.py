@@ -17,9 +17,11 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
-from .errors import UserError
+from ..errors import UserError
 
 TYPES = ("f16", "q8_0", "q4_0", "tq2_0")
+# What smoke decodes and the load suites generate from: every word has a token of its own.
+PROMPT = "the model is fast"
 GENERATOR_VERSION = 1  # bump when the bytes written for the same parameters change
 
 # Words that get a token of their own (with the SentencePiece word marker);

@@ -12,9 +12,11 @@ from elftools.elf.dynamic import DynamicSection
 from elftools.elf.elffile import ELFFile
 from elftools.elf.sections import SymbolTableSection
 
-from . import git, patches
-from .errors import BuildError
-from .plan import INSTRUMENT_FLAGS, Plan
+from .. import git
+from ..errors import BuildError
+from ..patch import apply as patches
+from ..spec.instrument import INSTRUMENTS
+from .plan import Plan
 
 OPENMP_LIB = re.compile(r"^lib(g|i)?omp\b")
 # gcc and clang: "path/to/file.c:617:24: warning: ..." (ccache replays them on a hit)
@@ -111,7 +113,7 @@ def _instrument(plan: Plan, facts: list[ElfFacts]) -> Check:
 
 def _compile_flags(plan: Plan) -> Check:
     """Every compiled file got the instrument's flags (frame pointers for perf)."""
-    wanted = set(INSTRUMENT_FLAGS[plan.variant.instrument].c)
+    wanted = set(INSTRUMENTS[plan.variant.instrument].flags.c)
     db = plan.build_dir / "compile_commands.json"
     if not wanted:
         return Check("flags", True, "no instrument flags required")

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .install import now_iso
+from ..clock import now_iso
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS runs (

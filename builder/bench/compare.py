@@ -11,8 +11,8 @@ from collections import defaultdict
 from dataclasses import dataclass
 from typing import Any
 
+from ..errors import UserError
 from . import results, stats
-from .errors import UserError
 from .stats import Comparison, Summary
 
 

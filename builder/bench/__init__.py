@@ -1,0 +1,1 @@
+"""Running variants: models, smoke, bench suites, results, comparisons, reports, profiles."""

@@ -1,0 +1,138 @@
+"""Kernel suites: barrier (test-barrier), ops (test-backend-ops perf), e2e (llama-bench)."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import re
+from collections.abc import Callable
+
+from ..errors import BuildError
+from .case import Case, Context, timeout
+from .installed import Installed
+from .results import Measurement
+
+OPS_TYPES = ("f16", "q8_0", "q4_0", "tq2_0")
+OPS_BATCHES = (1, 512)  # generation-like gemv and prompt-like gemm
+
+
+def barrier_cases(ctx: Context, rounds: int = 20) -> list[Case]:
+    def one(t: int) -> Callable[[Installed], list[Measurement]]:
+        def run(inst: Installed) -> list[Measurement]:
+            params = {"threads": t, "rounds": rounds}
+            m = ctx.run(inst, [inst.tool("test-barrier"), str(t), str(rounds)])
+            if m.returncode is None:
+                return [
+                    timeout("barrier", k, u, params, ctx, "lower")
+                    for k, u in (("ns_per_node", "ns"), ("cpu_s", "s"))
+                ]
+            found = re.search(r"([\d.]+) nsec per-node", m.stdout + m.stderr)
+            if not found:
+                raise BuildError(f"{inst.name}: test-barrier printed no 'nsec per-node':\n{m.tail()}")
+            return [
+                Measurement("barrier", "ns_per_node", "ns", params, float(found[1]), better="lower"),
+                Measurement("barrier", "cpu_s", "s", params, m.user_s + m.sys_s, better="lower"),
+            ]
+
+        return run
+
+    return [Case("barrier", f"barrier t={t}", one(t)) for t in ctx.threads]
+
+
+def parse_backend_ops_sql(text: str) -> list[dict[str, str]]:
+    """Rows of `test-backend-ops --output sql` (its CSV output has no timing columns)."""
+    rows = []
+    for m in re.finditer(r"INSERT INTO test_backend_ops \(([^)]*)\) VALUES \((.*)\);", text):
+        cols = [c.strip() for c in m[1].split(",")]
+        vals = next(csv.reader(io.StringIO(m[2]), quotechar="'", skipinitialspace=True))
+        rows.append(dict(zip(cols, vals, strict=False)))
+    return rows
+
+
+def ops_cases(ctx: Context) -> list[Case]:
+    regex = f"type_a=({'|'.join(OPS_TYPES)}),type_b=f32,m=4096,n=({'|'.join(map(str, OPS_BATCHES))}),k=14336,"
+
+    def run(inst: Installed) -> list[Measurement]:
+        argv = [
+            inst.tool("test-backend-ops"),
+            "perf",
+            "-b",
+            "CPU",
+            "-o",
+            "MUL_MAT",
+            "-p",
+            regex,
+            "--output",
+            "sql",
+        ]
+        m = ctx.run(inst, argv)
+        if m.returncode is None:
+            return [timeout("ops", "gflops", "GFLOPS", {"op": "MUL_MAT"}, ctx, "higher")]
+        out = []
+        for row in parse_backend_ops_sql(m.stdout):
+            if row.get("test_mode") != "perf" or row.get("supported") != "1":
+                continue
+            shape = dict(kv.split("=", 1) for kv in re.findall(r"(\w+=[^,\[]+)", row["op_params"]))
+            params = {
+                "op": row["op_name"],
+                "type": shape.get("type_a"),
+                "m": shape.get("m"),
+                "n": shape.get("n"),
+                "k": shape.get("k"),
+            }
+            out.append(
+                Measurement("ops", "gflops", "GFLOPS", params, float(row["flops"]) / 1e9, better="higher")
+            )
+        if not out:
+            raise BuildError(f"{inst.name}: test-backend-ops measured nothing for {regex}:\n{m.tail()}")
+        return out
+
+    return [Case("ops", "ops MUL_MAT", run)]
+
+
+def e2e_cases(ctx: Context, n_prompt: int = 128, n_gen: int = 32) -> list[Case]:
+    model = ctx.model("wide")
+
+    def bench(t: int, pp: bool) -> Callable[[Installed], list[Measurement]]:
+        def run(inst: Installed) -> list[Measurement]:
+            np_, ng = (n_prompt, 0) if pp else (0, n_gen)
+            params = {"threads": t, "model": model.name.split("-")[1], "n_prompt": np_, "n_gen": ng}
+            argv = [
+                inst.tool("llama-bench"),
+                "-m",
+                str(model),
+                "-p",
+                str(np_),
+                "-n",
+                str(ng),
+                "-t",
+                str(t),
+                "-r",
+                "1",
+                "-o",
+                "jsonl",
+            ]
+            m = ctx.run(inst, argv)
+            metric = "pp_tps" if pp else "tg_tps"
+            if m.returncode is None:
+                return [timeout("e2e", metric, "tokens/s", params, ctx, "higher")]
+            line = next((json.loads(x) for x in m.stdout.splitlines() if x.startswith("{")), None)
+            if line is None:
+                raise BuildError(f"{inst.name}: llama-bench printed no JSON line:\n{m.tail()}")
+            out = [Measurement("e2e", metric, "tokens/s", params, float(line["avg_ts"]), better="higher")]
+            if not pp:
+                # llama-bench warms up with one generated token before the measured ones.
+                per_token = (m.user_s + m.sys_s) / (ng + 1)
+                out.append(
+                    Measurement("e2e", "cpu_s_per_token", "s/token", params, per_token, better="lower")
+                )
+            return out
+
+        return run
+
+    cases = []
+    for t in ctx.threads:
+        cases.append(Case("e2e", f"e2e pp t={t}", bench(t, True)))
+        cases.append(Case("e2e", f"e2e tg t={t}", bench(t, False)))
+    return cases

@@ -1,0 +1,47 @@
+"""The suites `variant bench` knows, registered once: what each measures, with which programs, how.
+
+barrier  ns per graph node of test-barrier at each thread count
+ops      GFLOPS of MUL_MAT per weight type and shape (test-backend-ops perf)
+e2e      prompt and generation tokens/s, CPU seconds per generated token (llama-bench)
+load     model load time with a cold page cache (posix_fadvise DONTNEED) and warm, per load mode;
+         the pseudo-mode "fio" reads the same file with fio (O_DIRECT, io_uring, 32 x 1 MiB in
+         flight): the disk's limit, measured in the same run
+faults   minor/major page faults, peak RSS, CPU time, peak AnonHugePages (rusage, smaps_rollup),
+         per load mode
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from . import kernels, loading
+from .case import Case, Context
+from .profiles import cpu_count
+
+
+@dataclass(frozen=True)
+class Suite:
+    name: str
+    measures: str
+    programs: tuple[str, ...]  # the suite runs with any one of these (the first is preferred)
+    make: Callable[[Context], list[Case]]
+    oversubscribe: bool = False  # default threads 1, cores, 2 x cores instead of cores
+
+    def default_threads(self) -> tuple[int, ...]:
+        n = cpu_count()
+        return tuple(dict.fromkeys((1, n, 2 * n))) if self.oversubscribe else (n,)
+
+
+SUITES: dict[str, Suite] = {
+    s.name: s
+    for s in (
+        Suite("barrier", "ns per graph node, CPU seconds", ("test-barrier",), kernels.barrier_cases, True),
+        Suite("ops", "GFLOPS of MUL_MAT per type and shape", ("test-backend-ops",), kernels.ops_cases),
+        Suite("e2e", "prompt and generation tokens/s, CPU s per token", ("llama-bench",), kernels.e2e_cases),
+        Suite("load", "load time and MB/s, cold and warm, peak RSS", ("llama-completion", "llama-simple"),
+              loading.load_cases),
+        Suite("faults", "page faults, peak RSS, CPU time, huge pages", ("llama-completion", "llama-simple"),
+              loading.faults_cases),
+    )
+}  # fmt: skip

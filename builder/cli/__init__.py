@@ -1,0 +1,37 @@
+"""The `variant` command line: thin click commands, one module per command group, no logic.
+
+Errors are mapped to exit codes in one place, main(): user errors exit 2,
+build failures 1, Ctrl-C 130. Progress goes to stderr, results to stdout.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+import click
+
+from ..errors import VariantError
+from . import bench, build, catalogue, patch  # noqa: F401  (each registers its commands)
+from .app import cli
+
+
+def main(argv: list[str] | None = None) -> None:
+    try:
+        cli.main(args=argv, prog_name="variant", standalone_mode=False)
+    except click.exceptions.Abort:
+        click.echo("interrupted", err=True)
+        sys.exit(130)
+    except click.ClickException as exc:
+        exc.show()
+        sys.exit(exc.exit_code)
+    except VariantError as exc:
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(exc.exit_code)
+    except KeyboardInterrupt:
+        click.echo("interrupted", err=True)
+        sys.exit(130)
+    except BrokenPipeError:
+        os._exit(0)
+    sys.exit(0)
+

@@ -1,0 +1,200 @@
+"""`variant model`, `smoke`, `bench`, `compare` and `report`: running the installed variants."""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+import shlex
+import sys
+from pathlib import Path
+
+import click
+
+from ..bench import compare as compare_mod
+from ..bench import loading, models, profiles, results
+from ..bench import report as report_mod
+from ..bench import runner as bench_mod
+from ..bench import smoke as smoke_mod
+from ..bench.case import DEFAULT_LOAD_MODES
+from ..bench.suites import SUITES
+from ..errors import UserError
+from . import app
+
+
+@app.cli.group()
+def model() -> None:
+    """Tiny GGUF models generated locally (never downloaded)."""
+
+
+@model.command("make")
+@click.option("--size", type=click.Choice(sorted(models.SIZES)), default="tiny", show_default=True)
+@click.option("--type", "type_", type=click.Choice(models.TYPES), default="f16", show_default=True)
+@click.option("--layers", type=click.IntRange(min=1), help="Override the size's layer count (a bigger file).")
+@click.pass_context
+def model_make(ctx: click.Context, size: str, type_: str, layers: int | None) -> None:
+    """Write (or find cached) a model and print its path."""
+    layout = app.layout(ctx)
+    path = models.ensure(layout.home / "models", models.spec_for(size, type_, layers), app.say)
+    click.echo(str(path))
+
+
+@app.cli.command()
+@click.argument("names", nargs=-1, required=True)
+@click.option(
+    "--baseline", help="Compare greedy output with this variant (default: the variant without its patches)."
+)
+@click.option(
+    "--load-mode",
+    "load_modes",
+    help="Also decode with llama-completion in these comma-separated load modes (e.g. none,dio,uring); "
+    "the text must not depend on how the weights were read.",
+)
+@click.option("--json", "as_json", is_flag=True)
+@click.pass_context
+def smoke(
+    ctx: click.Context, names: tuple[str, ...], baseline: str | None, load_modes: str | None, as_json: bool
+) -> None:
+    """Run each installed binary on a tiny model; a patched variant must decode like its baseline."""
+    layout = app.layout(ctx)
+    modes = _load_modes(load_modes) if load_modes else ()
+    if loading.FIO_MODE in modes:
+        raise UserError(
+            "--load-mode fio: fio is a reference for `variant bench --suite load`, not a llama.cpp load mode"
+        )
+    checks = smoke_mod.smoke(layout, list(names), baseline, app.say, modes)
+    if as_json:
+        app.emit_json([c.as_dict() for c in checks])
+    else:
+        for c in checks:
+            click.echo(f"{'ok  ' if c.ok else 'FAIL'}  {c.variant:<20} {c.binary:<17} {c.detail}")
+            if not c.ok:
+                click.echo(f"      command: {c.command}")
+                for line in c.tail.splitlines()[-12:]:
+                    click.echo(f"      | {line}")
+    if not all(c.ok for c in checks):
+        sys.exit(1)
+
+
+def _threads(value: str | None) -> tuple[int, ...]:
+    if not value:
+        return ()
+    try:
+        threads = tuple(int(x) for x in value.split(","))
+    except ValueError:
+        raise UserError(f'--threads: expected a comma-separated list of integers, got "{value}"') from None
+    if any(t < 1 for t in threads):
+        raise UserError("--threads: thread counts must be at least 1")
+    return threads
+
+
+def _load_modes(value: str | None) -> tuple[str, ...]:
+    if not value:
+        return DEFAULT_LOAD_MODES
+    modes = tuple(dict.fromkeys(m.strip() for m in value.split(",")))
+    bad = [m for m in modes if not re.fullmatch(r"[a-z][a-z0-9+_-]*", m)]
+    if bad:
+        raise UserError(f'--load-mode: "{bad[0]}" is not a load mode name (e.g. mmap, none, dio)')
+    return modes
+
+
+@app.cli.command()
+@click.argument("names", nargs=-1, required=True)
+@click.option("--vs", "baseline", help="The baseline variant (run first in every repetition).")
+@click.option(
+    "--suite",
+    "suites",
+    multiple=True,
+    help=f"One of {', '.join(SUITES)}; repeatable. "
+    "Default: the suites the variants' patch series declare, else all.",
+)
+@click.option("--reps", type=click.IntRange(min=1), default=5, show_default=True)
+@click.option(
+    "--threads", help="Comma-separated thread counts (default: per suite; barrier: 1,cores,2*cores)."
+)
+@click.option(
+    "--profile", "profile_name", default="default", show_default=True, help="A table of profiles.toml."
+)
+@click.option(
+    "--timeout", type=float, help="Seconds before a benchmark process is killed (default: the profile's)."
+)
+@click.option(
+    "--load-mode",
+    "load_modes",
+    help="load and faults suites: comma-separated llama.cpp load modes (mmap, none, dio, ...); "
+    "default: llama.cpp's own default. 'fio' adds the disk's O_DIRECT read limit to the load suite.",
+)
+@click.option(
+    "--layers", type=click.IntRange(min=1), help="Layers of the wide model (default 4; 20 is about 1 GiB)."
+)
+@click.option("--format", "fmt", type=click.Choice(["md", "json", "csv"]), default="md", show_default=True)
+@click.pass_context
+def bench(
+    ctx: click.Context,
+    names: tuple[str, ...],
+    baseline: str | None,
+    suites: tuple[str, ...],
+    reps: int,
+    threads: str | None,
+    profile_name: str,
+    timeout: float | None,
+    load_modes: str | None,
+    layers: int | None,
+    fmt: str,
+) -> None:
+    """Benchmark installed variants, interleaved, into .variant/results.sqlite; print the comparison."""
+    layout = app.layout(ctx)
+    prof = profiles.load(layout.root, profile_name)
+    if timeout is not None:
+        prof = dataclasses.replace(prof, timeout=timeout)
+    command = shlex.join(["variant", "bench", *sys.argv[2:]]) if len(sys.argv) > 1 else "variant bench"
+    run_id = bench_mod.run(
+        layout,
+        list(names),
+        baseline=baseline,
+        suites=suites,
+        reps=reps,
+        threads=_threads(threads),
+        profile=prof,
+        command=command,
+        say=app.say,
+        load_modes=_load_modes(load_modes),
+        layers=layers,
+    )
+    base = baseline or names[0]
+    others = [n for n in names if n != base]
+    with results.connect(layout.home / "results.sqlite") as con:
+        if not others:
+            click.echo(compare_mod.render_single(compare_mod.single_rows(con, base, run_id), base, fmt))
+        for other in others:
+            _, rows = compare_mod.pair_rows(con, base, other, None, run_id)
+            click.echo(compare_mod.render(rows, base, other, fmt))
+    app.say(f"stored as run {run_id} in {layout.home / 'results.sqlite'}")
+
+
+@app.cli.command("compare")
+@click.argument("baseline")
+@click.argument("candidate")
+@click.option("--suite", help="Only this suite.")
+@click.option("--run", "run_id", type=int, help="A stored run id (default: the newest that measured both).")
+@click.option("--format", "fmt", type=click.Choice(["md", "json", "csv"]), default="md", show_default=True)
+@click.pass_context
+def compare_cmd(
+    ctx: click.Context, baseline: str, candidate: str, suite: str | None, run_id: int | None, fmt: str
+) -> None:
+    """Baseline vs candidate from stored results, without re-running anything."""
+    layout = app.layout(ctx)
+    with results.connect(layout.home / "results.sqlite") as con:
+        _, rows = compare_mod.pair_rows(con, baseline, candidate, suite, run_id)
+    click.echo(compare_mod.render(rows, baseline, candidate, fmt))
+
+
+@app.cli.command("report")
+@click.argument("names", nargs=-1, required=True)
+@click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path), required=True)
+@click.option("--run", "run_id", type=int, help="A stored run id (default: the newest that measured all).")
+@click.pass_context
+def report_cmd(ctx: click.Context, names: tuple[str, ...], out_dir: Path, run_id: int | None) -> None:
+    """Markdown report and one PNG plot per suite; the first NAME is the baseline."""
+    layout = app.layout(ctx)
+    path = report_mod.write(layout, list(names), out_dir, app.say, run_id)
+    click.echo(str(path))

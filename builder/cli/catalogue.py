@@ -1,0 +1,125 @@
+"""`variant list`, `show`, `fetch` and `doctor`: the catalogue and the machine."""
+
+from __future__ import annotations
+
+import shlex
+import sys
+from typing import Any
+
+import click
+
+from ..build import plan as plan_mod
+from ..build import publish as install
+from ..errors import UserError
+from ..host import doctor
+from ..source import mirror
+from ..source import sources as sources_mod
+from ..spec import variant as spec
+from ..tomlfile import suggest
+from . import app
+
+# --- list / show ---------------------------------------------------------------
+
+
+@app.cli.command("list")
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+@click.pass_context
+def list_cmd(ctx: click.Context, as_json: bool) -> None:
+    """Every buildable variant with its status: not built, up to date or stale."""
+    layout = app.layout(ctx)
+    srcs = sources_mod.load_all(layout.sources_file)
+    rows: list[dict[str, Any]] = []
+    for name in spec.names(layout.variants_dir):
+        try:
+            p = plan_mod.make(layout, name, sources=srcs)
+            rows.append(
+                {
+                    "name": name,
+                    "status": install.status(layout, name, p.hash),
+                    "hash": p.hash,
+                    "description": p.variant.description,
+                }
+            )
+        except UserError as exc:
+            rows.append({"name": name, "status": "invalid", "hash": None, "description": str(exc)})
+    if as_json:
+        app.emit_json(rows)
+    else:
+        width = max([len(r["name"]) for r in rows] + [4])
+        for r in rows:
+            h = (r["hash"] or "-")[:12]
+            click.echo(f"{r['name']:<{width}}  {r['status']:<10}  {h:<12}  {r['description']}")
+    if any(r["status"] == "invalid" for r in rows):
+        sys.exit(2)
+
+
+@app.cli.command()
+@click.argument("name")
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+@click.pass_context
+def show(ctx: click.Context, name: str, as_json: bool) -> None:
+    """The resolved spec, its hash and the exact CMake command lines."""
+    layout = app.layout(ctx)
+    p = plan_mod.make(layout, name)
+    data = p.describe()
+    data["status"] = install.status(layout, name, p.hash)
+    if as_json:
+        app.emit_json(data)
+        return
+    src, tc = p.source, p.toolchain
+    patch_names = ", ".join(f"{x['series']}/{x['file']}" for x in p.patch_list())
+    lines = [
+        f"{name}  ({p.variant.file})",
+        f"  description  {p.variant.description}",
+        f"  extends      {', '.join(p.variant.extends) or '-'}",
+        f"  hash         {p.hash}",
+        f"  status       {data['status']}",
+        f"  source       {src.name}: {src.url} @ {src.commit}"
+        + (f"  (offline: {src.pypi.requirement})" if src.pypi else ""),
+        f"  toolchain    {tc.spec.name}: {tc.cc.path} ({tc.cc.version_line})",
+        f"  build type   {p.variant.build_type}",
+        f"  instrument   {p.variant.instrument}",
+        f"  targets      {' '.join(p.variant.targets)}",
+        f"  patches      {patch_names or '-'}",
+        f"  cmake        {' '.join(f'{k}={v}' for k, v in p.options)}",
+        f"  flags        c: {' '.join(p.flags.c) or '-'} | cxx: {' '.join(p.flags.cxx) or '-'}"
+        f" | ld: {' '.join(p.flags.ld) or '-'}",
+        f"  requires     {', '.join(p.requires) or '-'}",
+        "configure:",
+        "  " + shlex.join(p.configure_argv()),
+        "build:",
+        "  " + shlex.join(p.build_argv()),
+    ]
+    click.echo("\n".join(lines))
+
+
+@app.cli.command()
+@click.argument("source", required=False, default="llama.cpp")
+@click.option("--offline", is_flag=True, help="Use the pinned PyPI sdist, not git.")
+@click.pass_context
+def fetch(ctx: click.Context, source: str, offline: bool) -> None:
+    """Bring a source's pinned commit into the local mirror (git, or the PyPI fallback)."""
+    layout = app.layout(ctx)
+    srcs = sources_mod.load_all(layout.sources_file)
+    if source not in srcs:
+        raise UserError(f'unknown source "{source}"' + suggest(source, srcs) + f" (in {layout.sources_file})")
+    base = mirror.ensure_base(layout, srcs[source], offline=offline, say=app.say)
+    click.echo(f"{source} {base.commit} origin={base.origin} ({base.detail})")
+
+
+@app.cli.command("doctor")
+@click.option("--json", "as_json", is_flag=True)
+def doctor_cmd(as_json: bool) -> None:
+    """Which compilers and tools are present, their versions, and how to get what is missing."""
+    findings = doctor.report()
+    if as_json:
+        app.emit_json([f.as_dict() for f in findings])
+    else:
+        for f in findings:
+            mark = "ok " if f.ok else ("MISSING" if f.tool.required else "missing")
+            text = f.version or f.where or f.problem
+            click.echo(f"{mark:<8} {f.tool.name:<11} {text}")
+            if not f.ok:
+                click.echo(f"{'':<8} {'':<11} {f.tool.what}; install: {f.tool.install}")
+    if any(not f.ok and f.tool.required for f in findings):
+        sys.exit(1)

@@ -1,0 +1,1 @@
+"""What this machine has: compilers and tools (doctor), CMake and Ninja, the CPU."""

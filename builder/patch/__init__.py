@@ -1,0 +1,1 @@
+"""Patch series: files and pins, applying them with git am, the ids that verify them."""

@@ -1,0 +1,117 @@
+"""Bringing a pinned source into its local bare mirror (git, else the offline fallback) and worktrees."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+from .. import git
+from ..errors import CommandError, UserError
+from ..layout import Layout
+from ..lock import hold
+from . import pypi
+from .sources import Base, Say, Source
+
+# --- fetching ----------------------------------------------------------------
+
+
+def _fetch_git(layout: Layout, src: Source, say: Say) -> str | None:
+    """Bring src.commit into the mirror from src.url; None if the remote cannot be reached."""
+    mirror = layout.mirror(src.name)
+    if not mirror.exists():
+        mirror.parent.mkdir(parents=True, exist_ok=True)
+        git.git("init", "--bare", "--quiet", mirror)
+        git.git("remote", "add", "origin", src.url, git_dir=mirror)
+    else:
+        git.git("remote", "set-url", "origin", src.url, git_dir=mirror)
+    say(f"{src.name}: fetching {src.commit[:12]} from {src.url}")
+    # Asking for the one commit is cheapest; servers that refuse unadvertised
+    # objects get a full fetch of branches and tags instead.
+    first = git.git("fetch", "--quiet", "origin", src.commit, git_dir=mirror, check=False)
+    if first.returncode != 0:
+        full = git.git(
+            "fetch",
+            "--quiet",
+            "origin",
+            "+refs/heads/*:refs/heads/*",
+            "+refs/tags/*:refs/tags/*",
+            git_dir=mirror,
+            check=False,
+        )
+        if full.returncode != 0:
+            reason = (full.stderr or first.stderr).strip().splitlines()
+            say(f"{src.name}: {src.url} unreachable ({reason[-1] if reason else 'git fetch failed'})")
+            return None
+    if not git.has_commit(mirror, src.commit):
+        raise UserError(
+            f"{src.file}: {src.name}.commit: {src.commit} is not in {src.url} (after a full fetch)"
+        )
+    return src.commit
+
+
+def ensure_base(layout: Layout, src: Source, *, offline: bool, say: Say) -> Base:
+    """Make the pinned source available in the local mirror, from git or from PyPI.
+
+    Online, git wins: the mirror is used if it already has the commit, else it
+    is fetched. When the URL cannot be reached (or with --offline) the pinned
+    sdist is imported instead, once; later builds reuse the imported commit.
+    """
+    mirror = layout.mirror(src.name)
+    with hold(layout.lock(f"source-{src.name}"), f"the {src.name} mirror", say=say):
+        if not offline and (git.has_commit(mirror, src.commit) or _fetch_git(layout, src, say)):
+            return Base(src.commit, "git", src.url)
+        if src.pypi is None:
+            why = "--offline was given" if offline else f"cannot reach {src.url}"
+            raise UserError(
+                f"{src.name}: {why} and sources.toml gives no offline fallback (pypi, subdir, sha256) for it"
+            )
+        detail = f"{src.pypi.requirement} sha256:{src.pypi.sha256}"
+        commit = pypi.imported_commit(mirror, src.pypi)
+        if commit is None:
+            say(f"{src.name}: importing the offline source {src.pypi.requirement}")
+            commit = pypi.import_tree(layout, src, say)
+        say(f"{src.name}: origin pypi ({detail}) -> {commit[:12]}")
+        return Base(commit, "pypi", detail)
+
+
+# --- worktrees ---------------------------------------------------------------
+
+
+def ensure_worktree(layout: Layout, src: Source, variant: str, base: Base, say: Say) -> bool:
+    """Create the variant's worktree at base if missing; True if it was created.
+
+    A worktree of another mirror (the variant's source changed) or a folder
+    left without its .git is replaced.
+    """
+    wt = layout.worktree(variant)
+    mirror = layout.mirror(src.name)
+    if (wt / ".git").exists():
+        common = git.git("rev-parse", "--git-common-dir", cwd=wt, check=False).stdout.strip()
+        if common and (wt / common).resolve() == mirror.resolve():
+            return False
+        say(f"{variant}: its worktree belongs to another source; replacing it")
+    if wt.exists():
+        shutil.rmtree(wt)
+    with hold(layout.lock(f"source-{src.name}"), f"the {src.name} mirror", say=say):
+        git.git("worktree", "prune", git_dir=mirror)
+        wt.parent.mkdir(parents=True, exist_ok=True)
+        say(f"{variant}: creating worktree {wt}")
+        try:
+            git.git(
+                "worktree",
+                "add",
+                "--quiet",
+                "--force",
+                "-B",
+                f"variant/{variant}",
+                wt,
+                base.commit,
+                git_dir=mirror,
+            )
+        except CommandError as exc:
+            raise UserError(f"{variant}: cannot create worktree {wt}:\n{exc.tail}") from exc
+    return True
+
+
+def update_submodules(wt: Path) -> None:
+    git.git("submodule", "update", "--init", "--recursive", "--quiet", cwd=wt)

@@ -1,0 +1,1 @@
+"""Specs: variants and their mixins, toolchains, flags and instruments, validated and resolved."""
