@@ -43,7 +43,10 @@ def _argv(args: Sequence[Arg]) -> list[str]:
     return [os.fspath(a) for a in args]
 
 
-def _env(env: Mapping[str, str] | None) -> dict[str, str] | None:
+def _env(env: Mapping[str, str] | None, inherit: bool = True) -> dict[str, str] | None:
+    """The child's environment: ours plus env, or (inherit=False) exactly env."""
+    if not inherit:
+        return dict(env or {})
     if env is None:
         return None
     merged = dict(os.environ)
@@ -105,12 +108,14 @@ def live(
     log_file: Path,
     cwd: Path | None = None,
     env: Mapping[str, str] | None = None,
+    inherit_env: bool = True,
     on_line: Callable[[str], None] | None = None,
 ) -> None:
     """Run a long command, appending its merged output to log_file line by line.
 
     On failure raise CommandError whose tail holds the last lines of output.
-    Ctrl-C terminates the child before re-raising.
+    Ctrl-C terminates the child before re-raising. With inherit_env=False the
+    child gets env and nothing else (builds: see host/env.py).
     """
     argv = _argv(args)
     log.debug("$ %s%s", shlex.join(argv), f"   (in {cwd})" if cwd else "")
@@ -123,7 +128,7 @@ def live(
             proc = subprocess.Popen(
                 argv,
                 cwd=cwd,
-                env=_env(env),
+                env=_env(env, inherit_env),
                 stdout=subprocess.PIPE,
                 stderr=subprocess.STDOUT,
                 text=True,

@@ -27,15 +27,36 @@ project(fake C CXX)
 option(GGML_OPENMP "use OpenMP" ON)
 option(FAKE_LINK_OPENMP_ANYWAY "misbehave: link OpenMP even when GGML_OPENMP is off" OFF)
 option(FAKE_SLOW "add a slow build step" OFF)
+option(FAKE_OPENMP_UNUSED "misbehave: link OpenMP for GGML_OPENMP but never call it" OFF)
+option(FAKE_IDENT "misbehave: one object claims another compiler in .comment" OFF)
+option(GGML_SANITIZE_THREAD "ThreadSanitizer, as ggml's option" OFF)
+option(FAKE_IGNORE_SANITIZE "misbehave: ignore GGML_SANITIZE_THREAD" OFF)
+option(FAKE_FORCE_DEBUG "misbehave: compile with -g whatever the build type" OFF)
+option(FAKE_DROP_RELEASE_FLAGS "misbehave: compile without the build type's flags" OFF)
 set(CMAKE_RUNTIME_OUTPUT_DIRECTORY ${CMAKE_BINARY_DIR}/bin)
+if (FAKE_DROP_RELEASE_FLAGS)
+    set(CMAKE_C_FLAGS_RELEASE "")
+endif()
+if (GGML_SANITIZE_THREAD AND NOT FAKE_IGNORE_SANITIZE)
+    add_compile_options(-fsanitize=thread)
+    add_link_options(-fsanitize=thread)
+endif()
+if (FAKE_FORCE_DEBUG)
+    add_compile_options(-g)
+endif()
 add_library(ggml STATIC ggml/ggml.c)
 target_include_directories(ggml PUBLIC ggml)
+if (FAKE_IDENT)
+    target_compile_definitions(ggml PRIVATE FAKE_IDENT)
+endif()
 if (GGML_OPENMP OR FAKE_LINK_OPENMP_ANYWAY)
     find_package(OpenMP REQUIRED)
     target_link_libraries(ggml PUBLIC OpenMP::OpenMP_C)
-    target_compile_definitions(ggml PRIVATE GGML_USE_OPENMP)
+    if (NOT FAKE_OPENMP_UNUSED AND GGML_OPENMP)
+        target_compile_definitions(ggml PRIVATE GGML_USE_OPENMP)
+    endif()
 endif()
-foreach(prog test-barrier test-backend-ops llama-bench)
+foreach(prog test-barrier test-backend-ops llama-bench llama-other)
     add_executable(${prog} tools/${prog}.c)
     target_link_libraries(${prog} ggml)
 endforeach()
@@ -53,24 +74,41 @@ endif()
 
 GGML_C = r"""
 #include "ggml.h"
+#ifdef FAKE_IDENT
+#ident "Foreign Compiler 9.9"
+#endif
 #ifdef GGML_USE_OPENMP
 #include <omp.h>
 #endif
 int ggml_threads(void) {
 #ifdef GGML_USE_OPENMP
-    return omp_get_max_threads();
+    int n = 0;
+    /* a parallel region, as ggml_graph_compute has: GOMP_parallel / __kmpc_fork_call */
+    #pragma omp parallel
+    {
+        #pragma omp atomic
+        n++;
+    }
+    return n > 0 ? omp_get_max_threads() : 0;
 #else
     return 1;
 #endif
 }
 int ggml_barrier_kind(void) { return 0; }
+/* a header found only through the caller's CPATH: a build environment that leaks */
+#if __has_include(<variant_env_leak.h>)
+int ggml_env_leak(void) { return 1; }
+#else
+int ggml_env_leak(void) { return 0; }
+#endif
 """
 
 PROGRAM_C = r"""
 #include <stdio.h>
 #include "ggml.h"
 int main(void) {
-    printf("%s ok kind=%d threads=%d\n", NAME, ggml_barrier_kind(), ggml_threads() > 0);
+    printf("%s ok kind=%d threads=%d leak=%d\n", NAME, ggml_barrier_kind(), ggml_threads() > 0,
+           ggml_env_leak());
     return 0;
 }
 """
@@ -86,9 +124,11 @@ def write_tree(root: Path) -> None:
     (root / "ggml").mkdir(parents=True, exist_ok=True)
     (root / "tools").mkdir(exist_ok=True)
     (root / "CMakeLists.txt").write_text(CMAKELISTS)
-    (root / "ggml" / "ggml.h").write_text("int ggml_threads(void);\nint ggml_barrier_kind(void);\n")
+    (root / "ggml" / "ggml.h").write_text(
+        "int ggml_threads(void);\nint ggml_barrier_kind(void);\nint ggml_env_leak(void);\n"
+    )
     (root / "ggml" / "ggml.c").write_text(GGML_C)
-    for prog in ("test-barrier", "test-backend-ops", "llama-bench"):
+    for prog in ("test-barrier", "test-backend-ops", "llama-bench", "llama-other"):
         (root / "tools" / f"{prog}.c").write_text(f'#define NAME "{prog}"\n' + PROGRAM_C)
     (root / "tools" / "llama-simple.cpp").write_text(
         '#include <cstdio>\nextern "C" {\n#include "ggml.h"\n}\n'

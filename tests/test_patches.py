@@ -7,11 +7,18 @@ import subprocess
 from collections.abc import Callable
 from pathlib import Path
 
+import pytest
+
 from .conftest import Catalogue, Outcome
 from .fakes import git, make_patch
 
 Run = Callable[..., Outcome]
 TARGETS = 'targets = ["test-barrier", "llama-simple"]\n'
+
+
+def _am_state(wt: Path) -> Path:
+    """Where an unfinished `git am` keeps its state for this worktree."""
+    return wt / git(wt, "rev-parse", "--git-path", "rebase-apply")
 
 
 def _series(cat: Catalogue) -> Path:
@@ -72,7 +79,7 @@ def test_failing_patch_names_series_file_and_hunk_and_restores(catalogue: Catalo
     assert "ggml/ggml.c" in res.err and "was left as it was" in res.err
     assert git(wt, "rev-parse", "HEAD") == head_before
     assert git(wt, "status", "--porcelain") == ""
-    assert not (wt / ".git").is_dir() and "rebase-apply" not in git(wt, "status")
+    assert not (wt / ".git").is_dir() and not _am_state(wt).exists()
     assert (catalogue.dist / "p").readlink() == link_before
 
 
@@ -124,3 +131,65 @@ def test_series_for_another_source_is_refused(catalogue: Catalogue, run: Run) ->
     catalogue.variant("v", 'patches = ["tmac"]\n')
     res = run(catalogue.root, "build", "v")
     assert res.code == 2 and 'applies to t-mac, not to source "llama.cpp"' in res.err
+
+
+def test_users_git_config_cannot_change_or_break_the_commits(
+    catalogue: Catalogue, run: Run, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _series(catalogue)
+    catalogue.variant("p", TARGETS + 'patches = ["kind"]\n')
+    assert run(catalogue.root, "build", "p").code == 0
+    wt = catalogue.home / "work" / "p" / "src"
+    clean = git(wt, "rev-parse", "HEAD")
+    # Someone's ~/.gitconfig: signed commits (no key here), Message-Id trailers, a hook that edits messages.
+    hooks = tmp_path / "hooks"
+    hooks.mkdir()
+    (hooks / "applypatch-msg").write_text('#!/bin/sh\necho "Reviewed-by: a hook" >> "$1"\n')
+    (hooks / "applypatch-msg").chmod(0o755)
+    cfg = tmp_path / "user.gitconfig"
+    cfg.write_text(
+        f"[commit]\n\tgpgsign = true\n[am]\n\tmessageid = true\n[core]\n\thooksPath = {hooks}\n"
+        "[apply]\n\twhitespace = error\n"
+    )
+    monkeypatch.setenv("GIT_CONFIG_GLOBAL", str(cfg))
+    catalogue.variant("q", TARGETS + 'patches = ["kind"]\n')
+    res = run(catalogue.root, "build", "q")
+    assert res.code == 0, res.err
+    assert git(catalogue.home / "work" / "q" / "src", "rev-parse", "HEAD") == clean
+
+
+def test_an_interrupted_git_am_is_recovered(catalogue: Catalogue, run: Run) -> None:
+    sdir = _series(catalogue)
+    path = catalogue.variant("p", TARGETS)
+    assert run(catalogue.root, "build", "p").code == 0
+    wt = catalogue.home / "work" / "p" / "src"
+    # A build killed inside `git am`: stopped on a patch, its state left behind.
+    bad = (sdir / "0001-ggml-kind-one.patch").read_text().replace("return 0; }", "return 5; }")
+    (wt.parent / "stuck.patch").write_text(bad)
+    stuck = subprocess.run(["git", "-C", str(wt), "am", str(wt.parent / "stuck.patch")], capture_output=True)
+    assert stuck.returncode != 0 and _am_state(wt).exists()
+    path.write_text(TARGETS + 'patches = ["kind"]\n')
+    res = run(catalogue.root, "build", "p")
+    assert res.code == 0, res.err
+    assert "interrupted git am" in res.err and not _am_state(wt).exists()
+    assert git(wt, "log", "-1", "--format=%s") == "ggml: kind one"
+
+
+def test_a_patch_against_an_unknown_tree_names_the_file(catalogue: Catalogue, run: Run) -> None:
+    """git says "sha1 information is lacking or useless (FILE)" when --3way has no blob to merge from."""
+    sdir = catalogue.series("elsewhere")
+    # Written on top of a commit the mirror never sees: its index line names a blob it lacks.
+    up = catalogue.upstream.path
+    git(up, "checkout", "-q", "-b", "tmp-elsewhere")
+    (up / "ggml" / "ggml.c").write_text(
+        (up / "ggml" / "ggml.c").read_text().replace("return 0; }", "return 4; }")
+    )
+    git(up, "commit", "-q", "-a", "-m", "not upstream")
+    make_patch(up, sdir, name="on top", old="return 4; }", new="return 6; }")
+    git(up, "checkout", "-q", "master")
+    git(up, "branch", "-q", "-D", "tmp-elsewhere")
+    catalogue.variant("p", TARGETS + 'patches = ["elsewhere"]\n')
+    res = run(catalogue.root, "build", "p")
+    assert res.code == 2, res.err
+    assert "0001-ggml-on-top.patch" in res.err and "ggml/ggml.c" in res.err.split("does not apply")[1]
+    assert "gave no file name" not in res.err

@@ -186,3 +186,26 @@ def test_list_reports_invalid_specs_and_exits_2(catalogue: Catalogue, run: Run) 
 def test_no_catalogue(tmp_path, run: Run) -> None:  # type: ignore[no-untyped-def]
     res = run(tmp_path, "list")
     assert res.code == 2 and "not a catalogue" in res.err
+
+
+def test_flags_that_define_an_option_macro_are_refused(catalogue: Catalogue, run: Run) -> None:
+    # The seeds' own mistake: -DGGML_USE_OPENMP=0 *defines* the macro an #ifdef tests.
+    catalogue.variant("fight", '[flags]\nc = ["-O2", "-DGGML_USE_OPENMP=0"]\n')
+    res = _fails(catalogue, run, "build", "fight")
+    assert "fight.toml: flags.c[1]" in res.err and "set [cmake] GGML_OPENMP instead" in res.err
+    # -U in its two-argument form, in a mixin: reported against the mixin's file
+    catalogue.variant("_undef", '[flags]\ncxx = ["-U", "LLAMA_USE_CURL"]\n')
+    catalogue.variant("fight2", 'extends = ["_undef"]\n')
+    res = _fails(catalogue, run, "show", "fight2")
+    assert "_undef.toml: flags.cxx[0]" in res.err and "undefines LLAMA_USE_CURL" in res.err
+    # macros that no option owns stay the user's business
+    catalogue.variant("fine", '[flags]\nc = ["-DMY_EXPERIMENT=1", "-UNDEBUG"]\n')
+    assert run(catalogue.root, "show", "fine").code == 0
+
+
+def test_variant_names_outside_the_allowed_characters(catalogue: Catalogue, run: Run) -> None:
+    catalogue.variant("unicodé-name", 'description = "x"\n')
+    res = _fails(catalogue, run, "show", "unicodé-name")
+    assert 'invalid variant name "unicodé-name"' in res.err and "did you mean" not in res.err
+    listed = run(catalogue.root, "list")
+    assert listed.code == 2 and "unicodé-name" in listed.out and "invalid variant name" in listed.out

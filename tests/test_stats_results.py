@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sqlite3
 from pathlib import Path
 from typing import Any
 
@@ -10,6 +11,7 @@ import pytest
 
 from builder.bench import compare, results, stats
 from builder.bench.results import Measurement
+from builder.layout import Layout
 
 
 def test_clear_win_lower_is_better() -> None:
@@ -113,9 +115,7 @@ def test_database_keeps_provenance_and_compares(tmp_path: Path) -> None:
 
 
 def test_report_writes_markdown_and_readable_plots(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    pytest.importorskip("matplotlib")
     from builder.bench import report
-    from builder.layout import Layout
 
     root = tmp_path / "cat"
     (root / "variants").mkdir(parents=True)
@@ -132,6 +132,16 @@ def test_report_writes_markdown_and_readable_plots(tmp_path: Path, monkeypatch: 
     text = path.read_text()
     assert "# Benchmark report: a, b" in text and "## barrier" in text and "## faults" in text
     assert "![barrier](barrier.png)" in text and "b vs a:" in text and "faster" in text
+    # Parsed as a renderer would: every table is one table, with all its rows.
+    tables = _tables(text)
+    suite_rows = {s: len({r["params"] for r in _db_rows(layout, s)}) for s in ("barrier", "faults")}
+    # per suite: the figures table and one comparison; plus the variants table at the top
+    assert len(tables) == 1 + 2 * len(suite_rows), [t[0] for t in tables]
+    assert tables[0][0] == ["variant", "hash", "source commit", "patches"] and len(tables[0]) == 3
+    figures = [t for t in tables if t[0][:2] == ["metric", "case"]]
+    metrics = {s: _db_metric_cases(layout, s) for s in suite_rows}
+    assert [len(t) - 1 for t in figures] == [metrics["barrier"], metrics["faults"]]
+    assert all(row[1:] and len(row) == 4 for t in figures for row in t)
     import matplotlib.image
 
     for suite in ("barrier", "faults"):
@@ -160,3 +170,35 @@ def test_one_variant_run_prints_its_own_figures(tmp_path: Path) -> None:
         compare.render_single(rows, "a", "csv").splitlines()[0]
         == "suite,metric,unit,case,better,median,min,max"
     )
+
+
+def _tables(markdown: str) -> list[list[list[str]]]:
+    """Every table markdown-it finds: rows of cell texts, the header row first."""
+    from markdown_it import MarkdownIt
+
+    tables: list[list[list[str]]] = []
+    row: list[str] | None = None
+    for tok in MarkdownIt("commonmark").enable("table").parse(markdown):
+        if tok.type == "table_open":
+            tables.append([])
+        elif tok.type == "tr_open":
+            row = []
+        elif tok.type == "inline" and row is not None:
+            row.append(tok.content)
+        elif tok.type == "tr_close" and row is not None:
+            tables[-1].append(row)
+            row = None
+    return tables
+
+
+def _db_rows(layout: Layout, suite: str) -> list[sqlite3.Row]:
+    con = sqlite3.connect(layout.home / "results.sqlite")
+    con.row_factory = sqlite3.Row
+    try:
+        return list(con.execute("SELECT * FROM measurements WHERE suite = ?", (suite,)))
+    finally:
+        con.close()
+
+
+def _db_metric_cases(layout: Layout, suite: str) -> int:
+    return len({(r["metric"], r["params"]) for r in _db_rows(layout, suite)})

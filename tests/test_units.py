@@ -104,22 +104,40 @@ def test_measure_survives_invalid_utf8_and_counts_rusage() -> None:
     assert slow.returncode is None and slow.wall_s < 3
 
 
-def test_patched_warnings_only_counts_files_the_patches_touch(tmp_path: Path) -> None:
-    from builder.build.verify import patched_warnings
+def test_warnings_ledger_keeps_steps_that_did_not_run_and_maps_other_worktrees(tmp_path: Path) -> None:
+    from builder.build import warnings
 
-    wt = tmp_path / "src"
-    log = "\n".join(
-        [
-            f"{wt}/ggml/src/ggml-cpu/ggml-cpu.c:617:24: warning: cast discards '_Atomic' [-Wcast-qual]",
-            f"{wt}/ggml/src/ggml.c:10:1: warning: upstream's own, not ours [-Wunused]",
-            f"{wt}/ggml/src/ggml-cpu/ggml-cpu.c:617:24: warning: cast discards '_Atomic' [-Wcast-qual]",
-            f"{wt}/ggml/src/ggml-cpu/ggml-cpu.c:700:3: error: not a warning",
-            "[12/140] Building C object ggml/src/CMakeFiles/ggml-cpu.dir/ggml-cpu.c.o",
-        ]
-    )
-    found = patched_warnings(log, wt, {"ggml/src/ggml-cpu/ggml-cpu.c"})
-    assert found == ["ggml/src/ggml-cpu/ggml-cpu.c: cast discards '_Atomic' [-Wcast-qual]"]
-    assert patched_warnings(log, wt, {"src/llama.cpp"}) == []
+    work = tmp_path / "work"
+    wt, build = work / "mine" / "src", work / "mine" / "build"
+    build.mkdir(parents=True)
+    cpu = "ggml/src/ggml-cpu/ggml-cpu.c"
+    first = warnings.Collector()
+    for line in [
+        "[1/3] Building C object ggml/src/CMakeFiles/ggml-cpu.dir/ggml-cpu.c.o",
+        # ccache's base_dir makes the compiler's paths relative to the build folder
+        f"../src/{cpu}:617:24: warning: cast discards '_Atomic' [-Wcast-qual]",
+        "[2/3] Building C object ggml/src/CMakeFiles/ggml-base.dir/ggml.c.o",
+        f"{wt}/ggml/src/ggml.c:10:1: warning: upstream's own, not ours [-Wunused]",
+        f"{wt}/{cpu}:700:3: error: not a warning",
+        "[3/3] Building CXX object src/CMakeFiles/llama.dir/llama.cpp.o",
+        # a cache hit replayed from a sibling variant names the sibling's worktree
+        f"{work}/other/src/src/llama.cpp:5:1: warning: from the other worktree [-Wshadow]",
+    ]:
+        first.line(line)
+    ledger = warnings.update(build, first)
+    patched = {cpu, "src/llama.cpp"}
+    assert warnings.in_files(ledger, build, wt, work, patched) == [
+        f"{cpu}: cast discards '_Atomic' [-Wcast-qual]",
+        "src/llama.cpp: from the other worktree [-Wshadow]",
+    ]
+    # A rerun that compiles nothing keeps what the steps said; one that recompiles a step replaces it.
+    again = warnings.Collector()
+    again.line("[1/1] Building CXX object src/CMakeFiles/llama.dir/llama.cpp.o")
+    ledger = warnings.update(build, again)
+    assert warnings.in_files(ledger, build, wt, work, patched) == [
+        f"{cpu}: cast discards '_Atomic' [-Wcast-qual]"
+    ]
+    assert warnings.in_files(ledger, build, wt, work, {"src/llama.h"}) == []
 
 
 def test_probe_keeps_the_driver_name_a_symlink_was_called_by(

@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+import contextlib
+import json
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ..build.publish import read_manifest
+from ..build.publish import MANIFEST, in_use_lock
 from ..errors import UserError
 from ..layout import Layout
+from ..lock import hold
+from ..spec import variant as spec
 from .models import PROMPT
 
 
@@ -25,11 +30,38 @@ class Installed:
         return str(path)
 
 
-def installed(layout: Layout, name: str) -> Installed:
-    manifest = read_manifest(layout, name)
-    if manifest is None:
-        raise UserError(f"{name} is not built; run `variant build {name}` first")
-    return Installed(name, layout.dist / name / "bin", manifest)
+@contextlib.contextmanager
+def held(layout: Layout, name: str) -> Iterator[Installed]:
+    """The variant's published build, resolved once and kept while the block runs.
+
+    dist/NAME is followed to its folder in dist/.builds once; the binaries run
+    and the manifest recorded are that folder's, whatever a concurrent rebuild
+    does to dist/NAME meanwhile, and the shared in-use lock keeps publish from
+    deleting the folder under us.
+    """
+    spec.check_name(name)
+    for _ in range(5):
+        link = layout.dist / name
+        if not link.exists():
+            raise UserError(f"{name} is not built; run `variant build {name}` first")
+        folder = link.resolve()
+        with hold(in_use_lock(layout, folder), f"the build {folder.name}", shared=True):
+            # Deleted between resolving and locking: a rebuild finished; take the new one.
+            if not folder.is_dir():
+                continue
+            try:
+                manifest: dict[str, Any] = json.loads((folder / MANIFEST).read_text())
+            except (OSError, ValueError) as exc:
+                raise UserError(f"{name}: {folder / MANIFEST} is unreadable ({exc}); rebuild it") from exc
+            yield Installed(name, folder / "bin", manifest)
+            return
+    raise UserError(f"{name}: dist/{name} kept changing while it was being opened; try again")
+
+
+@contextlib.contextmanager
+def held_all(layout: Layout, names: list[str]) -> Iterator[list[Installed]]:
+    with contextlib.ExitStack() as stack:
+        yield [stack.enter_context(held(layout, n)) for n in names]
 
 
 def generate_argv(

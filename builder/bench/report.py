@@ -108,7 +108,10 @@ def write(layout: Layout, variants: list[str], out: Path, say: Say, run_id: int 
     env = Environment(
         loader=PackageLoader("builder.bench", "templates"),
         undefined=StrictUndefined,
-        trim_blocks=False,
+        # A block tag's own line leaves nothing behind, so table rows stay adjacent:
+        # a blank line inside a Markdown table ends it.
+        trim_blocks=True,
+        lstrip_blocks=True,
         keep_trailing_newline=True,
     )
     text = env.get_template("report.md.j2").render(

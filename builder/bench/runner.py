@@ -12,7 +12,7 @@ from ..patch import series as patches
 from ..tomlfile import suggest
 from . import profiles, results
 from .case import DEFAULT_LOAD_MODES, Case, Context, Say
-from .installed import Installed, installed
+from .installed import Installed, held_all
 from .profiles import Profile
 from .suites import SUITES
 
@@ -51,7 +51,22 @@ def run(
 ) -> int:
     """Run the suites, interleaving the variants in every repetition; return the run id."""
     order = list(dict.fromkeys(([baseline] if baseline else []) + names))
-    insts = [installed(layout, n) for n in order]
+    with held_all(layout, order) as insts:
+        return _run(layout, insts, suites, reps, threads, profile, command, say, load_modes, layers)
+
+
+def _run(
+    layout: Layout,
+    insts: list[Installed],
+    suites: tuple[str, ...],
+    reps: int,
+    threads: tuple[int, ...],
+    profile: Profile,
+    command: str,
+    say: Say,
+    load_modes: tuple[str, ...],
+    layers: int | None,
+) -> int:
     suites = suites or suites_for(insts, layout)
     for s in suites:
         if s not in SUITES:

@@ -10,6 +10,7 @@ CROSS_TOOLCHAIN_PREFIX of its length before the first difference.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import shlex
 from collections.abc import Callable, Mapping
@@ -23,7 +24,7 @@ from ..layout import Layout
 from ..run import Measured, measure
 from ..spec import variant as spec
 from . import models
-from .installed import Installed, generate_argv, installed
+from .installed import Installed, generate_argv, held
 from .models import PROMPT
 
 N_PREDICT = 24
@@ -90,7 +91,15 @@ def generated(stdout: str) -> str:
     return stdout[cut + len(PROMPT.split()[-1]) :] if cut >= 0 else stdout
 
 
+# What smoke runs, where a variant built it; a variant that built none of them proves nothing.
+PROGRAMS = ("llama-simple", "test-barrier", "llama-bench", "test-backend-ops", "test-thread-safety")
+
+
 def run_binaries(inst: Installed, model: Path) -> tuple[list[Check], str]:
+    if not any((inst.bin / p).is_file() for p in PROGRAMS):
+        built = ", ".join(sorted(b["name"] for b in inst.manifest.get("binaries", []))) or "nothing"
+        detail = f"none of the smoke programs ({', '.join(PROGRAMS)}) is built; it has {built}"
+        return [Check(inst.name, "-", False, detail)], ""
     checks = []
     c, text = _run(inst, "llama-simple", ["-m", str(model), "-n", str(N_PREDICT), PROMPT])
     if c.ok and text and not generated(text).strip():
@@ -208,25 +217,26 @@ def smoke(
     model = models.ensure(layout.home / "models", models.spec_for("tiny", "f16"), say)
     checks: list[Check] = []
     outputs: dict[str, tuple[Installed, str]] = {}
+    with contextlib.ExitStack() as stack:
 
-    def ran(name: str) -> tuple[Installed, str]:
-        if name not in outputs:
-            inst = installed(layout, name)
-            say(f"smoke: {name}")
-            found, text = run_binaries(inst, model)
-            checks.extend(found)
-            # only the named variants: a load mode is often what their patches add,
-            # and a baseline without it would only fail on the option
-            if name in names:
-                checks.extend(load_mode_checks(inst, model, load_modes))
-            outputs[name] = (inst, text)
-        return outputs[name]
+        def ran(name: str) -> tuple[Installed, str]:
+            if name not in outputs:
+                inst = stack.enter_context(held(layout, name))
+                say(f"smoke: {name}")
+                found, text = run_binaries(inst, model)
+                checks.extend(found)
+                # only the named variants: a load mode is often what their patches add,
+                # and a baseline without it would only fail on the option
+                if name in names:
+                    checks.extend(load_mode_checks(inst, model, load_modes))
+                outputs[name] = (inst, text)
+            return outputs[name]
 
-    for name in names:
-        inst, text = ran(name)
-        base = baseline or default_baseline(layout, name)
-        if base and base != name:
-            binst, btext = ran(base)
-            if (inst.bin / "llama-simple").is_file() and (binst.bin / "llama-simple").is_file():
-                checks.append(compare_outputs(binst, btext, inst, text))
+        for name in names:
+            inst, text = ran(name)
+            base = baseline or default_baseline(layout, name)
+            if base and base != name:
+                binst, btext = ran(base)
+                if (inst.bin / "llama-simple").is_file() and (binst.bin / "llama-simple").is_file():
+                    checks.append(compare_outputs(binst, btext, inst, text))
     return checks

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import shutil
 from collections.abc import Callable
 from pathlib import Path
@@ -12,9 +11,10 @@ from typing import Any
 
 from ..progress import Progress
 from ..run import live
+from . import warnings
 from .plan import Plan
+from .warnings import NINJA_STATUS
 
-NINJA_STATUS = re.compile(r"^\[(\d+)/(\d+)\]\s*(.*)$")
 Say = Callable[[str], None]
 
 
@@ -25,35 +25,59 @@ def _compiler_args(argv: list[str]) -> list[str]:
     ]
 
 
+RECORD = "variant-configure.json"
+
+
 def configure(plan: Plan, log_file: Path, say: Say) -> None:
+    """Configure the build folder; fresh whenever anything configure reads has changed.
+
+    CMake keeps every -D it was ever given in CMakeCache.txt: a key removed from
+    [cmake] (GGML_SANITIZE_THREAD, say) would silently stay on. So when the
+    command line or the environment differ from the last configure, the cache
+    is thrown away (`--fresh`); objects whose compile command did not change
+    are still not rebuilt (Ninja compares commands).
+    """
     argv = plan.configure_argv()
-    record = plan.build_dir / "variant-configure.json"
-    if record.is_file():
-        before = json.loads(record.read_text())
-        # CMake cannot switch compilers in place: a changed toolchain gets a clean folder.
-        if _compiler_args(before) != _compiler_args(argv):
-            say(f"{plan.name}: cmake or compiler changed, starting from an empty build folder")
-            shutil.rmtree(plan.build_dir)
+    inputs = {"argv": argv, "env": dict(plan.env)}
+    record = plan.build_dir / RECORD
+    before = json.loads(record.read_text()) if record.is_file() else None
+    if isinstance(before, list):  # written by recipe 1: the argv alone
+        before = {"argv": before, "env": None}
+    # CMake cannot switch compilers in place: a changed toolchain gets a clean folder.
+    if before is not None and _compiler_args(before["argv"]) != _compiler_args(argv):
+        say(f"{plan.name}: cmake or compiler changed, starting from an empty build folder")
+        shutil.rmtree(plan.build_dir)
+    # No record beside a cache: the last configure died half-way; start from scratch too.
+    fresh = (plan.build_dir / "CMakeCache.txt").is_file() and before != inputs
     plan.build_dir.mkdir(parents=True, exist_ok=True)
     request_codemodel(plan.build_dir)
-    say(f"{plan.name}: configuring ({plan.variant.build_type}, {plan.toolchain.spec.name})")
-    live(argv, log_file=log_file)
-    record.write_text(json.dumps(argv, indent=1))
+    how = " afresh (the configure inputs changed)" if fresh else ""
+    say(f"{plan.name}: configuring ({plan.variant.build_type}, {plan.toolchain.spec.name}){how}")
+    record.unlink(missing_ok=True)
+    live([*argv, "--fresh"] if fresh else argv, log_file=log_file, env=dict(plan.env), inherit_env=False)
+    record.write_text(json.dumps(inputs, indent=1))
 
 
-def build(plan: Plan, log_file: Path, *, jobs: int | None = None) -> None:
+def build(plan: Plan, log_file: Path, *, jobs: int | None = None) -> dict[str, list[list[str]]]:
+    """Run Ninja; return the warnings ledger (build/warnings.py) with this build's steps merged in."""
     progress = Progress(f"{plan.name}: building")
+    collected = warnings.Collector()
 
     def on_line(line: str) -> None:
+        collected.line(line)
         m = NINJA_STATUS.match(line)
         if m:
             what = m[3].rsplit("/", 1)[-1]
             progress.update(int(m[1]), int(m[2]), what)
 
+    env = {**dict(plan.env), "NINJA_STATUS": "[%f/%t] "}
     try:
-        live(plan.build_argv(jobs), log_file=log_file, env={"NINJA_STATUS": "[%f/%t] "}, on_line=on_line)
+        live(plan.build_argv(jobs), log_file=log_file, env=env, inherit_env=False, on_line=on_line)
     finally:
         progress.close()
+        # Steps that ran before a failure count too: their objects will not be compiled again.
+        ledger = warnings.update(plan.build_dir, collected)
+    return ledger
 
 
 def ccache_counts(stats_log: Path, build_dir: Path | None = None) -> dict[str, Any]:

@@ -6,6 +6,7 @@ holds the per-variant lock and writes the manifest.
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -22,10 +23,10 @@ from ..patch import apply as patches
 from ..run import live
 from ..source import mirror as sources
 from ..tomlfile import suggest
+from . import commands, provenance, verify
 from . import configure as cmake
 from . import plan as plan_mod
 from . import publish as install
-from . import verify
 from .plan import Plan
 
 Say = Callable[[str], None]
@@ -48,7 +49,7 @@ class Outcome:
 
 
 def build(layout: Layout, name: str, opts: Options, say: Say) -> Outcome:
-    plan = plan_mod.make(layout, name)
+    plan = plan_mod.make(layout, name, offline=opts.offline)
     if not opts.force and install.status(layout, name, plan.hash) == "up to date":
         return _up_to_date(layout, plan)
     doctor.require(plan.requires, f"variant {name}")
@@ -103,12 +104,15 @@ def _build_locked(layout: Layout, plan: Plan, opts: Options, say: Say) -> Outcom
     log_file.write_text(f"# variant build {plan.name}  hash {plan.hash}\n")
 
     base = sources.ensure_base(layout, plan.source, offline=opts.offline, say=say)
+    if base.origin != plan.origin:
+        # The remote could not be reached after all: the tree, and so the hash, is the fallback's.
+        plan = dataclasses.replace(plan, origin=base.origin)
     sources.ensure_worktree(layout, plan.source, plan.name, base, say)
     head = patches.apply(plan.worktree, plan.branch, base.commit, plan.series, say)
     if plan.source.submodules:
         sources.update_submodules(plan.worktree)
     for step in plan.source.prebuild:
-        live(list(step), cwd=plan.worktree, log_file=log_file)
+        live(list(step), cwd=plan.worktree, log_file=log_file, env=dict(plan.env), inherit_env=False)
     phase("source")
 
     stats_log = dict(plan.ccache_env).get("CCACHE_STATSLOG")
@@ -118,11 +122,22 @@ def _build_locked(layout: Layout, plan: Plan, opts: Options, say: Say) -> Outcom
     targets = cmake.codemodel_targets(plan.build_dir)
     _check_targets(plan, targets)
     phase("configure")
-    cmake.build(plan, log_file, jobs=opts.jobs)
+    ledger = cmake.build(plan, log_file, jobs=opts.jobs)
     phase("build")
     files = _artifacts(plan, targets)
     say(f"{plan.name}: verifying {len(files)} artifact(s)")
-    checks = verify.verify(plan, files, base.commit, log_file)
+    cache = commands.cache(plan.build_dir)
+    flags = commands.config_flags(plan, cache)
+    checks = verify.require(
+        plan,
+        [
+            *verify.artifacts(plan, files, commands.wants_debug_info(flags), layout.work_root),
+            commands.options(plan, cache),
+            commands.compile_commands(plan, flags),
+            provenance.patch_commits(plan, base.commit, head),
+            provenance.warnings_in_patches(plan, base.commit, ledger, layout.work_root),
+        ],
+    )
     phase("verify")
     seconds = round(time.monotonic() - started, 1)
     counts = cmake.ccache_counts(Path(stats_log), plan.build_dir) if stats_log else {}

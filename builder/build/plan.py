@@ -12,11 +12,15 @@ from typing import Any
 from .. import RECIPE_VERSION
 from ..errors import SpecError, UserError
 from ..host import doctor
-from ..host.tools import cmake_binary, ninja_binary
+from ..host.cpu import native_isa
+from ..host.env import PASSED, build_env
+from ..host.tools import cmake_binary as cmake_binary
+from ..host.tools import ninja_binary
 from ..layout import Layout
 from ..patch import series as patches
 from ..patch.series import Series
 from ..source import sources as sources_mod
+from ..source.mirror import expected_origin
 from ..source.sources import Source
 from ..spec import toolchain
 from ..spec import variant as spec
@@ -52,6 +56,11 @@ RECIPE_CMAKE = {
 }
 
 
+def _on(value: str | None) -> bool:
+    """CMake's truth for an option value (ON, TRUE, 1, YES, Y)."""
+    return (value or "").upper() in ("ON", "TRUE", "1", "YES", "Y")
+
+
 @dataclass(frozen=True)
 class Plan:
     variant: Variant
@@ -61,11 +70,14 @@ class Plan:
     requires: tuple[str, ...]
     flags: Flags
     options: tuple[tuple[str, str], ...]  # -D options that define the artifact
-    hash: str
+    origin: str  # where the source tree comes from: "git" or "pypi" (see source.mirror.expected_origin)
+    env: tuple[tuple[str, str], ...]  # the build's whole environment (host/env.py)
+    isa: tuple[tuple[str, Any], ...]  # what -march=native means here; empty unless GGML_NATIVE is on
     worktree: Path
     build_dir: Path
     ccache_env: tuple[tuple[str, str], ...]  # empty when ccache is missing
-    cmake: str  # the cmake binary (see cmake.cmake_binary)
+    cmake: str  # the cmake binary (see host.tools.cmake_binary)
+    cmake_version: tuple[int, ...]
 
     @property
     def name(self) -> str:
@@ -75,11 +87,45 @@ class Plan:
     def branch(self) -> str:
         return f"variant/{self.variant.name}"
 
+    @property
+    def hash(self) -> str:
+        """A sha256 over everything that decides the binaries, and nothing else.
+
+        Names, descriptions and paths are left out on purpose: two variants that
+        would produce the same binaries have the same hash, wherever they live.
+        PATH, HOME and TMPDIR are left out too: the tools they find are named by
+        absolute path and version here.
+        """
+        v = self.variant
+        payload = {
+            "recipe": RECIPE_VERSION,
+            "source": self.source.identity(),
+            "origin": self.origin,
+            "toolchain": {k: val for k, val in self.toolchain.identity().items() if k != "name"},
+            "cmake_version": list(self.cmake_version),
+            "build_type": v.build_type,
+            "instrument": v.instrument,
+            "targets": sorted(v.targets),
+            "patches": [[s.name, p.path.name, p.sha256] for s in self.series for p in s.patches],
+            "cmake": dict(self.options),
+            "flags": [list(self.flags.c), list(self.flags.cxx), list(self.flags.ld)],
+            "env": {k: val for k, val in self.env if k not in PASSED},
+            "isa": dict(self.isa),
+        }
+        blob = json.dumps(payload, sort_keys=True, separators=(",", ":")).encode()
+        return hashlib.sha256(blob).hexdigest()
+
+    def native(self) -> bool:
+        return self.enabled("GGML_NATIVE", "ON")
+
     def option(self, name: str, default: str | None = None) -> str | None:
         return dict(self.options).get(name, default)
 
+    def enabled(self, option: str, default: str = "OFF") -> bool:
+        return _on(self.option(option, default))
+
     def openmp(self) -> bool:
-        return (self.option("GGML_OPENMP", "ON") or "ON").upper() in ("ON", "TRUE", "1", "YES")
+        return self.enabled("GGML_OPENMP", "ON")
 
     def configure_argv(self) -> list[str]:
         tc = self.toolchain
@@ -130,25 +176,20 @@ class Plan:
 
     def describe(self) -> dict[str, Any]:
         """The resolved spec as plain data: `variant show --json` and the manifest use it."""
-        v = self.variant
         return {
-            "variant": v.name,
-            "description": v.description,
-            "file": str(v.file),
-            "extends": list(v.extends),
+            **describe_spec(self.variant),
             "hash": self.hash,
-            "source": self.source.identity(),
+            "source": {**self.source.identity(), "expected_origin": self.origin},
             "toolchain": self.toolchain.identity(),
-            "build_type": v.build_type,
-            "instrument": v.instrument,
-            "targets": list(v.targets),
             "patches": self.patch_list(),
             "requires": list(self.requires),
             "cmake": dict(self.options),
             "flags": {"c": list(self.flags.c), "cxx": list(self.flags.cxx), "ld": list(self.flags.ld)},
+            "env": dict(self.env),
+            "isa": dict(self.isa) or None,
             "tools": {
                 "cmake": self.cmake,
-                "cmake_version": ".".join(map(str, cmake_binary()[1])),
+                "cmake_version": ".".join(map(str, self.cmake_version)),
                 "ninja": ninja_binary(),
             },
             "configure": self.configure_argv(),
@@ -156,28 +197,31 @@ class Plan:
         }
 
 
-def _hash(
-    v: Variant, src: Source, tc: Toolchain, series: tuple[Series, ...], options: dict[str, str], flags: Flags
-) -> str:
-    # Names, descriptions and paths are left out on purpose: two variants that
-    # would produce the same binaries have the same hash, wherever they live.
-    payload = {
-        "recipe": RECIPE_VERSION,
-        "source": src.identity(),
-        "toolchain": {k: val for k, val in tc.identity().items() if k != "name"},
+def describe_spec(v: Variant) -> dict[str, Any]:
+    """What the spec alone says (no compiler asked): `show` of a variant whose compiler is missing."""
+    return {
+        "variant": v.name,
+        "description": v.description,
+        "file": str(v.file),
+        "extends": list(v.extends),
+        "source": v.source,
+        "toolchain": v.toolchain,
         "build_type": v.build_type,
         "instrument": v.instrument,
-        "targets": sorted(v.targets),
-        "patches": [[s.name, p.path.name, p.sha256] for s in series for p in s.patches],
-        "cmake": options,
-        "flags": [list(flags.c), list(flags.cxx), list(flags.ld)],
+        "targets": list(v.targets),
+        "patches": list(v.patches),
+        "cmake": dict(v.cmake),
     }
-    blob = json.dumps(payload, sort_keys=True, separators=(",", ":")).encode()
-    return hashlib.sha256(blob).hexdigest()
 
 
-def make(layout: Layout, name: str, *, sources: dict[str, Source] | None = None) -> Plan:
-    """Resolve a variant against the catalogue; every error is a UserError naming file and key."""
+def make(
+    layout: Layout, name: str, *, sources: dict[str, Source] | None = None, offline: bool = False
+) -> Plan:
+    """Resolve a variant against the catalogue; every error is a UserError naming file and key.
+
+    A compiler this machine lacks raises spec.toolchain.ToolchainMissing, after
+    every spec error has had its chance: the spec itself is valid.
+    """
     if spec.is_mixin(name):
         raise UserError(f'"{name}" is a mixin (its name starts with "_"): it is only used through extends')
     v = spec.resolve(layout.variants_dir, name)
@@ -213,7 +257,8 @@ def make(layout: Layout, name: str, *, sources: dict[str, Source] | None = None)
     options = {**RECIPE_CMAKE, **dict(src.cmake), **dict(v.cmake)}
     flags = v.flags + INSTRUMENTS[v.instrument].flags
     requires = tuple(dict.fromkeys(v.requires + tuple(r for s in series for r in s.requires)))
-    h = _hash(v, src, tc, series, options, flags)
+    cmake_path, cmake_version = cmake_binary()
+    native = _on(options.get("GGML_NATIVE", "ON"))
     ccache_env: tuple[tuple[str, str], ...] = ()
     if shutil.which("ccache"):
         ccache_env = (
@@ -238,9 +283,12 @@ def make(layout: Layout, name: str, *, sources: dict[str, Source] | None = None)
         requires=requires,
         flags=flags,
         options=tuple(sorted(options.items())),
-        hash=h,
+        origin=expected_origin(layout, src, offline=offline),
+        env=tuple(sorted(build_env().items())),
+        isa=tuple(sorted(native_isa(tc.cc.path).items())) if native else (),
         worktree=layout.worktree(name),
         build_dir=layout.build_dir(name),
         ccache_env=ccache_env,
-        cmake=cmake_binary()[0],
+        cmake=cmake_path,
+        cmake_version=cmake_version,
     )

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import uuid
 from pathlib import Path
@@ -17,6 +18,7 @@ from typing import Any
 
 from ..digest import sha256_file
 from ..layout import Layout
+from ..lock import try_exclusive
 
 MANIFEST = "manifest.json"
 
@@ -40,7 +42,25 @@ def status(layout: Layout, name: str, plan_hash: str) -> str:
     return "up to date" if manifest.get("hash") == plan_hash and present else "stale"
 
 
+def in_use_lock(layout: Layout, folder: Path) -> Path:
+    """The lock a reader (smoke, bench) holds shared on a published folder while it runs its binaries."""
+    return layout.lock(f"dist-{folder.name}")
+
+
+def _fsync(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
 def publish(layout: Layout, name: str, plan_hash: str, files: list[Path], manifest: dict[str, Any]) -> Path:
+    """Write the variant's folder in full, make it durable, then swap dist/<name> onto it in one rename.
+
+    After a power loss dist/<name> names either the old folder or the new one,
+    and whichever it names holds binaries and a manifest that belong together.
+    """
     builds = layout.dist / ".builds"
     builds.mkdir(parents=True, exist_ok=True)
     nonce = uuid.uuid4().hex[:8]
@@ -51,10 +71,14 @@ def publish(layout: Layout, name: str, plan_hash: str, files: list[Path], manife
     for f in files:
         dest = stage / "bin" / f.name
         shutil.copy2(f, dest)
+        _fsync(dest)
         entries.append({"name": f.name, "sha256": sha256_file(dest), "size": dest.stat().st_size})
     manifest = {**manifest, "binaries": entries}
     (stage / MANIFEST).write_text(json.dumps(manifest, indent=2, sort_keys=False) + "\n")
+    for path in (stage / MANIFEST, stage / "bin", stage):
+        _fsync(path)
     os.rename(stage, final)
+    _fsync(builds)
 
     link = layout.dist / name
     tmp_link = layout.dist / f".{name}.{nonce}.link"
@@ -63,17 +87,39 @@ def publish(layout: Layout, name: str, plan_hash: str, files: list[Path], manife
         # A plain folder (copied in by hand): move it aside, it cannot be renamed over.
         os.rename(link, builds / f"{name}-previous-{nonce}")
     os.replace(tmp_link, link)
-    _clean(builds, name, keep=final)
+    _fsync(layout.dist)
+    _clean(layout, name, keep=final)
     return link
 
 
-def _clean(builds: Path, name: str, keep: Path) -> None:
-    """Remove this variant's older folders and the leftovers of killed builds."""
-    for old in builds.glob(f"{name}-*"):
-        if old == keep:
+def _ours(name: str, candidate: str) -> bool:
+    """Other variants may share the prefix (futex-gcc vs futex-gcc-lto): ours are
+    name-<12 hex>-<nonce>[.tmp] or name-previous-<nonce>."""
+    rest = candidate[len(name) + 1 :].removesuffix(".tmp").split("-")
+    return len(rest) == 2 and (len(rest[0]) == 12 or rest[0] == "previous")
+
+
+def _clean(layout: Layout, name: str, keep: Path) -> None:
+    """Remove this variant's older folders and the leftovers of killed builds.
+
+    Runs under the variant's build lock, so no other publish of it is under
+    way: a `.<name>.<nonce>.link` left behind was made by a build that died
+    before its rename. A folder a smoke or bench is still running binaries
+    from (its in-use lock is held) is left for a later publish to remove.
+    """
+    ours = re.compile(rf"^\.{re.escape(name)}\.[0-9a-f]{{8}}\.link$")  # not another variant's
+    for leftover in layout.dist.glob(f".{name}.*.link"):
+        if ours.match(leftover.name):
+            leftover.unlink(missing_ok=True)
+    for old in (layout.dist / ".builds").glob(f"{name}-*"):
+        if old == keep or not _ours(name, old.name):
             continue
-        # Other variants may share the prefix (futex-gcc vs futex-gcc-lto):
-        # ours are name-<12 hex>-<nonce>[.tmp] or name-previous-<nonce>.
-        rest = old.name[len(name) + 1 :].removesuffix(".tmp").split("-")
-        if len(rest) == 2 and (len(rest[0]) == 12 or rest[0] == "previous"):
+        lock = in_use_lock(layout, old.with_suffix("") if old.suffix == ".tmp" else old)
+        fd = try_exclusive(lock)
+        if fd is None:
+            continue
+        try:
             shutil.rmtree(old, ignore_errors=True)
+            lock.unlink(missing_ok=True)
+        finally:
+            os.close(fd)

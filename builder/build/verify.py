@@ -1,35 +1,33 @@
-"""Check that every axis of a spec took effect in the artifacts, not just in the command line."""
+"""Check that every axis of a spec took effect in the artifacts, not just on the command line.
+
+Each check reads what was built (ELF: NEEDED, symbols, .comment, debug info),
+the exact compile commands, the CMake cache or the worktree: never the spec
+alone. A build that says one thing and is another does not reach dist/.
+"""
 
 from __future__ import annotations
 
-import json
 import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from elftools.common.exceptions import ELFError
-from elftools.elf.dynamic import DynamicSection
-from elftools.elf.elffile import ELFFile
-from elftools.elf.sections import SymbolTableSection
-
-from .. import git
 from ..errors import BuildError
-from ..patch import apply as patches
-from ..spec.instrument import INSTRUMENTS
+from ..spec.instrument import HOOKS, INSTRUMENTS
+from . import elf
+from .elf import ElfFacts
 from .plan import Plan
 
 OPENMP_LIB = re.compile(r"^lib(g|i)?omp\b")
-# gcc and clang: "path/to/file.c:617:24: warning: ..." (ccache replays them on a hit)
-WARNING = re.compile(r"^(?P<file>[^\s:]+):\d+:(?:\d+:)? warning: (?P<text>.*)$", re.M)
-PROFILE_HOOK = "__cyg_profile_func_enter"
-
-
-@dataclass(frozen=True)
-class ElfFacts:
-    path: Path
-    needed: tuple[str, ...]
-    comments: tuple[str, ...]
-    references_profile_hook: bool
+# Entry points a compiler's OpenMP lowering calls: a binary that calls none of them runs no
+# OpenMP region, whatever it links (clang-19 keeps libomp in NEEDED when the pragmas are gone).
+OPENMP_CALLS = {"gcc": "GOMP_", "clang": "__kmpc_"}
+OPENMP_ANY = ("GOMP_", "__kmpc_", "omp_")
+# [cmake] options that build with a sanitizer, and a symbol prefix its runtime always brings.
+SANITIZERS = {
+    "thread": (("GGML_SANITIZE_THREAD", "LLAMA_SANITIZE_THREAD"), "__tsan_"),
+    "address": (("GGML_SANITIZE_ADDRESS", "LLAMA_SANITIZE_ADDRESS"), "__asan_"),
+    "undefined": (("GGML_SANITIZE_UNDEFINED", "LLAMA_SANITIZE_UNDEFINED"), "__ubsan_"),
+}
 
 
 @dataclass(frozen=True)
@@ -42,141 +40,127 @@ class Check:
         return {"check": self.name, "ok": self.ok, "detail": self.detail}
 
 
-def read_elf(path: Path) -> ElfFacts:
-    try:
-        with open(path, "rb") as fh:
-            elf = ELFFile(fh)
-            needed: list[str] = []
-            hook = False
-            for section in elf.iter_sections():
-                if isinstance(section, DynamicSection):
-                    tags = [t for t in section.iter_tags() if t.entry.d_tag == "DT_NEEDED"]
-                    # pyelftools sets .needed on DT_NEEDED tags only; its stubs do not know it.
-                    needed += [t.needed for t in tags]  # type: ignore[attr-defined]
-            comment = elf.get_section_by_name(".comment")
-            comments = (
-                tuple(c.decode(errors="replace") for c in comment.data().split(b"\0") if c) if comment else ()
+def openmp(plan: Plan, facts: list[ElfFacts]) -> Check:
+    linked = {f.path.name for f in facts if any(OPENMP_LIB.match(n) for n in f.needed)}
+    calls = {f.path.name for f in facts if any(f.mentions(p) for p in OPENMP_ANY)}
+    if not plan.openmp():
+        if linked or calls:
+            return Check(
+                "openmp", False, f"GGML_OPENMP is off but {sorted(linked | calls)} link or call OpenMP"
             )
-            for name in (".dynsym", ".symtab"):
-                table = elf.get_section_by_name(name)
-                if isinstance(table, SymbolTableSection) and table.get_symbol_by_name(PROFILE_HOOK):
-                    hook = True
-                    break
-    except (ELFError, OSError) as exc:
-        raise BuildError(f"{path}: not a readable ELF file ({exc})") from exc
-    return ElfFacts(path, tuple(needed), tuple(dict.fromkeys(comments)), hook)
+        return Check("openmp", True, "no OpenMP runtime in NEEDED and no OpenMP call")
+    family = plan.toolchain.spec.family
+    want_lib = "libomp" if family == "clang" else "libgomp"
+    entry = OPENMP_CALLS[family]
+    callers = {f.path.name for f in facts if any(s.startswith(entry) for s in f.undefined)}
+    wrong_lib = [f.path.name for f in facts if any(OPENMP_LIB.match(n) and not n.startswith(want_lib)
+                                                   for n in f.needed)]  # fmt: skip
+    idle = sorted(linked - callers)
+    if not callers or idle or wrong_lib:
+        why = []
+        if not callers:
+            why.append(f"no binary calls the OpenMP runtime ({entry}*)")
+        if idle:
+            why.append(f"{idle} link it but call no {entry}* entry point")
+        if wrong_lib:
+            why.append(f"{wrong_lib} need another compiler's OpenMP runtime, not {want_lib}")
+        hint = "; is the OpenMP runtime for this compiler installed? see `variant doctor`"
+        return Check("openmp", False, "GGML_OPENMP is on but " + "; ".join(why) + hint)
+    return Check("openmp", True, f"{', '.join(sorted(callers))} call {want_lib} ({entry}*)")
 
 
-def _openmp(plan: Plan, facts: list[ElfFacts]) -> Check:
-    linked = {f.path.name: [n for n in f.needed if OPENMP_LIB.match(n)] for f in facts}
-    users = {k: v for k, v in linked.items() if v}
-    if plan.openmp():
-        want = "libomp" if plan.toolchain.spec.family == "clang" else "libgomp"
-        ok = bool(users) and all(any(n.startswith(want) for n in v) for v in users.values())
-        detail = (
-            f"{want} needed by " + ", ".join(sorted(users))
-            if ok
-            else f"GGML_OPENMP is on but no binary needs {want} (found: {users or 'none'}); "
-            "is the OpenMP runtime for this compiler installed? see `variant doctor`"
-        )
-        return Check("openmp", ok, detail)
-    ok = not users
-    detail = "no OpenMP runtime in NEEDED" if ok else f"GGML_OPENMP is off but {users} need an OpenMP runtime"
-    return Check("openmp", ok, detail)
-
-
-def _compiler(plan: Plan, facts: list[ElfFacts]) -> Check:
-    markers = {plan.toolchain.cc.comment_marker, plan.toolchain.cxx.comment_marker}
+def compiler(plan: Plan, facts: list[ElfFacts]) -> Check:
+    """Every compiler string in .comment is the toolchain's own or the C runtime's."""
+    tc = plan.toolchain
+    own = {tc.cc.comment_marker, tc.cxx.comment_marker}
+    runtime = elf.runtime_comments(tc.cc.path) | elf.runtime_comments(tc.cxx.path)
     bad = []
     for f in facts:
-        text = "\n".join(f.comments)
-        if not any(m in text for m in markers):
-            bad.append(f"{f.path.name}: .comment has {list(f.comments)}")
-        # crt objects carry gcc's mark in every binary; clang's mark in a gcc
-        # variant means a clang-compiled object slipped in.
-        elif plan.toolchain.spec.family == "gcc" and "clang version" in text:
-            bad.append(f"{f.path.name}: clang-compiled code in a gcc variant")
+        if not any(m in c for c in f.comments for m in own):
+            bad.append(f"{f.path.name} has nothing compiled by {sorted(own)[0]}")
+        foreign = [c for c in f.comments if c not in runtime and not any(m in c for m in own)]
+        if foreign:
+            bad.append(f"{f.path.name} has code from {foreign}, neither the toolchain nor the C runtime")
+        # The C runtime of a clang toolchain is gcc-built: a gcc object cannot hide in a gcc variant,
+        # and a clang one cannot hide in a gcc variant either (runtime strings are gcc's).
     if bad:
-        return Check("compiler", False, f"expected {sorted(markers)}; " + "; ".join(bad))
-    return Check("compiler", True, f"{sorted(markers)[0]} in .comment of every binary")
+        return Check("compiler", False, "; ".join(bad))
+    extra = sorted(runtime - own)
+    also = f" (and the C runtime's {extra})" if extra else ""
+    return Check("compiler", True, f"{sorted(own)[0]} in .comment of every binary{also}")
 
 
-def _instrument(plan: Plan, facts: list[ElfFacts]) -> Check:
-    want = plan.variant.instrument == "uftrace"
-    wrong = [f.path.name for f in facts if f.references_profile_hook != want]
+def sanitizers(plan: Plan, facts: list[ElfFacts]) -> Check:
+    wrong, on = [], []
+    for name, (options, prefix) in SANITIZERS.items():
+        want = any(plan.enabled(o) for o in options)
+        have = {f.path.name for f in facts if f.mentions(prefix)}
+        if want:
+            on.append(name)
+            missing = sorted({f.path.name for f in facts} - have)
+            if missing:
+                wrong.append(f"{name} sanitizer on, but {missing} carry no {prefix}* runtime")
+        elif have:
+            wrong.append(f"{name} sanitizer off, but {sorted(have)} carry its runtime ({prefix}*)")
     if wrong:
-        what = "does not reference" if want else "references"
-        return Check("instrument", False, f"{', '.join(wrong)} {what} {PROFILE_HOOK}")
-    detail = f"{PROFILE_HOOK} referenced" if want else f"no {PROFILE_HOOK} (not instrumented)"
+        return Check("sanitizers", False, "; ".join(wrong))
+    return Check("sanitizers", True, f"{', '.join(on)} in every binary" if on else "none, in no binary")
+
+
+def instrument(plan: Plan, facts: list[ElfFacts]) -> Check:
+    want = INSTRUMENTS[plan.variant.instrument].hook
+    wrong = []
+    for hook in HOOKS:
+        for f in facts:
+            if (hook in f.undefined or hook in f.defined) != (hook == want):
+                wrong.append(f"{f.path.name} {'does not reference' if hook == want else 'references'} {hook}")
+    if wrong:
+        return Check("instrument", False, "; ".join(wrong))
+    detail = f"{want} referenced by every binary" if want else f"no {', '.join(HOOKS)} (not instrumented)"
     return Check("instrument", True, detail)
 
 
-def _compile_flags(plan: Plan) -> Check:
-    """Every compiled file got the instrument's flags (frame pointers for perf)."""
-    wanted = set(INSTRUMENTS[plan.variant.instrument].flags.c)
-    db = plan.build_dir / "compile_commands.json"
-    if not wanted:
-        return Check("flags", True, "no instrument flags required")
-    if not db.is_file():
-        return Check("flags", False, f"{db} missing")
-    entries = json.loads(db.read_text())
-    missing = [e["file"] for e in entries if not wanted <= set(e.get("command", "").split())]
-    if missing:
-        return Check(
-            "flags", False, f"{len(missing)} files compiled without {sorted(wanted)}, e.g. {missing[0]}"
-        )
-    return Check("flags", True, f"{sorted(wanted)} on all {len(entries)} compiled files")
+def debug_info(plan: Plan, facts: list[ElfFacts], want: bool, work_root: Path) -> Check:
+    """Debug info is there exactly when the build type's flags (or the spec's) ask for it.
 
-
-def _patches(plan: Plan, base: str) -> Check:
-    wt = plan.worktree
-    branch = git.out("rev-parse", "--abbrev-ref", "HEAD", cwd=wt)
-    want = [patches.file_patch_id(p, wt) for s in plan.series for p in s.patches]
-    have = patches.applied_patch_ids(wt, base)
-    if branch != plan.branch:
-        return Check("patches", False, f"worktree is on {branch}, expected {plan.branch}")
-    if want != have:
+    Without -g some debug info may still come in with the toolchain's own
+    objects (a sanitizer's pre-init object, say): only units compiled in a
+    variant's build folder count.
+    """
+    if want:
+        lacking = [f.path.name for f in facts if not f.debug_info]
+        if lacking:
+            return Check("debug-info", False, f"{plan.variant.build_type}: {lacking} lack .debug_info")
+        return Check("debug-info", True, f"{plan.variant.build_type}: .debug_info in every binary")
+    ours = {}
+    for f in facts:
+        if f.debug_info:
+            units = [n for n, d in elf.debug_units(f.path) if Path(d).is_relative_to(work_root)
+                     or Path(n).is_relative_to(work_root)]  # fmt: skip
+            if units:
+                ours[f.path.name] = units
+    if ours:
+        first = next(iter(ours.values()))[0]
         return Check(
-            "patches",
+            "debug-info",
             False,
-            f"expected {len(want)} patch commits on {plan.branch}, found {len(have)} that differ",
+            f"{plan.variant.build_type}: {sorted(ours)} carry .debug_info (e.g. of {first})",
         )
-    return Check("patches", True, f"{len(want)} patch commit(s) on {plan.branch}")
+    return Check("debug-info", True, f"{plan.variant.build_type}: no .debug_info from the variant's sources")
 
 
-def patched_warnings(log: str, worktree: Path, patched: set[str]) -> list[str]:
-    """Compiler warnings in the build log that point into files the patches touch."""
-    found = []
-    for m in WARNING.finditer(log):
-        path = Path(m["file"])
-        rel = str(path.relative_to(worktree)) if path.is_absolute() and path.is_relative_to(worktree) else ""
-        if rel in patched:
-            found.append(f"{rel}: {m['text']}")
-    return list(dict.fromkeys(found))
-
-
-def _warnings(plan: Plan, base: str, log_file: Path) -> Check:
-    """Patches are meant for upstream review: the files they touch compile warning-free."""
-    if not plan.series:
-        return Check("warnings", True, "no patches")
-    patched = set(git.out("diff", "--name-only", f"{base}..HEAD", cwd=plan.worktree).split())
-    found = patched_warnings(log_file.read_text(errors="replace"), plan.worktree, patched)
-    if found:
-        return Check("warnings", False, f"{len(found)} warning(s) in patched files, e.g. {found[0]}")
-    return Check("warnings", True, f"no compiler warnings in the {len(patched)} patched file(s)")
-
-
-def verify(plan: Plan, binaries: list[Path], base: str, log_file: Path | None = None) -> list[Check]:
-    facts = [read_elf(b) for b in binaries]
-    checks = [
-        _openmp(plan, facts),
-        _compiler(plan, facts),
-        _instrument(plan, facts),
-        _compile_flags(plan),
-        _patches(plan, base),
+def artifacts(plan: Plan, binaries: list[Path], debug: bool, work_root: Path) -> list[Check]:
+    facts = [elf.read(b) for b in binaries]
+    return [
+        openmp(plan, facts),
+        compiler(plan, facts),
+        sanitizers(plan, facts),
+        instrument(plan, facts),
+        debug_info(plan, facts, debug, work_root),
     ]
-    if log_file is not None:
-        checks.append(_warnings(plan, base, log_file))
+
+
+def require(plan: Plan, checks: list[Check]) -> list[Check]:
     failed = [c for c in checks if not c.ok]
     if failed:
         raise BuildError(

@@ -34,4 +34,3 @@ def main(argv: list[str] | None = None) -> None:
     except BrokenPipeError:
         os._exit(0)
     sys.exit(0)
-

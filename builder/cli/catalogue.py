@@ -15,6 +15,7 @@ from ..host import doctor
 from ..source import mirror
 from ..source import sources as sources_mod
 from ..spec import variant as spec
+from ..spec.toolchain import ToolchainMissing
 from ..tomlfile import suggest
 from . import app
 
@@ -40,15 +41,27 @@ def list_cmd(ctx: click.Context, as_json: bool) -> None:
                     "description": p.variant.description,
                 }
             )
+        except ToolchainMissing as exc:
+            # A valid spec this machine cannot build yet: say what it needs, not "invalid".
+            v = spec.resolve(layout.variants_dir, name)
+            rows.append(
+                {
+                    "name": name,
+                    "status": exc.status,
+                    "hash": None,
+                    "description": f"{v.description} (install: {exc.spec.install or 'see variant doctor'})",
+                }
+            )
         except UserError as exc:
             rows.append({"name": name, "status": "invalid", "hash": None, "description": str(exc)})
     if as_json:
         app.emit_json(rows)
     else:
         width = max([len(r["name"]) for r in rows] + [4])
+        status_w = max([len(r["status"]) for r in rows] + [10])
         for r in rows:
             h = (r["hash"] or "-")[:12]
-            click.echo(f"{r['name']:<{width}}  {r['status']:<10}  {h:<12}  {r['description']}")
+            click.echo(f"{r['name']:<{width}}  {r['status']:<{status_w}}  {h:<12}  {r['description']}")
     if any(r["status"] == "invalid" for r in rows):
         sys.exit(2)
 
@@ -60,7 +73,11 @@ def list_cmd(ctx: click.Context, as_json: bool) -> None:
 def show(ctx: click.Context, name: str, as_json: bool) -> None:
     """The resolved spec, its hash and the exact CMake command lines."""
     layout = app.layout(ctx)
-    p = plan_mod.make(layout, name)
+    try:
+        p = plan_mod.make(layout, name)
+    except ToolchainMissing as exc:
+        _show_without_compiler(spec.resolve(layout.variants_dir, name), exc, as_json)
+        return
     data = p.describe()
     data["status"] = install.status(layout, name, p.hash)
     if as_json:
@@ -103,7 +120,7 @@ def fetch(ctx: click.Context, source: str, offline: bool) -> None:
     srcs = sources_mod.load_all(layout.sources_file)
     if source not in srcs:
         raise UserError(f'unknown source "{source}"' + suggest(source, srcs) + f" (in {layout.sources_file})")
-    base = mirror.ensure_base(layout, srcs[source], offline=offline, say=app.say)
+    base = mirror.ensure_base(layout, srcs[source], offline=offline, say=app.say, fetch=True)
     click.echo(f"{source} {base.commit} origin={base.origin} ({base.detail})")
 
 
@@ -123,3 +140,23 @@ def doctor_cmd(as_json: bool) -> None:
                 click.echo(f"{'':<8} {'':<11} {f.tool.what}; install: {f.tool.install}")
     if any(not f.ok and f.tool.required for f in findings):
         sys.exit(1)
+
+
+def _show_without_compiler(v: spec.Variant, missing: ToolchainMissing, as_json: bool) -> None:
+    """What the spec says, when the compiler that would give it a hash is not installed."""
+    data = {
+        **plan_mod.describe_spec(v),
+        "hash": None,
+        "status": missing.status,
+        "problem": str(missing),
+        "install": missing.spec.install,
+    }
+    if as_json:
+        app.emit_json(data)
+        return
+    lines = [f"{v.name}  ({v.file})"]
+    lines += [f"  {k.replace('_', ' '):<12} {val}" for k, val in data.items() if k not in ("variant", "file")]
+    lines.append(
+        "the hash and the exact command lines need the compiler: " + (missing.spec.install or "see doctor")
+    )
+    click.echo("\n".join(lines))

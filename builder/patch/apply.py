@@ -16,13 +16,14 @@ Say = Callable[[str], None]
 _FAILED_AT = re.compile(r"error: patch failed: (?P<file>\S+):(?P<line>\d+)")
 _CONFLICT = re.compile(r"CONFLICT \([^)]*\): Merge conflict in (?P<file>\S+)")
 _MISSING = re.compile(r"error: (?P<file>\S+): does not exist in index")
+_NO_SHA1 = re.compile(r"sha1 information is lacking or useless \((?P<file>[^)]+)\)")
 
 
 def describe_failure(output: str) -> str:
     files = []
     for m in _FAILED_AT.finditer(output):
         files.append(f"{m['file']} (hunk at line {m['line']})")
-    for rx in (_CONFLICT, _MISSING):
+    for rx in (_CONFLICT, _MISSING, _NO_SHA1):
         files += [m["file"] for m in rx.finditer(output) if not any(f.startswith(m["file"]) for f in files)]
     return ", ".join(dict.fromkeys(files)) or "(git am gave no file name)"
 
@@ -50,6 +51,25 @@ def is_current(wt: Path, base: str, series: tuple[Series, ...]) -> bool:
     return not dirty
 
 
+def am_in_progress(wt: Path) -> bool:
+    """A `git am` (or rebase) that was interrupted left its state in the worktree's git folder."""
+    for state in ("rebase-apply", "rebase-merge"):
+        path = git.out("rev-parse", "--git-path", state, cwd=wt)
+        if (wt / path).exists():
+            return True
+    return False
+
+
+def recover(wt: Path, say: Say) -> None:
+    """Finish off an interrupted `git am` (a killed build) so the next one can start."""
+    if am_in_progress(wt):
+        say(f"{wt}: an interrupted git am was left behind; aborting it")
+        git.git("am", "--abort", cwd=wt, check=False, neutral=True)
+        if am_in_progress(wt):  # --abort refuses some half-written states
+            git.git("am", "--quit", cwd=wt, check=False, neutral=True)
+        git.git("reset", "--quiet", "--hard", cwd=wt, check=False, neutral=True)
+
+
 def apply(wt: Path, branch: str, base: str, series: tuple[Series, ...], say: Say) -> str:
     """Put the worktree at base + every patch, one commit each; return HEAD.
 
@@ -59,6 +79,7 @@ def apply(wt: Path, branch: str, base: str, series: tuple[Series, ...], say: Say
     """
     if is_current(wt, base, series):
         return git.out("rev-parse", "HEAD", cwd=wt)
+    recover(wt, say)
     dirty = git.git("status", "--porcelain", "--untracked-files=no", cwd=wt).stdout.strip()
     if dirty:
         raise UserError(
@@ -68,18 +89,21 @@ def apply(wt: Path, branch: str, base: str, series: tuple[Series, ...], say: Say
         )
     before = git.out("rev-parse", "HEAD", cwd=wt)
     _state_file(wt).unlink(missing_ok=True)
-    git.git("checkout", "--quiet", "-B", branch, base, cwd=wt)
+    git.git("checkout", "--quiet", "-B", branch, base, cwd=wt, neutral=True)
     env = dict(git.TOOL_IDENTITY)
     for s in series:
         for p in s.patches:
             say(f"applying {s.name}/{p.path.name}")
             try:
-                git.git("am", "--3way", "--quiet", "--committer-date-is-author-date", p.path, cwd=wt, env=env)
+                git.git(
+                    "am", "--3way", "--quiet", "--committer-date-is-author-date", p.path,
+                    cwd=wt, env=env, neutral=True,
+                )  # fmt: skip
             except CommandError as exc:
                 output = exc.tail
-                git.git("am", "--abort", cwd=wt, check=False)
-                git.git("checkout", "--quiet", "-B", branch, before, cwd=wt, check=False)
-                git.git("reset", "--quiet", "--hard", before, cwd=wt, check=False)
+                git.git("am", "--abort", cwd=wt, check=False, neutral=True)
+                git.git("checkout", "--quiet", "-B", branch, before, cwd=wt, check=False, neutral=True)
+                git.git("reset", "--quiet", "--hard", before, cwd=wt, check=False, neutral=True)
                 raise PatchError(
                     f"series {s.name}: patch {p.path.name} ({p.subject!r}) does not apply "
                     f"to {base[:12]}: {describe_failure(output)}\n"

@@ -49,16 +49,35 @@ def _fetch_git(layout: Layout, src: Source, say: Say) -> str | None:
     return src.commit
 
 
-def ensure_base(layout: Layout, src: Source, *, offline: bool, say: Say) -> Base:
+def expected_origin(layout: Layout, src: Source, *, offline: bool) -> str:
+    """The origin ensure_base() will use, decided without the network: part of a variant's hash.
+
+    The sdist's tree is not the git commit's tree (an sdist may leave files out),
+    so a binary built from one is not "up to date" for the other.
+    """
+    mirror = layout.mirror(src.name)
+    if not offline and git.has_commit(mirror, src.commit):
+        return "git"
+    if src.pypi is not None and pypi.imported_commit(mirror, src.pypi) is not None:
+        return "pypi"
+    return "pypi" if offline and src.pypi is not None else "git"
+
+
+def ensure_base(layout: Layout, src: Source, *, offline: bool, say: Say, fetch: bool = False) -> Base:
     """Make the pinned source available in the local mirror, from git or from PyPI.
 
-    Online, git wins: the mirror is used if it already has the commit, else it
-    is fetched. When the URL cannot be reached (or with --offline) the pinned
-    sdist is imported instead, once; later builds reuse the imported commit.
+    A mirror that already holds the pinned source is used as it is: the git
+    commit first, else an earlier import of the sdist (the same choice as
+    expected_origin). Otherwise git is fetched, and when the URL cannot be
+    reached (or with --offline) the pinned sdist is imported instead, once.
+    fetch=True (`variant fetch`) asks git even when an import is there.
     """
     mirror = layout.mirror(src.name)
     with hold(layout.lock(f"source-{src.name}"), f"the {src.name} mirror", say=say):
-        if not offline and (git.has_commit(mirror, src.commit) or _fetch_git(layout, src, say)):
+        if not offline and git.has_commit(mirror, src.commit):
+            return Base(src.commit, "git", src.url)
+        imported = pypi.imported_commit(mirror, src.pypi) if src.pypi is not None else None
+        if not offline and (fetch or imported is None) and _fetch_git(layout, src, say):
             return Base(src.commit, "git", src.url)
         if src.pypi is None:
             why = "--offline was given" if offline else f"cannot reach {src.url}"
@@ -66,7 +85,7 @@ def ensure_base(layout: Layout, src: Source, *, offline: bool, say: Say) -> Base
                 f"{src.name}: {why} and sources.toml gives no offline fallback (pypi, subdir, sha256) for it"
             )
         detail = f"{src.pypi.requirement} sha256:{src.pypi.sha256}"
-        commit = pypi.imported_commit(mirror, src.pypi)
+        commit = imported
         if commit is None:
             say(f"{src.name}: importing the offline source {src.pypi.requirement}")
             commit = pypi.import_tree(layout, src, say)

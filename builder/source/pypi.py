@@ -140,15 +140,15 @@ def import_tree(layout: Layout, src: Source, say: Say) -> str:
         env = {**IMPORT_ENV, "GIT_INDEX_FILE": str(Path(tmp) / "index")}
         work = ["--work-tree", str(tree_dir)]
         # --force: the tree's own .gitignore must not drop files the sdist ships.
-        git.git(
-            *git.NEUTRAL_CONFIG, *work, "add", "--all", "--force", ".", git_dir=mirror, env=env, cwd=tree_dir
-        )
-        tree = git.git("write-tree", git_dir=mirror, env=env).stdout.strip()
+        git.git(*work, "add", "--all", "--force", ".", git_dir=mirror, env=env, cwd=tree_dir, neutral=True)
+        tree = git.git("write-tree", git_dir=mirror, env=env, neutral=True).stdout.strip()
         message = (
             f"Import {pin.subdir} from {pin.requirement}\n\n"
             f"sdist sha256: {pin.sha256}\n"
             f"upstream: {src.url} @ {src.commit}\n"
         )
-        commit = git.git("commit-tree", tree, "-m", message, git_dir=mirror, env=env).stdout.strip()
+        commit = git.git(
+            "commit-tree", tree, "-m", message, git_dir=mirror, env=env, neutral=True
+        ).stdout.strip()
     git.git("update-ref", ref(pin), commit, git_dir=mirror)
     return commit

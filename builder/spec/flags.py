@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 
@@ -13,3 +14,35 @@ class Flags:
 
     def __add__(self, other: Flags) -> Flags:
         return Flags(self.c + other.c, self.cxx + other.cxx, self.ld + other.ld)
+
+
+# Macros that llama.cpp's and ggml's CMake define from options (GGML_USE_OPENMP from
+# GGML_OPENMP, ...). Setting them by hand fights the option: `-DGGML_USE_OPENMP=0`
+# *defines* the macro an #ifdef tests, and `-U` leaves the option's link flags behind.
+OWNED_MACRO = re.compile(r"^(GGML|LLAMA)_\w+$")
+
+
+def _macro(flag: str, following: str | None) -> tuple[str, str] | None:
+    """("-D" or "-U", macro name) if flag defines or undefines a macro, else None."""
+    for prefix in ("-D", "-U"):
+        if flag == prefix and following is not None:
+            return prefix, following.split("=", 1)[0]
+        if flag.startswith(prefix) and len(flag) > 2:
+            return prefix, flag[2:].split("=", 1)[0]
+    return None
+
+
+def owned_macro_error(flags: tuple[str, ...]) -> tuple[int, str] | None:
+    """(index, message) for the first -D/-U of a GGML_*/LLAMA_* macro in flags, else None."""
+    for i, flag in enumerate(flags):
+        found = _macro(flag, flags[i + 1] if i + 1 < len(flags) else None)
+        if found is None or not OWNED_MACRO.match(found[1]):
+            continue
+        prefix, macro = found
+        option = macro.replace("_USE_", "_", 1)
+        verb = "defines" if prefix == "-D" else "undefines"
+        return i, (
+            f'"{flag}" {verb} {macro}, which the CMake option {option} controls (any definition, even '
+            f"=0, satisfies an #ifdef, and the option's link flags stay): set [cmake] {option} instead"
+        )
+    return None

@@ -123,21 +123,37 @@ def _first(candidates: tuple[str, ...]) -> Compiler | None:
     return None
 
 
+class ToolchainMissing(UserError):
+    """A valid spec whose compiler this machine lacks (or has too old): a status, not a spec error.
+
+    `variant list` and `show` report it ("needs clang-19") and go on; only a build refuses.
+    """
+
+    def __init__(self, spec: ToolchainSpec, message: str, status: str) -> None:
+        self.spec = spec
+        self.status = status
+        super().__init__(message)
+
+
 def resolve(spec: ToolchainSpec) -> Toolchain:
-    """Find the toolchain's compilers; a missing or too old one is a user error."""
+    """Find the toolchain's compilers; a missing or too old one raises ToolchainMissing."""
     cc, cxx = _first(spec.cc), _first(spec.cxx)
     hint = f"; install with: {spec.install}" if spec.install else ""
     for role, comp, cands in (("C", cc, spec.cc), ("C++", cxx, spec.cxx)):
         if comp is None:
-            raise UserError(
+            raise ToolchainMissing(
+                spec,
                 f"toolchain {spec.name}: no {role} compiler found (tried {', '.join(cands)})"
-                f"{hint} (see `variant doctor`)"
+                f"{hint} (see `variant doctor`)",
+                f"needs {cands[0]}",
             )
         if spec.min_version and comp.version < spec.min_version:
             want = ".".join(map(str, spec.min_version))
-            raise UserError(
-                f"toolchain {spec.name}: {comp.path} is version "
-                f"{'.'.join(map(str, comp.version))}, at least {want} is required{hint}"
+            have = ".".join(map(str, comp.version))
+            raise ToolchainMissing(
+                spec,
+                f"toolchain {spec.name}: {comp.path} is version {have}, at least {want} is required{hint}",
+                f"needs {spec.family} >= {want} (found {have})",
             )
     assert cc is not None and cxx is not None
     return Toolchain(spec=spec, cc=cc, cxx=cxx)

@@ -14,7 +14,7 @@ from typing import Any
 
 from .. import tomlfile as tf
 from ..errors import SpecError, UserError
-from .flags import Flags
+from .flags import Flags, owned_macro_error
 from .instrument import INSTRUMENTS
 
 KEYS = (
@@ -32,7 +32,8 @@ KEYS = (
 )
 FLAG_KEYS = ("c", "cxx", "ld")
 BUILD_TYPES = ("Release", "RelWithDebInfo", "Debug", "MinSizeRel")
-NAME = re.compile(r"^_?[A-Za-z0-9][A-Za-z0-9._-]*$")
+NAME = re.compile(r"^_?[A-Za-z0-9][A-Za-z0-9._-]*$", re.ASCII)
+NAME_RULE = "ASCII letters, digits, '.', '_' and '-', starting with a letter or digit (mixins: with '_')"
 
 DEFAULTS: dict[str, Any] = {
     "description": "",
@@ -98,6 +99,9 @@ def _validate(path: Path, data: dict[str, Any]) -> dict[str, Any]:
     flags = tf.get_table(path, data, "flags")
     tf.check_keys(path, flags, FLAG_KEYS, "flags.")
     out["flags"] = Flags(*(tf.get_str_list(path, flags, k, "flags.") or () for k in FLAG_KEYS))
+    for lang in ("c", "cxx"):
+        if (bad := owned_macro_error(getattr(out["flags"], lang))) is not None:
+            raise SpecError(path, f"flags.{lang}[{bad[0]}]", bad[1])
     return out
 
 
@@ -157,9 +161,15 @@ def _merge(acc: dict[str, Any], new: dict[str, Any]) -> None:
             acc[key] = value
 
 
+def check_name(name: str, where: str = "variant name") -> None:
+    if not NAME.fullmatch(name):
+        raise UserError(f'invalid {where} "{name}": names are made of {NAME_RULE}')
+
+
 def resolve(variants_dir: Path, name: str) -> Variant:
+    check_name(name)
     path = variants_dir / f"{name}.toml"
-    if not NAME.match(name) or not path.is_file():
+    if not path.is_file():
         known = names(variants_dir)
         raise UserError(f'unknown variant "{name}"' + tf.suggest(name, known) + f" (in {variants_dir})")
     data, order, origins = _Resolver(variants_dir).merged(name, ())
