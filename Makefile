@@ -3,7 +3,10 @@ PYTHON ?= python3
 SUDO   := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 APT_PACKAGES := git cmake ninja-build ccache pkg-config gcc g++ clang-19 libomp-19-dev \
                 liburing-dev uftrace linux-perf fio
-DEMO_VARIANTS := upstream-gcc openmp-off-gcc
+# The demo: a kernel patch series against the build it patches, measured in one interleaved run.
+DEMO_BASE      := openmp-off-gcc
+DEMO_CANDIDATE := futex-gcc
+DEMO_REPORT    := report
 
 .PHONY: setup demo test test-fast lint clean
 
@@ -20,11 +23,19 @@ setup:
 	$(PYTHON) -m pip install -q --disable-pip-version-check -e '.[dev]'
 	variant doctor
 
-# The main job on the embedded default: two variants from the offline llama.cpp source.
+# The main job on the embedded default: build the spin barrier (ggml's threadpool) and the same
+# tree with the futex-yield-barrier series from the offline llama.cpp source, check that the
+# patched build decodes exactly like its baseline, bench both interleaved (A B A B) at 2 threads
+# and oversubscribed at 4, print the comparison and write the report with its plots.
 demo: setup
-	variant build --offline $(DEMO_VARIANTS)
-	variant list
-	@for v in $(DEMO_VARIANTS); do echo "== dist/$$v/manifest.json"; cat dist/$$v/manifest.json; done
+	@echo "== 1/4 build: $(DEMO_BASE) (cold: several minutes on 2 cores), then $(DEMO_CANDIDATE) (a sibling, from ccache)"
+	variant build --offline $(DEMO_BASE) $(DEMO_CANDIDATE)
+	@echo "== 2/4 smoke: every binary runs; $(DEMO_CANDIDATE) must decode exactly like $(DEMO_BASE)"
+	variant smoke $(DEMO_CANDIDATE) --baseline $(DEMO_BASE)
+	@echo "== 3/4 bench: llama-bench prompt and generation tokens/s, interleaved, 3 repetitions"
+	variant bench $(DEMO_CANDIDATE) --vs $(DEMO_BASE) --suite e2e --threads 2,4 --reps 3 --timeout 90
+	@echo "== 4/4 report"
+	variant report $(DEMO_BASE) $(DEMO_CANDIDATE) --out $(DEMO_REPORT)
 
 # The whole suite, real llama.cpp builds included (they are marked slow; CI runs them).
 test:
