@@ -198,6 +198,9 @@ def test_flags_that_define_an_option_macro_are_refused(catalogue: Catalogue, run
     catalogue.variant("fight2", 'extends = ["_undef"]\n')
     res = _fails(catalogue, run, "show", "fight2")
     assert "_undef.toml: flags.cxx[0]" in res.err and "undefines LLAMA_USE_CURL" in res.err
+    catalogue.variant("fight3", '[flags]\nc = ["-Wp,-UGGML_USE_OPENMP"]\n')
+    res = _fails(catalogue, run, "show", "fight3")
+    assert "flags.c[0]" in res.err and "set [cmake] GGML_OPENMP instead" in res.err
     # macros that no option owns stay the user's business
     catalogue.variant("fine", '[flags]\nc = ["-DMY_EXPERIMENT=1", "-UNDEBUG"]\n')
     assert run(catalogue.root, "show", "fine").code == 0

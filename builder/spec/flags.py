@@ -23,7 +23,16 @@ OWNED_MACRO = re.compile(r"^(GGML|LLAMA)_\w+$")
 
 
 def _macro(flag: str, following: str | None) -> tuple[str, str] | None:
-    """("-D" or "-U", macro name) if flag defines or undefines a macro, else None."""
+    """("-D" or "-U", macro name) if flag defines or undefines a macro, else None.
+
+    Also the preprocessor's own spelling, -Wp,-DNAME or -Wp,-U,NAME.
+    """
+    if flag.startswith("-Wp,"):
+        parts = flag.split(",")[1:]
+        for i, part in enumerate(parts):
+            if found := _macro(part, parts[i + 1] if i + 1 < len(parts) else None):
+                return found
+        return None
     for prefix in ("-D", "-U"):
         if flag == prefix and following is not None:
             return prefix, following.split("=", 1)[0]
