@@ -25,15 +25,26 @@ def find_root(start: Path, override: str | None = None) -> Path:
     )
 
 
+def mirror_dirs(given: tuple[str, ...] = ()) -> tuple[Path, ...]:
+    """Folders holding pinned archives: --mirror DIR (repeatable), else VARIANT_MIRRORS (a path list)."""
+    raw = list(given) or [d for d in os.environ.get("VARIANT_MIRRORS", "").split(os.pathsep) if d]
+    return tuple(Path(d).expanduser().resolve() for d in raw)
+
+
 @dataclass(frozen=True)
 class Layout:
     root: Path
     home: Path
+    mirror_dirs: tuple[Path, ...] = ()
 
     @classmethod
-    def at(cls, root: Path, home: str | None = None) -> Layout:
+    def at(cls, root: Path, home: str | None = None, mirrors: tuple[str, ...] = ()) -> Layout:
         home = home or os.environ.get("VARIANT_HOME")
-        return cls(root=root, home=Path(home).expanduser().resolve() if home else root / ".variant")
+        return cls(
+            root=root,
+            home=Path(home).expanduser().resolve() if home else root / ".variant",
+            mirror_dirs=mirror_dirs(mirrors),
+        )
 
     # --- the catalogue --------------------------------------------------
     @property

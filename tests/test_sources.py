@@ -78,7 +78,12 @@ def test_build_from_offline_source_records_origin(catalogue: Catalogue, run: Run
     import json
 
     m = json.loads(res.out)[0]
-    assert m["source"]["origin"] == "pypi" and m["source"]["pypi"]["requirement"] == "fake-pkg==1.0"
+    assert m["source"]["origin"] == "pypi" and m["source"]["offline"] == {
+        "kind": "pypi",
+        "name": "fake-pkg==1.0",
+        "subdir": "vendor/fake",
+        "sha256": _sha(sdist),
+    }
     assert m["source"]["base_commit"] != m["source"]["commit"]
 
 
@@ -110,7 +115,7 @@ def test_sdist_sha256_mismatch_is_refused(
     catalogue.variant("v", "")
     res = run(catalogue.root, "build", "v", "--offline")
     assert res.code == 2
-    assert "sha256 mismatch: the pin says " + "f" * 64 in res.err and _sha(sdist) in res.err
+    assert "llama.cpp.sha256: the pin says " + "f" * 64 in res.err and _sha(sdist) in res.err
     assert not catalogue.dist.exists()
     assert not (catalogue.home / "downloads" / ("f" * 64)).exists()
 

@@ -31,11 +31,18 @@ def emit_json(data: Any) -> None:
 @click.option(
     "--root", envvar="VARIANT_ROOT", help="Catalogue folder (default: nearest parent with variants/)."
 )
+@click.option(
+    "--mirror",
+    "mirrors",
+    multiple=True,
+    type=click.Path(file_okay=False),
+    help="A folder of pinned source archives (repeatable; default: VARIANT_MIRRORS, a path list).",
+)
 @click.option("-v", "--verbose", is_flag=True, help="Log every command run.")
 @click.pass_context
-def cli(ctx: click.Context, root: str | None, verbose: bool) -> None:
+def cli(ctx: click.Context, root: str | None, mirrors: tuple[str, ...], verbose: bool) -> None:
     """Build variants and kernel patch series for llama.cpp and its forks."""
     logging.basicConfig(level=logging.DEBUG if verbose else logging.WARNING, format="%(message)s")
     if ctx.invoked_subcommand == "doctor":
         return
-    ctx.ensure_object(dict)["layout"] = Layout.at(find_root(Path.cwd(), root))
+    ctx.ensure_object(dict)["layout"] = Layout.at(find_root(Path.cwd(), root), mirrors=mirrors)

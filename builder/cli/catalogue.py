@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import shlex
 import sys
+from pathlib import Path
 from typing import Any
 
 import click
@@ -92,7 +93,7 @@ def show(ctx: click.Context, name: str, as_json: bool) -> None:
         f"  hash         {p.hash}",
         f"  status       {data['status']}",
         f"  source       {src.name}: {src.url} @ {src.commit}"
-        + (f"  (offline: {src.pypi.requirement})" if src.pypi else ""),
+        + (f"  (offline: {src.offline.kind} {src.offline.name})" if src.offline else ""),
         f"  toolchain    {tc.spec.name}: {tc.cc.path} ({tc.cc.version_line})",
         f"  build type   {p.variant.build_type}",
         f"  instrument   {p.variant.instrument}",
@@ -160,3 +161,29 @@ def _show_without_compiler(v: spec.Variant, missing: ToolchainMissing, as_json: 
         "the hash and the exact command lines need the compiler: " + (missing.spec.install or "see doctor")
     )
     click.echo("\n".join(lines))
+
+
+@app.cli.group("mirror")
+def mirror_group() -> None:
+    """Source mirrors: the pinned archives an offline machine builds from."""
+
+
+@mirror_group.command("create")
+@click.argument("folder", type=click.Path(file_okay=False, path_type=Path))
+@click.argument("names", nargs=-1)
+@click.pass_context
+def mirror_create(ctx: click.Context, folder: Path, names: tuple[str, ...]) -> None:
+    """Write the pinned offline file of every source (or NAMES) into FOLDER, from git or the download cache.
+
+    Point an air-gapped machine at FOLDER with --mirror or VARIANT_MIRRORS.
+    """
+    layout = app.layout(ctx)
+    srcs = sources_mod.load_all(layout.sources_file)
+    for name in names:
+        if name not in srcs:
+            raise UserError(f'unknown source "{name}"' + suggest(name, srcs) + f" (in {layout.sources_file})")
+    written = mirror.create_mirror(layout, [srcs[n] for n in names or srcs], folder, app.say)
+    for w in written:
+        click.echo(f"{w.path} sha256:{w.sha256} {'matches the pin' if w.matches else 'DIFFERS from the pin'}")
+    if not all(w.matches for w in written):
+        sys.exit(1)

@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import shutil
+from dataclasses import dataclass
 from pathlib import Path
 
 from .. import git
+from ..digest import sha256_file
 from ..errors import CommandError, UserError
 from ..layout import Layout
 from ..lock import hold
-from . import pypi
+from . import offline as pinned
 from .sources import Base, Say, Source
 
 # --- fetching ----------------------------------------------------------------
@@ -58,9 +60,10 @@ def expected_origin(layout: Layout, src: Source, *, offline: bool) -> str:
     mirror = layout.mirror(src.name)
     if not offline and git.has_commit(mirror, src.commit):
         return "git"
-    if src.pypi is not None and pypi.imported_commit(mirror, src.pypi) is not None:
-        return "pypi"
-    return "pypi" if offline and src.pypi is not None else "git"
+    pin = src.offline
+    if pin is not None and pinned.imported_commit(mirror, pin) is not None:
+        return pin.kind
+    return pin.kind if offline and pin is not None else "git"
 
 
 def ensure_base(layout: Layout, src: Source, *, offline: bool, say: Say, fetch: bool = False) -> Base:
@@ -76,21 +79,21 @@ def ensure_base(layout: Layout, src: Source, *, offline: bool, say: Say, fetch: 
     with hold(layout.lock(f"source-{src.name}"), f"the {src.name} mirror", say=say):
         if not offline and git.has_commit(mirror, src.commit):
             return Base(src.commit, "git", src.url)
-        imported = pypi.imported_commit(mirror, src.pypi) if src.pypi is not None else None
+        pin = src.offline
+        imported = pinned.imported_commit(mirror, pin) if pin is not None else None
         if not offline and (fetch or imported is None) and _fetch_git(layout, src, say):
             return Base(src.commit, "git", src.url)
-        if src.pypi is None:
+        if pin is None:
             why = "--offline was given" if offline else f"cannot reach {src.url}"
             raise UserError(
-                f"{src.name}: {why} and sources.toml gives no offline fallback (pypi, subdir, sha256) for it"
+                f"{src.file}: {src.name}: {why} and it has no offline fallback (pypi or archive, with sha256)"
             )
-        detail = f"{src.pypi.requirement} sha256:{src.pypi.sha256}"
         commit = imported
         if commit is None:
-            say(f"{src.name}: importing the offline source {src.pypi.requirement}")
-            commit = pypi.import_tree(layout, src, say)
-        say(f"{src.name}: origin pypi ({detail}) -> {commit[:12]}")
-        return Base(commit, "pypi", detail)
+            say(f"{src.name}: importing the offline source {pin.name}")
+            commit = pinned.import_tree(layout, src, say)
+        say(f"{src.name}: origin {pin.kind} ({pin.describe()}) -> {commit[:12]}")
+        return Base(commit, pin.kind, pin.describe())
 
 
 # --- worktrees ---------------------------------------------------------------
@@ -134,3 +137,36 @@ def ensure_worktree(layout: Layout, src: Source, variant: str, base: Base, say: 
 
 def update_submodules(wt: Path) -> None:
     git.git("submodule", "update", "--init", "--recursive", "--quiet", cwd=wt)
+
+
+@dataclass(frozen=True)
+class Written:
+    path: Path
+    sha256: str
+    matches: bool  # the pin's sha256: False when another git or gzip made different bytes
+
+
+def create_mirror(layout: Layout, sources: list[Source], folder: Path, say: Say) -> list[Written]:
+    """Each source's pinned file in folder: archives made from git, sdists copied from the cache or pip."""
+    out = []
+    for src in sources:
+        pin = src.offline
+        if pin is None:
+            say(f"{src.name}: no offline fallback pinned; skipped")
+            continue
+        if pin.kind == "pypi":
+            got = pinned.fetch(layout, src, say)
+            dest = folder / got.name
+            folder.mkdir(parents=True, exist_ok=True)
+            if got.resolve() != dest.resolve():
+                shutil.copy2(got, dest)
+        else:
+            base = ensure_base(layout, src, offline=False, say=say, fetch=True)
+            if base.origin != "git":
+                need = f"its git commit is needed to write {pin.name}"
+                raise UserError(f"{src.name}: {need}, and {src.url} is not reachable")
+            dest = pinned.write_archive(layout, src, base.commit, folder)
+        sha = sha256_file(dest)
+        say(f"{src.name}: wrote {dest}")
+        out.append(Written(dest, sha, sha == pin.sha256))
+    return out

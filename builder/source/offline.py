@@ -1,14 +1,19 @@
-"""The offline source: a pinned PyPI sdist that vendors a source tree, imported as a commit.
+"""The offline fallback: a sha256-pinned file holding the tree, imported as a deterministic commit.
 
-llama-cpp-python's sdist vendors llama.cpp under vendor/llama.cpp. We fetch it
-with pip (the ordinary client, so the user's index and proxy settings apply),
-check its sha256 against the pin, and commit the subdirectory into the source's
-bare mirror with a fixed identity, date and message: the same sdist always
-gives the same commit, on any machine, so worktrees and ccache keys agree.
+Two kinds, the way Spack keeps source mirrors: a PyPI sdist that vendors the
+tree (llama-cpp-python vendors llama.cpp under vendor/llama.cpp), fetched with
+pip so the user's index and proxy settings apply; or a source archive (a `git
+archive` of the pinned commit) found in the mirror folders (`--mirror DIR`,
+VARIANT_MIRRORS). Either is checked against its sha256 and its subdirectory is
+committed into the source's bare mirror with a fixed identity, date and
+message: the same file always gives the same commit, on any machine, so
+worktrees and ccache keys agree.
 """
 
 from __future__ import annotations
 
+import gzip
+import os
 import shutil
 import sys
 import tarfile
@@ -21,7 +26,7 @@ from ..digest import sha256_file
 from ..errors import UserError
 from ..layout import Layout
 from ..run import capture
-from .sources import PypiPin, Say, Source
+from .sources import Pin, Say, Source
 
 IMPORT_DATE = "@946684800 +0000"  # 2000-01-01: fixed, so the commit hash is a function of the tree
 IMPORT_ENV = {
@@ -33,43 +38,77 @@ IMPORT_ENV = {
 }
 
 
-def ref(pin: PypiPin) -> str:
-    return f"refs/variant/pypi/{pin.sha256}"
+def ref(pin: Pin) -> str:
+    return f"refs/variant/{pin.kind}/{pin.sha256}"
 
 
-def imported_commit(mirror: Path, pin: PypiPin) -> str | None:
+def imported_commit(mirror: Path, pin: Pin) -> str | None:
     if not mirror.exists():
         return None
     res = git.git("rev-parse", "--verify", "--quiet", ref(pin) + "^{commit}", git_dir=mirror, check=False)
     return res.stdout.strip() if res.returncode == 0 else None
 
 
-def fetch(layout: Layout, pin: PypiPin, say: Say) -> Path:
-    """The sdist file, from the download cache or from pip; its sha256 is checked either way."""
+def _in_mirrors(layout: Layout, src: Source, pin: Pin) -> Path | None:
+    """The pinned file from the first mirror folder that has it; a wrong sha256 is an error, not a miss."""
+    for folder in layout.mirror_dirs:
+        candidates = [folder / pin.name] if pin.kind == "archive" else sorted(folder.glob(_sdist_glob(pin)))
+        for path in candidates:
+            if not path.is_file():
+                continue
+            got = sha256_file(path)
+            if got == pin.sha256:
+                return path
+            if pin.kind == "archive":
+                raise UserError(
+                    f"{src.file}: {src.name}.sha256: {path} has sha256 {got}, the pin says {pin.sha256} "
+                    "(a different archive under the pinned name: nothing was imported)"
+                )
+    return None
+
+
+def _sdist_glob(pin: Pin) -> str:
+    project, version = pin.name.split("==", 1)
+    return f"{project.strip().replace('-', '[-_]')}-{version.strip()}.*"
+
+
+def fetch(layout: Layout, src: Source, say: Say) -> Path:
+    """The pinned file: from the download cache, a mirror folder or (sdists) pip; sha256 checked."""
+    pin = src.offline
+    assert pin is not None
     cache = layout.downloads / pin.sha256
     for cached in sorted(cache.glob("*")) if cache.is_dir() else []:
         if cached.is_file() and sha256_file(cached) == pin.sha256:
             return cached
+    found = _in_mirrors(layout, src, pin)
+    if found is not None:
+        return found
+    if pin.kind == "archive":
+        where = ", ".join(map(str, layout.mirror_dirs)) or "none given"
+        raise UserError(
+            f"{src.file}: {src.name}.archive: {pin.name} is in no mirror folder (mirrors: {where}); "
+            f"give the folder that holds it with --mirror DIR or VARIANT_MIRRORS, or let git reach {src.url}"
+        )
     layout.downloads.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=layout.downloads, prefix=".pip-") as tmp:
-        say(f"downloading {pin.requirement} (sdist) with pip")
+        say(f"downloading {pin.name} (sdist) with pip")
         # --no-binary names the one project: with ":all:" pip would also build the
         # sdist's build requirements from source (scikit-build-core can ask for the
         # cmake package, which then compiles CMake for many minutes).
-        project = pin.requirement.split("==", 1)[0].strip()
+        project = pin.name.split("==", 1)[0].strip()
         capture(
             [
                 sys.executable, "-m", "pip", "download", "--no-deps", "--no-binary", project,
-                "--disable-pip-version-check", "--quiet", "--dest", tmp, pin.requirement,
+                "--disable-pip-version-check", "--quiet", "--dest", tmp, pin.name,
             ]
         )  # fmt: skip
         files = [p for p in Path(tmp).iterdir() if p.is_file()]
         if len(files) != 1:
-            raise UserError(f"pip download {pin.requirement}: expected one file, got {len(files)}")
+            raise UserError(f"pip download {pin.name}: expected one file, got {len(files)}")
         got = sha256_file(files[0])
         if got != pin.sha256:
             raise UserError(
-                f"{pin.requirement}: sha256 mismatch: the pin says {pin.sha256}, "
+                f"{src.file}: {src.name}.sha256: the pin says {pin.sha256}, "
                 f"the downloaded {files[0].name} has {got}"
             )
         cache.mkdir(parents=True, exist_ok=True)
@@ -120,10 +159,10 @@ def extract(archive: Path, subdir: str, dest: Path) -> int:
 
 
 def import_tree(layout: Layout, src: Source, say: Say) -> str:
-    """Import the pinned sdist's subdir into the mirror as a deterministic commit."""
-    assert src.pypi is not None
-    pin = src.pypi
-    archive = fetch(layout, pin, say)
+    """Import the pinned file's subdir into the mirror as a deterministic commit."""
+    pin = src.offline
+    assert pin is not None
+    archive = fetch(layout, src, say)
     mirror = layout.mirror(src.name)
     if not mirror.exists():
         mirror.parent.mkdir(parents=True, exist_ok=True)
@@ -135,7 +174,7 @@ def import_tree(layout: Layout, src: Source, say: Say) -> str:
         tree_dir.mkdir()
         n = extract(archive, pin.subdir, tree_dir)
         if n == 0:
-            raise UserError(f"{pin.requirement}: the sdist has no files under {pin.subdir}/")
+            raise UserError(f"{pin.name}: no files under {pin.subdir}/")
         say(f"{src.name}: committing {n} files from {archive.name}:{pin.subdir}")
         env = {**IMPORT_ENV, "GIT_INDEX_FILE": str(Path(tmp) / "index")}
         work = ["--work-tree", str(tree_dir)]
@@ -143,8 +182,8 @@ def import_tree(layout: Layout, src: Source, say: Say) -> str:
         git.git(*work, "add", "--all", "--force", ".", git_dir=mirror, env=env, cwd=tree_dir, neutral=True)
         tree = git.git("write-tree", git_dir=mirror, env=env, neutral=True).stdout.strip()
         message = (
-            f"Import {pin.subdir} from {pin.requirement}\n\n"
-            f"sdist sha256: {pin.sha256}\n"
+            f"Import {pin.subdir} from {pin.name}\n\n"
+            f"{'sdist' if pin.kind == 'pypi' else 'archive'} sha256: {pin.sha256}\n"
             f"upstream: {src.url} @ {src.commit}\n"
         )
         commit = git.git(
@@ -152,3 +191,36 @@ def import_tree(layout: Layout, src: Source, say: Say) -> str:
         ).stdout.strip()
     git.git("update-ref", ref(pin), commit, git_dir=mirror)
     return commit
+
+
+def write_archive(layout: Layout, src: Source, commit: str, folder: Path) -> Path:
+    """`git archive` of the pinned commit as folder/<pinned name>, gzip without a timestamp.
+
+    What `variant mirror create` writes for an air-gapped machine: the same
+    commit always gives the same bytes with the same git, so the file can be
+    checked against the pin.
+    """
+    pin = src.offline
+    assert pin is not None and pin.kind == "archive"
+    top = pin.name.removesuffix(".gz").removesuffix(".tgz").removesuffix(".tar").removesuffix(".zip")
+    folder.mkdir(parents=True, exist_ok=True)
+    dest = folder / pin.name
+    fmt = "zip" if pin.name.endswith(".zip") else "tar"
+    with tempfile.TemporaryDirectory(dir=folder, prefix=".archive-") as tmp:
+        raw = Path(tmp) / "tree"
+        git.git(
+            "archive",
+            f"--format={fmt}",
+            f"--prefix={top}/",
+            "-o",
+            raw,
+            commit,
+            git_dir=layout.mirror(src.name),
+        )
+        if pin.name.endswith((".tar.gz", ".tgz")):
+            packed = Path(tmp) / "tree.gz"
+            with open(raw, "rb") as fin, gzip.GzipFile(packed, "wb", mtime=0) as fout:
+                shutil.copyfileobj(fin, fout)
+            raw = packed
+        os.replace(raw, dest)
+    return dest
