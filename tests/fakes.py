@@ -33,6 +33,9 @@ option(GGML_SANITIZE_THREAD "ThreadSanitizer, as ggml's option" OFF)
 option(FAKE_IGNORE_SANITIZE "misbehave: ignore GGML_SANITIZE_THREAD" OFF)
 option(FAKE_FORCE_DEBUG "misbehave: compile with -g whatever the build type" OFF)
 option(FAKE_DROP_RELEASE_FLAGS "misbehave: compile without the build type's flags" OFF)
+option(FAKE_OWN_WARNING "a warning of the project's own in ggml.c, as forks have" OFF)
+option(FAKE_DEP "kernels from the fakedep dependency, found with find_package (as T-MAC's fork does)" OFF)
+option(FAKE_DEP_SKIP_KERNEL "misbehave: say FAKE_DEP but leave its kernels out" OFF)
 set(CMAKE_RUNTIME_OUTPUT_DIRECTORY ${CMAKE_BINARY_DIR}/bin)
 if (FAKE_DROP_RELEASE_FLAGS)
     set(CMAKE_C_FLAGS_RELEASE "")
@@ -48,6 +51,17 @@ add_library(ggml STATIC ggml/ggml.c)
 target_include_directories(ggml PUBLIC ggml)
 if (FAKE_IDENT)
     target_compile_definitions(ggml PRIVATE FAKE_IDENT)
+endif()
+if (FAKE_OWN_WARNING)
+    target_compile_definitions(ggml PRIVATE FAKE_OWN_WARNING)
+endif()
+if (FAKE_DEP AND NOT FAKE_DEP_SKIP_KERNEL)
+    find_package(FakeDep REQUIRED)
+    target_sources(ggml PRIVATE ${FAKEDEP_KERNELS})
+    target_compile_definitions(ggml PRIVATE FAKE_KCFG_DEFAULT="${FAKEDEP_KCFG}")
+endif()
+if (DEFINED FAKE_GENERATED_KIND)
+    target_compile_definitions(ggml PRIVATE FAKE_GENERATED_KIND=${FAKE_GENERATED_KIND})
 endif()
 if (GGML_OPENMP OR FAKE_LINK_OPENMP_ANYWAY)
     find_package(OpenMP REQUIRED)
@@ -76,6 +90,34 @@ GGML_C = r"""
 #include "ggml.h"
 #ifdef FAKE_IDENT
 #ident "Foreign Compiler 9.9"
+#endif
+#ifdef FAKE_OWN_WARNING
+#warning "the project's own"
+#endif
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+/* what the dependency's kernels and configuration file say, as T-MAC's fork reads kcfg.ini */
+#ifdef FAKE_KCFG_DEFAULT
+int fakedep_kernel(void);
+const char * ggml_kcfg(void) {
+    static char line[128];
+    const char * path = getenv("FAKE_KCFG_FILE") ? getenv("FAKE_KCFG_FILE") : FAKE_KCFG_DEFAULT;
+    FILE * f = fopen(path, "r");
+    if (!f || !fgets(line, sizeof line, f)) {
+        snprintf(line, sizeof line, "unreadable:%d", fakedep_kernel());
+    }
+    if (f) fclose(f);
+    line[strcspn(line, "\n")] = 0;
+    return line;
+}
+#else
+const char * ggml_kcfg(void) { return "none"; }
+#endif
+#ifdef FAKE_GENERATED_KIND
+int ggml_generated(void) { return FAKE_GENERATED_KIND; }
+#else
+int ggml_generated(void) { return -1; }
 #endif
 #ifdef GGML_USE_OPENMP
 #include <omp.h>
@@ -107,8 +149,8 @@ PROGRAM_C = r"""
 #include <stdio.h>
 #include "ggml.h"
 int main(void) {
-    printf("%s ok kind=%d threads=%d leak=%d\n", NAME, ggml_barrier_kind(), ggml_threads() > 0,
-           ggml_env_leak());
+    printf("%s ok kind=%d threads=%d leak=%d kcfg=%s generated=%d\n", NAME, ggml_barrier_kind(),
+           ggml_threads() > 0, ggml_env_leak(), ggml_kcfg(), ggml_generated());
     return 0;
 }
 """
@@ -126,6 +168,7 @@ def write_tree(root: Path) -> None:
     (root / "CMakeLists.txt").write_text(CMAKELISTS)
     (root / "ggml" / "ggml.h").write_text(
         "int ggml_threads(void);\nint ggml_barrier_kind(void);\nint ggml_env_leak(void);\n"
+        "const char * ggml_kcfg(void);\nint ggml_generated(void);\n"
     )
     (root / "ggml" / "ggml.c").write_text(GGML_C)
     for prog in ("test-barrier", "test-backend-ops", "llama-bench", "llama-other"):
@@ -208,3 +251,62 @@ def make_sdist(path: Path, top: str = "fake_pkg-1.0", subdir: str = "vendor/fake
     with tarfile.open(path, "w:gz") as tar:
         tar.add(stage / top, arcname=top)
     return path
+
+
+DEP_CMAKELISTS = r"""
+cmake_minimum_required(VERSION 3.14)
+project(fakedep C)
+option(FAKEDEP_FAIL "misbehave: fail to configure" OFF)
+if (FAKEDEP_FAIL)
+    message(FATAL_ERROR "fakedep: told to fail")
+endif()
+include(GNUInstallDirs)
+install(FILES kernels.c kcfg.ini DESTINATION ${CMAKE_INSTALL_LIBDIR})
+install(FILES FakeDepConfig.cmake DESTINATION ${CMAKE_INSTALL_LIBDIR}/cmake/fakedep)
+"""
+
+DEP_CONFIG = r"""
+get_filename_component(_fakedep_lib "${CMAKE_CURRENT_LIST_DIR}/../.." ABSOLUTE)
+set(FAKEDEP_KERNELS "${_fakedep_lib}/kernels.c")
+set(FAKEDEP_KCFG "${_fakedep_lib}/kcfg.ini")
+"""
+
+
+def make_dep(path: Path) -> str:
+    """A dependency in the shape of T-MAC: installs a CMake package, kernel sources and a kcfg.ini."""
+    path.mkdir(parents=True)
+    git(path, "init", "-q", "-b", "main")
+    (path / "CMakeLists.txt").write_text(DEP_CMAKELISTS)
+    (path / "FakeDepConfig.cmake").write_text(DEP_CONFIG)
+    (path / "kernels.c").write_text("int fakedep_kernel(void);\nint fakedep_kernel(void) { return 42; }\n")
+    (path / "kcfg.ini").write_text("kcfg-from-the-dependency\n")
+    git(path, "add", "-A")
+    git(path, "commit", "-q", "-m", "fake dependency")
+    return git(path, "rev-parse", "HEAD")
+
+
+OUTER_CMAKELISTS = r"""
+cmake_minimum_required(VERSION 3.14)
+project(outer C CXX)
+file(READ ${CMAKE_SOURCE_DIR}/include/kind.txt FAKE_GENERATED_KIND)
+string(STRIP "${FAKE_GENERATED_KIND}" FAKE_GENERATED_KIND)
+add_subdirectory(3rdparty/llama)
+"""
+
+GENERATOR = """import sys
+from pathlib import Path
+Path("include").mkdir(exist_ok=True)
+Path("include/kind.txt").write_text(sys.argv[1] + "\\n")
+"""
+
+
+def make_outer(path: Path) -> str:
+    """A project in the shape of BitNet: builds only with a llama.cpp fork nested at 3rdparty/llama,
+    and a code generator that must run before configuring."""
+    path.mkdir(parents=True)
+    git(path, "init", "-q", "-b", "main")
+    (path / "CMakeLists.txt").write_text(OUTER_CMAKELISTS)
+    (path / "gen.py").write_text(GENERATOR)
+    git(path, "add", "-A")
+    git(path, "commit", "-q", "-m", "fake outer project")
+    return git(path, "rev-parse", "HEAD")

@@ -54,6 +54,8 @@ def test_build_publishes_verified_binaries_and_manifest(catalogue: Catalogue, ru
         "sanitizers",
         "instrument",
         "debug-info",
+        "kernels",
+        "series-code",
         "cmake",
         "compile",
         "patches",

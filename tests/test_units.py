@@ -125,19 +125,21 @@ def test_warnings_ledger_keeps_steps_that_did_not_run_and_maps_other_worktrees(t
     ]:
         first.line(line)
     ledger = warnings.update(build, first)
-    patched = {cpu, "src/llama.cpp"}
-    assert warnings.in_files(ledger, build, wt, work, patched) == [
-        f"{cpu}: cast discards '_Atomic' [-Wcast-qual]",
-        "src/llama.cpp: from the other worktree [-Wshadow]",
+    patched = {cpu: {617}, "src/llama.cpp": {4, 5, 6}}
+    assert warnings.at_lines(ledger, build, wt, work, patched) == [
+        f"{cpu}:617: cast discards '_Atomic' [-Wcast-qual]",
+        "src/llama.cpp:5: from the other worktree [-Wshadow]",
     ]
+    # a warning in a patched file, on a line the patches did not touch, is not theirs
+    assert warnings.at_lines(ledger, build, wt, work, {cpu: {616, 618}}) == []
     # A rerun that compiles nothing keeps what the steps said; one that recompiles a step replaces it.
     again = warnings.Collector()
     again.line("[1/1] Building CXX object src/CMakeFiles/llama.dir/llama.cpp.o")
     ledger = warnings.update(build, again)
-    assert warnings.in_files(ledger, build, wt, work, patched) == [
-        f"{cpu}: cast discards '_Atomic' [-Wcast-qual]"
+    assert warnings.at_lines(ledger, build, wt, work, patched) == [
+        f"{cpu}:617: cast discards '_Atomic' [-Wcast-qual]"
     ]
-    assert warnings.in_files(ledger, build, wt, work, {"src/llama.h"}) == []
+    assert warnings.at_lines(ledger, build, wt, work, {"src/llama.h": {5}}) == []
 
 
 def test_probe_keeps_the_driver_name_a_symlink_was_called_by(

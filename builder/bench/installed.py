@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from ..build import runtime
 from ..build.publish import MANIFEST, in_use_lock
 from ..errors import UserError
 from ..layout import Layout
@@ -22,6 +24,15 @@ class Installed:
     name: str
     bin: Path
     manifest: dict[str, Any]
+
+    def env(self) -> dict[str, str]:
+        """The caller's environment plus what the variant's binaries need at run time (its [runtime] env)."""
+        wanted = (self.manifest.get("runtime") or {}).get("env") or {}
+        return {**os.environ, **runtime.env(wanted, self.bin.parent)}
+
+    def runtime_env(self) -> dict[str, str]:
+        """Only the variables the variant's binaries need, for a child that already inherits ours."""
+        return runtime.env((self.manifest.get("runtime") or {}).get("env") or {}, self.bin.parent)
 
     def tool(self, name: str) -> str:
         path = self.bin / name

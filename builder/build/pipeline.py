@@ -7,6 +7,7 @@ holds the per-variant lock and writes the manifest.
 from __future__ import annotations
 
 import dataclasses
+import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -23,8 +24,9 @@ from ..patch import apply as patches
 from ..run import live
 from ..source import mirror as sources
 from ..tomlfile import suggest
-from . import commands, provenance, verify
+from . import commands, elf, features, provenance, runtime, verify
 from . import configure as cmake
+from . import deps as deps_mod
 from . import plan as plan_mod
 from . import publish as install
 from .plan import Plan
@@ -103,16 +105,12 @@ def _build_locked(layout: Layout, plan: Plan, opts: Options, say: Say) -> Outcom
     log_file.parent.mkdir(parents=True, exist_ok=True)
     log_file.write_text(f"# variant build {plan.name}  hash {plan.hash}\n")
 
-    base = sources.ensure_base(layout, plan.source, offline=opts.offline, say=say)
-    if base.origin != plan.origin:
-        # The remote could not be reached after all: the tree, and so the hash, is the fallback's.
-        plan = dataclasses.replace(plan, origin=base.origin)
-    sources.ensure_worktree(layout, plan.source, plan.name, base, say)
-    head = patches.apply(plan.worktree, plan.branch, base.commit, plan.series, say)
-    if plan.source.submodules:
-        sources.update_submodules(plan.worktree)
-    for step in plan.source.prebuild:
-        live(list(step), cwd=plan.worktree, log_file=log_file, env=dict(plan.env), inherit_env=False)
+    plan, checkouts = _checkout(layout, plan, opts, log_file, say)
+    deps_built = [
+        deps_mod.ensure(layout, d, tc=plan.toolchain, cmake=plan.cmake, env=dict(plan.env),
+                        offline=opts.offline, log_file=log_file, say=say)
+        for d in plan.deps
+    ]  # fmt: skip
     phase("source")
 
     stats_log = dict(plan.ccache_env).get("CCACHE_STATSLOG")
@@ -128,14 +126,17 @@ def _build_locked(layout: Layout, plan: Plan, opts: Options, say: Say) -> Outcom
     say(f"{plan.name}: verifying {len(files)} artifact(s)")
     cache = commands.cache(plan.build_dir)
     flags = commands.config_flags(plan, cache)
+    facts = [elf.read(f) for f in files]
     checks = verify.require(
         plan,
         [
-            *verify.artifacts(plan, files, commands.wants_debug_info(flags), layout.work_root),
+            *verify.artifacts(plan, facts, commands.wants_debug_info(flags), layout.work_root),
+            features.kernels(plan, facts),
+            features.series_code(plan, files),
             commands.options(plan, cache),
             commands.compile_commands(plan, flags),
-            provenance.patch_commits(plan, base.commit, head),
-            provenance.warnings_in_patches(plan, base.commit, ledger, layout.work_root),
+            *(provenance.patch_commits(plan, c) for c in checkouts),
+            provenance.warnings_in_patches(plan, checkouts, ledger, layout.work_root),
         ],
     )
     phase("verify")
@@ -143,14 +144,11 @@ def _build_locked(layout: Layout, plan: Plan, opts: Options, say: Say) -> Outcom
     counts = cmake.ccache_counts(Path(stats_log), plan.build_dir) if stats_log else {}
     manifest = {
         **{k: v for k, v in plan.describe().items() if k not in ("configure", "build")},
-        "source": {
-            **plan.source.identity(),
-            "origin": base.origin,
-            "origin_detail": base.detail,
-            "base_commit": base.commit,
-            "head_commit": head,
-            "branch": plan.branch,
-        },
+        "source": {**plan.source.identity(), **checkouts[0].record(plan.branch)},
+        "nested": [
+            {"path": c.tree.path, **c.tree.source.identity(), **c.record(plan.branch)} for c in checkouts[1:]
+        ],
+        "deps": deps_built,
         "commands": {"configure": plan.configure_argv(), "build": plan.build_argv(opts.jobs)},
         "verification": [c.as_dict() for c in checks],
         "build_seconds": seconds,
@@ -160,5 +158,30 @@ def _build_locked(layout: Layout, plan: Plan, opts: Options, say: Say) -> Outcom
         "tool_version": __version__,
         "log": str(log_file),
     }
-    path = install.publish(layout, plan.name, plan.hash, files, manifest)
+    extra = runtime.files(plan)
+    path = install.publish(layout, plan.name, plan.hash, files, manifest, extra)
     return Outcome(plan.name, "built", path, install.read_manifest(layout, plan.name) or manifest)
+
+
+def _checkout(
+    layout: Layout, plan: Plan, opts: Options, log_file: Path, say: Say
+) -> tuple[Plan, list[provenance.Checkout]]:
+    """Every tree in its worktree at base + its series; the plan with the origins really used."""
+    trees, done = [], []
+    for tree in plan.trees:
+        base = sources.ensure_base(layout, tree.source, offline=opts.offline, say=say)
+        if base.origin != tree.origin:
+            # The remote could not be reached after all: the tree, and so the hash, is the fallback's.
+            tree = dataclasses.replace(tree, origin=base.origin)
+        wt = tree.worktree(plan.worktree)
+        sources.ensure_worktree(layout, tree.source, wt, plan.branch, base, say)
+        head = patches.apply(wt, plan.branch, base.commit, tree.series, say)
+        trees.append(tree)
+        done.append(provenance.Checkout(tree, wt, base, head))
+    plan = dataclasses.replace(plan, trees=tuple(trees))
+    if plan.source.submodules:
+        sources.update_submodules(plan.worktree)
+    for step in plan.source.prebuild:
+        argv = [a.replace("{python}", sys.executable) for a in step]
+        live(argv, cwd=plan.worktree, log_file=log_file, env=dict(plan.env), inherit_env=False)
+    return plan, done

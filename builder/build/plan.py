@@ -17,10 +17,8 @@ from ..host.env import PASSED, build_env
 from ..host.tools import cmake_binary as cmake_binary
 from ..host.tools import ninja_binary
 from ..layout import Layout
-from ..patch import series as patches
 from ..patch.series import Series
 from ..source import sources as sources_mod
-from ..source.mirror import expected_origin
 from ..source.sources import Source
 from ..spec import toolchain
 from ..spec import variant as spec
@@ -29,6 +27,11 @@ from ..spec.instrument import INSTRUMENTS
 from ..spec.toolchain import Toolchain
 from ..spec.variant import Variant
 from ..tomlfile import suggest
+from . import deps as deps_mod
+from . import floors
+from . import trees as trees_mod
+from .deps import Dependency
+from .trees import Tree
 
 # Options the tool owns: a spec sets them through toolchain, build-type or flags.
 RESERVED = {
@@ -66,11 +69,11 @@ class Plan:
     variant: Variant
     source: Source
     toolchain: Toolchain
-    series: tuple[Series, ...]
+    trees: tuple[Tree, ...]  # the source's tree first, then the ones nested in it, each with its series
+    deps: tuple[Dependency, ...]  # installed before configuring; their -D exports are configure options
     requires: tuple[str, ...]
     flags: Flags
     options: tuple[tuple[str, str], ...]  # -D options that define the artifact
-    origin: str  # where the source tree comes from: "git" or "pypi" (see source.mirror.expected_origin)
     env: tuple[tuple[str, str], ...]  # the build's whole environment (host/env.py)
     isa: tuple[tuple[str, Any], ...]  # what -march=native means here; empty unless GGML_NATIVE is on
     worktree: Path
@@ -88,6 +91,15 @@ class Plan:
         return f"variant/{self.variant.name}"
 
     @property
+    def series(self) -> tuple[Series, ...]:
+        return tuple(s for t in self.trees for s in t.series)
+
+    @property
+    def origin(self) -> str:
+        """Where the variant's own tree comes from: "git", "pypi" or "archive"."""
+        return self.trees[0].origin
+
+    @property
     def hash(self) -> str:
         """A sha256 over everything that decides the binaries, and nothing else.
 
@@ -99,14 +111,13 @@ class Plan:
         v = self.variant
         payload = {
             "recipe": RECIPE_VERSION,
-            "source": self.source.identity(),
-            "origin": self.origin,
+            "trees": [t.identity() for t in self.trees],
+            "deps": [d.identity() for d in self.deps],
             "toolchain": {k: val for k, val in self.toolchain.identity().items() if k != "name"},
             "cmake_version": list(self.cmake_version),
             "build_type": v.build_type,
             "instrument": v.instrument,
             "targets": sorted(v.targets),
-            "patches": [[s.name, p.path.name, p.sha256] for s in self.series for p in s.patches],
             "cmake": dict(self.options),
             "flags": [list(self.flags.c), list(self.flags.cxx), list(self.flags.ld)],
             "env": {k: val for k, val in self.env if k not in PASSED},
@@ -151,6 +162,8 @@ class Plan:
             launcher = ";".join(["/usr/bin/env", *(f"{k}={v}" for k, v in self.ccache_env), "ccache"])
             argv += [f"-DCMAKE_C_COMPILER_LAUNCHER={launcher}", f"-DCMAKE_CXX_COMPILER_LAUNCHER={launcher}"]
         argv += [f"-D{k}={v}" for k, v in self.options]
+        # Paths of this machine, so outside the hash (the dependency's own hash is in it).
+        argv += [f"-D{k}={v}" for d in self.deps for k, v in d.exports()]
         return argv
 
     def build_argv(self, jobs: int | None = None) -> list[str]:
@@ -165,6 +178,7 @@ class Plan:
         return [
             {
                 "series": s.name,
+                "source": s.source,
                 "file": p.path.name,
                 "sha256": p.sha256,
                 "subject": p.subject,
@@ -180,6 +194,11 @@ class Plan:
             **describe_spec(self.variant),
             "hash": self.hash,
             "source": {**self.source.identity(), "expected_origin": self.origin},
+            "trees": [
+                {"path": t.path, "source": t.source.name, "expected_origin": t.origin} for t in self.trees
+            ],
+            "deps": [{"name": d.name, "hash": d.hash, "prefix": str(d.prefix)} for d in self.deps],
+            "runtime": {"files": list(self.source.runtime_files), "env": dict(self.source.runtime_env)},
             "toolchain": self.toolchain.identity(),
             "patches": self.patch_list(),
             "requires": list(self.requires),
@@ -234,15 +253,15 @@ def make(
             f'unknown source "{v.source}"' + suggest(v.source, sources) + f" (in {layout.sources_file})",
         )
     src = sources[v.source]
+    if src.role != "tree":
+        why = f'"{src.name}" is a dependency (role = "dependency"), not a tree to build'
+        raise SpecError(v.origin("source"), "source", why)
     tspec = toolchain.load(
         layout.toolchains_dir, v.toolchain, referenced_from=v.origin("toolchain"), key="toolchain"
     )
-    series = tuple(
-        patches.load(
-            layout.patches_dir, s, src.name, referenced_from=v.origin("patches"), key=f"patches[{i}]"
-        )
-        for i, s in enumerate(v.patches)
-    )
+    trees = trees_mod.resolve(layout, v, src, sources, offline=offline)
+    series = tuple(s for t in trees for s in t.series)
+    floor = floors.check_family(v, tspec, [t.source for t in trees])
     for key, _ in v.cmake:
         if key in RESERVED:
             raise SpecError(
@@ -254,10 +273,13 @@ def make(
                 v.origin("requires"), f"requires[{i}]", f'unknown tool "{req}"' + suggest(req, doctor.BY_NAME)
             )
     tc = toolchain.resolve(tspec)
+    floors.check_version(tc, floor)
     options = {**RECIPE_CMAKE, **dict(src.cmake), **dict(v.cmake)}
     flags = v.flags + INSTRUMENTS[v.instrument].flags
     requires = tuple(dict.fromkeys(v.requires + tuple(r for s in series for r in s.requires)))
     cmake_path, cmake_version = cmake_binary()
+    env = build_env()
+    deps = deps_mod.resolve(layout, src, sources, tc, cmake_version, env, offline=offline)
     native = _on(options.get("GGML_NATIVE", "ON"))
     ccache_env: tuple[tuple[str, str], ...] = ()
     if shutil.which("ccache"):
@@ -279,12 +301,12 @@ def make(
         variant=v,
         source=src,
         toolchain=tc,
-        series=series,
+        trees=trees,
+        deps=deps,
         requires=requires,
         flags=flags,
         options=tuple(sorted(options.items())),
-        origin=expected_origin(layout, src, offline=offline),
-        env=tuple(sorted(build_env().items())),
+        env=tuple(sorted(env.items())),
         isa=tuple(sorted(native_isa(tc.cc.path).items())) if native else (),
         worktree=layout.worktree(name),
         build_dir=layout.build_dir(name),

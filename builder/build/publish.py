@@ -55,7 +55,14 @@ def _fsync(path: Path) -> None:
         os.close(fd)
 
 
-def publish(layout: Layout, name: str, plan_hash: str, files: list[Path], manifest: dict[str, Any]) -> Path:
+def publish(
+    layout: Layout,
+    name: str,
+    plan_hash: str,
+    files: list[Path],
+    manifest: dict[str, Any],
+    extra: dict[str, Path] | None = None,
+) -> Path:
     """Write the variant's folder in full, make it durable, then swap dist/<name> onto it in one rename.
 
     After a power loss dist/<name> names either the old folder or the new one,
@@ -73,7 +80,14 @@ def publish(layout: Layout, name: str, plan_hash: str, files: list[Path], manife
         shutil.copy2(f, dest)
         _fsync(dest)
         entries.append({"name": f.name, "sha256": sha256_file(dest), "size": dest.stat().st_size})
-    manifest = {**manifest, "binaries": entries}
+    shared = []
+    for rel, src in sorted((extra or {}).items()):
+        dest = stage / rel
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(src, dest)
+        _fsync(dest)
+        shared.append({"name": rel, "sha256": sha256_file(dest), "from": str(src)})
+    manifest = {**manifest, "binaries": entries, "files": shared}
     (stage / MANIFEST).write_text(json.dumps(manifest, indent=2, sort_keys=False) + "\n")
     for path in (stage / MANIFEST, stage / "bin", stage):
         _fsync(path)

@@ -149,8 +149,7 @@ def debug_info(plan: Plan, facts: list[ElfFacts], want: bool, work_root: Path) -
     return Check("debug-info", True, f"{plan.variant.build_type}: no .debug_info from the variant's sources")
 
 
-def artifacts(plan: Plan, binaries: list[Path], debug: bool, work_root: Path) -> list[Check]:
-    facts = [elf.read(b) for b in binaries]
+def artifacts(plan: Plan, facts: list[ElfFacts], debug: bool, work_root: Path) -> list[Check]:
     return [
         openmp(plan, facts),
         compiler(plan, facts),

@@ -18,7 +18,7 @@ from pathlib import Path
 LEDGER = "variant-warnings.json"
 NINJA_STATUS = re.compile(r"^\[(\d+)/(\d+)\]\s*(.*)$")
 # gcc and clang: "path/to/file.c:617:24: warning: ..." (ccache replays them on a hit)
-WARNING = re.compile(r"^(?P<file>[^\s:]+):\d+:(?:\d+:)? warning: (?P<text>.*)$")
+WARNING = re.compile(r"^(?P<file>[^\s:]+):(?P<line>\d+):(?:\d+:)? warning: (?P<text>.*)$")
 
 
 class Collector:
@@ -36,7 +36,7 @@ class Collector:
             return
         found = WARNING.match(text)
         if found and self._current is not None:
-            self.steps[self._current].append([found["file"], found["text"]])
+            self.steps[self._current].append([found["file"], found["line"], found["text"]])
 
 
 def update(build_dir: Path, collected: Collector) -> dict[str, list[list[str]]]:
@@ -70,14 +70,18 @@ def tree_path(file: str, build_dir: Path, worktree: Path, work_root: Path) -> st
     return None
 
 
-def in_files(
-    ledger: dict[str, list[list[str]]], build_dir: Path, worktree: Path, work_root: Path, files: set[str]
+def at_lines(
+    ledger: dict[str, list[list[str]]],
+    build_dir: Path,
+    worktree: Path,
+    work_root: Path,
+    lines: dict[str, set[int]],
 ) -> list[str]:
-    """The warnings of the ledger that point into files (worktree-relative paths), de-duplicated."""
+    """The warnings of the ledger that point into the given lines (worktree-relative paths), de-duplicated."""
     found = []
     for step_warnings in ledger.values():
-        for file, text in step_warnings:
+        for file, line, text in step_warnings:
             rel = tree_path(file, build_dir, worktree, work_root)
-            if rel in files:
-                found.append(f"{rel}: {text}")
+            if rel is not None and int(line) in lines.get(rel, ()):
+                found.append(f"{rel}:{line}: {text}")
     return sorted(set(found))

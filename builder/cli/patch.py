@@ -25,15 +25,18 @@ def patch_list(ctx: click.Context, as_json: bool) -> None:
     layout = app.layout(ctx)
     rows: list[dict[str, Any]] = []
     for name in patches.available(layout.patches_dir):
-        s = patches.load(layout.patches_dir, name, "llama.cpp", referenced_from=layout.patches_dir, key=name)
+        h = patches.header(layout.patches_dir, name, referenced_from=layout.patches_dir, key=name)
+        ports = patches.ports(h.dir)
+        by_base = {b: [patches.pin_key(h.dir, f) for f in patches.patch_files(h.dir, b)] for b in h.bases()}
         rows.append(
             {
                 "series": name,
-                "status": s.status,
-                "upstream": s.upstream,
-                "description": s.description,
-                "bench": list(s.bench),
-                "patches": [p.path.name for p in s.patches],
+                "status": h.status,
+                "upstream": h.upstream,
+                "description": h.description,
+                "bench": list(h.bench),
+                "bases": [b for b in h.bases() if b != patches.TOP],
+                "patches": by_base if ports else {},
             }
         )
     if as_json:
@@ -41,21 +44,22 @@ def patch_list(ctx: click.Context, as_json: bool) -> None:
         return
     for r in rows:
         click.echo(f"{r['series']}  [{r['status']}]  {r['description']}")
-        for f in r["patches"]:
-            click.echo(f"    {f}")
+        click.echo(f"    bases: {', '.join(r['bases']) or 'any'}")
+        for base, files in r["patches"].items():
+            for f in files:
+                click.echo(f"    {base if base != patches.TOP else 'any'}: {f}")
 
 
 @patch.command("pin")
 @click.argument("series")
-@click.option("--source", default="llama.cpp", show_default=True, help="Which base's patches to pin.")
 @click.pass_context
-def patch_pin(ctx: click.Context, series: str, source: str) -> None:
-    """Record the sha256 of every patch of SERIES in its series.toml."""
+def patch_pin(ctx: click.Context, series: str) -> None:
+    """Record the sha256 of every patch of SERIES, every port, in its series.toml."""
     layout = app.layout(ctx)
     sdir = layout.patches_dir / series
     if not (sdir / "series.toml").is_file():
         raise UserError(
             f'unknown patch series "{series}"' + suggest(series, patches.available(layout.patches_dir))
         )
-    for fname, sha in patches.pin(sdir, source).items():
+    for fname, sha in patches.pin(sdir).items():
         click.echo(f"{fname} {sha}")

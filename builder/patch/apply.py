@@ -29,7 +29,8 @@ def describe_failure(output: str) -> str:
 
 
 def _state_file(wt: Path) -> Path:
-    return wt.parent / "patch-state.json"
+    """Kept in the worktree's own git folder: a nested tree's state stays out of the tree around it."""
+    return wt / git.out("rev-parse", "--git-path", "variant-patch-state.json", cwd=wt)
 
 
 def _desired(base: str, series: tuple[Series, ...]) -> dict[str, object]:
@@ -47,7 +48,9 @@ def is_current(wt: Path, base: str, series: tuple[Series, ...]) -> bool:
     head = git.git("rev-parse", "HEAD", cwd=wt, check=False).stdout.strip()
     if head != recorded.get("head"):
         return False
-    dirty = git.git("status", "--porcelain", "--untracked-files=no", cwd=wt).stdout.strip()
+    dirty = git.git(
+        "status", "--porcelain", "--untracked-files=no", "--ignore-submodules=all", cwd=wt
+    ).stdout.strip()
     return not dirty
 
 
@@ -80,7 +83,9 @@ def apply(wt: Path, branch: str, base: str, series: tuple[Series, ...], say: Say
     if is_current(wt, base, series):
         return git.out("rev-parse", "HEAD", cwd=wt)
     recover(wt, say)
-    dirty = git.git("status", "--porcelain", "--untracked-files=no", cwd=wt).stdout.strip()
+    dirty = git.git(
+        "status", "--porcelain", "--untracked-files=no", "--ignore-submodules=all", cwd=wt
+    ).stdout.strip()
     if dirty:
         raise UserError(
             f"{wt} has local changes; the build worktree is managed by the tool. "

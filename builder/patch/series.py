@@ -13,7 +13,10 @@ from pathlib import Path
 from .. import tomlfile as tf
 from ..errors import SpecError, UserError
 
-KEYS = ("description", "upstream", "status", "applies-to", "bench", "requires", "notes", "sha256")
+KEYS = (
+    "description", "upstream", "status", "applies-to", "bench", "requires", "notes", "verify-strings",
+    "sha256",
+)  # fmt: skip
 STATUSES = ("local", "draft", "proposed", "submitted", "merged", "rejected")
 
 
@@ -36,6 +39,8 @@ class Series:
     bench: tuple[str, ...]
     requires: tuple[str, ...]
     patches: tuple[PatchFile, ...]
+    source: str = ""  # the base whose port this is
+    verify_strings: tuple[str, ...] = ()  # text the patched binaries must contain (a getenv name, say)
 
 
 def available(patches_dir: Path) -> list[str]:
@@ -62,14 +67,70 @@ def read_patch(path: Path) -> PatchFile:
     return PatchFile(path=path, sha256=hashlib.sha256(data).hexdigest(), subject=subject, author=author)
 
 
+TOP = "*"  # the port made of the series' top-level patch files
+
+
+def ports(series_dir: Path) -> dict[str, list[Path]]:
+    """Patch files per base: a folder per source (llama.cpp-tmac/), the top level for the others.
+
+    One logical change often needs a port for each fork (the barrier lives in
+    ggml-cpu.c upstream and in ggml.c in the T-MAC and BitNet forks).
+    """
+    out: dict[str, list[Path]] = {}
+    for sub in sorted(series_dir.iterdir()) if series_dir.is_dir() else []:
+        if sub.is_dir() and (files := sorted(sub.glob("*.patch"))):
+            out[sub.name] = files
+    if top := sorted(series_dir.glob("*.patch")):
+        out[TOP] = top
+    return out
+
+
+def bases(series_dir: Path, applies_to: tuple[str, ...]) -> list[str]:
+    """The sources this series has a port for: applies-to's entries with a folder, or served by the
+    top-level files; without applies-to, every folder, and TOP (any source) if there are top-level files."""
+    found = ports(series_dir)
+    if applies_to:
+        return [s for s in applies_to if s in found or TOP in found]
+    return list(found)
+
+
 def patch_files(series_dir: Path, source: str) -> list[Path]:
-    """A series may hold one folder per code base (llama.cpp/, bitnet/, ...)."""
-    per_base = series_dir / source
-    folder = per_base if per_base.is_dir() else series_dir
-    return sorted(folder.glob("*.patch"))
+    """The port of a series for source: its folder, else the top-level files."""
+    found = ports(series_dir)
+    return found.get(source) or found.get(TOP, [])
 
 
-def load(patches_dir: Path, name: str, source: str, *, referenced_from: Path, key: str) -> Series:
+def pin_key(series_dir: Path, patch: Path) -> str:
+    """How series.toml's [sha256] names a patch: its path inside the series folder."""
+    return patch.relative_to(series_dir).as_posix()
+
+
+@dataclass(frozen=True)
+class Header:
+    """series.toml without any port: what `variant patch list` shows."""
+
+    name: str
+    dir: Path
+    file: Path
+    description: str
+    upstream: str | None
+    status: str
+    applies_to: tuple[str, ...]
+    bench: tuple[str, ...]
+    requires: tuple[str, ...]
+    verify_strings: tuple[str, ...]
+    notes: str
+    pins: dict[str, object]
+
+    def bases(self) -> list[str]:
+        return bases(self.dir, self.applies_to)
+
+    def supports(self, source: str) -> bool:
+        have = self.bases()
+        return source in have or TOP in have
+
+
+def header(patches_dir: Path, name: str, *, referenced_from: Path, key: str) -> Header:
     sdir = patches_dir / name
     path = sdir / "series.toml"
     if not path.is_file():
@@ -78,62 +139,82 @@ def load(patches_dir: Path, name: str, source: str, *, referenced_from: Path, ke
         )
     data = tf.load(path)
     tf.check_keys(path, data, KEYS)
-    applies_to = tf.get_str_list(path, data, "applies-to") or ()
-    if applies_to and source not in applies_to:
-        raise SpecError(
-            referenced_from,
-            key,
-            f'series "{name}" applies to {", ".join(applies_to)}, not to source "{source}"',
-        )
-    files = patch_files(sdir, source)
-    if not files:
-        raise SpecError(path, None, f"no *.patch files in {sdir} (or {sdir / source})")
-    patches = tuple(read_patch(f) for f in files)
-    pins = tf.get_table(path, data, "sha256")
-    if pins:
-        _check_pins(path, pins, patches)
-    return Series(
+    return Header(
         name=name,
         dir=sdir,
+        file=path,
         description=tf.get_str(path, data, "description") or "",
         upstream=tf.get_str(path, data, "upstream"),
         status=tf.get_enum(path, data, "status", STATUSES) or "local",
-        applies_to=applies_to,
+        applies_to=tf.get_str_list(path, data, "applies-to") or (),
         bench=tf.get_str_list(path, data, "bench") or (),
         requires=tf.get_str_list(path, data, "requires") or (),
-        patches=patches,
+        verify_strings=tf.get_str_list(path, data, "verify-strings") or (),
+        notes=tf.get_str(path, data, "notes") or "",
+        pins=tf.get_table(path, data, "sha256"),
     )
 
 
-def _check_pins(path: Path, pins: dict[str, object], patches: tuple[PatchFile, ...]) -> None:
-    by_name = {p.path.name: p for p in patches}
-    for fname, pinned in pins.items():
-        if fname not in by_name:
+def load(patches_dir: Path, name: str, source: str, *, referenced_from: Path, key: str) -> Series:
+    """The series' port for source; a series with no port for it is an error naming the ones it has."""
+    h = header(patches_dir, name, referenced_from=referenced_from, key=key)
+    if not h.supports(source):
+        have = ", ".join(b for b in h.bases() if b != TOP) or "none"
+        raise SpecError(
+            referenced_from,
+            key,
+            f'series "{name}" has no port for source "{source}"; it supports: {have} '
+            f"(a port is a folder {h.dir / source}/ of *.patch files, and applies-to in {h.file.name})",
+        )
+    files = patch_files(h.dir, source)
+    if not files:
+        raise SpecError(h.file, None, f"no *.patch files in {h.dir} (or {h.dir / source})")
+    patches = tuple(read_patch(f) for f in files)
+    if h.pins:
+        _check_pins(h.file, h.pins, h.dir, patches)
+    return Series(
+        name=name,
+        dir=h.dir,
+        description=h.description,
+        upstream=h.upstream,
+        status=h.status,
+        applies_to=h.applies_to,
+        bench=h.bench,
+        requires=h.requires,
+        patches=patches,
+        source=source,
+        verify_strings=h.verify_strings,
+    )
+
+
+def _check_pins(path: Path, pins: dict[str, object], sdir: Path, patches: tuple[PatchFile, ...]) -> None:
+    every = {pin_key(sdir, f) for files in ports(sdir).values() for f in files}
+    for key in pins:
+        if key not in every:
             raise SpecError(
-                path,
-                f"sha256.{fname}",
-                "pinned, but there is no such patch file" + tf.suggest(fname, by_name),
+                path, f"sha256.{key}", "pinned, but there is no such patch file" + tf.suggest(key, every)
             )
-        got = by_name[fname].sha256
-        if pinned != got:
+    for p in patches:
+        key = pin_key(sdir, p.path)
+        if key not in pins:
+            raise SpecError(path, "sha256", f"{key} is not pinned; run `variant patch pin`")
+        if pins[key] != p.sha256:
             raise SpecError(
                 path,
-                f"sha256.{fname}",
-                f"the patch changed since it was pinned (pinned {pinned}, file has {got}); "
+                f"sha256.{key}",
+                f"the patch changed since it was pinned (pinned {pins[key]}, file has {p.sha256}); "
                 "review it and run `variant patch pin`",
             )
-    for fname in by_name:
-        if fname not in pins:
-            raise SpecError(path, "sha256", f"{fname} is not pinned; run `variant patch pin`")
 
 
-def pin(series_dir: Path, source: str) -> dict[str, str]:
-    """Rewrite series.toml's [sha256] table (kept last in the file) from the patch files."""
+def pin(series_dir: Path) -> dict[str, str]:
+    """Rewrite series.toml's [sha256] table (kept last in the file) from every port's patch files."""
     path = series_dir / "series.toml"
     text = path.read_text()
     text = re.split(r"(?m)^\[sha256\]", text)[0].rstrip() + "\n"
-    pins = {f.name: read_patch(f).sha256 for f in patch_files(series_dir, source)}
+    files = [f for found in ports(series_dir).values() for f in found]
+    pins = {pin_key(series_dir, f): read_patch(f).sha256 for f in files}
     text += "\n[sha256]  # written by `variant patch pin`; a patch that changes must be re-pinned\n"
-    text += "".join(f'"{n}" = "{s}"\n' for n, s in pins.items())
+    text += "".join(f'"{n}" = "{s}"\n' for n, s in sorted(pins.items()))
     path.write_text(text)
     return pins

@@ -99,25 +99,24 @@ def ensure_base(layout: Layout, src: Source, *, offline: bool, say: Say, fetch: 
 # --- worktrees ---------------------------------------------------------------
 
 
-def ensure_worktree(layout: Layout, src: Source, variant: str, base: Base, say: Say) -> bool:
-    """Create the variant's worktree at base if missing; True if it was created.
+def ensure_worktree(layout: Layout, src: Source, wt: Path, branch: str, base: Base, say: Say) -> bool:
+    """Create a worktree of src's mirror at wt, on branch, at base, if missing; True if it was created.
 
     A worktree of another mirror (the variant's source changed) or a folder
     left without its .git is replaced.
     """
-    wt = layout.worktree(variant)
     mirror = layout.mirror(src.name)
     if (wt / ".git").exists():
         common = git.git("rev-parse", "--git-common-dir", cwd=wt, check=False).stdout.strip()
         if common and (wt / common).resolve() == mirror.resolve():
             return False
-        say(f"{variant}: its worktree belongs to another source; replacing it")
+        say(f"{wt}: the worktree belongs to another source; replacing it")
     if wt.exists():
         shutil.rmtree(wt)
     with hold(layout.lock(f"source-{src.name}"), f"the {src.name} mirror", say=say):
         git.git("worktree", "prune", git_dir=mirror)
         wt.parent.mkdir(parents=True, exist_ok=True)
-        say(f"{variant}: creating worktree {wt}")
+        say(f"{src.name}: creating worktree {wt} ({branch})")
         try:
             git.git(
                 "worktree",
@@ -125,13 +124,13 @@ def ensure_worktree(layout: Layout, src: Source, variant: str, base: Base, say: 
                 "--quiet",
                 "--force",
                 "-B",
-                f"variant/{variant}",
+                branch,
                 wt,
                 base.commit,
                 git_dir=mirror,
             )
         except CommandError as exc:
-            raise UserError(f"{variant}: cannot create worktree {wt}:\n{exc.tail}") from exc
+            raise UserError(f"{src.name}: cannot create worktree {wt}:\n{exc.tail}") from exc
     return True
 
 
