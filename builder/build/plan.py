@@ -276,10 +276,12 @@ def make(
     floors.check_version(tc, floor)
     options = {**RECIPE_CMAKE, **dict(src.cmake), **dict(v.cmake)}
     flags = v.flags + INSTRUMENTS[v.instrument].flags
-    requires = tuple(dict.fromkeys(v.requires + tuple(r for s in series for r in s.requires)))
+
     cmake_path, cmake_version = cmake_binary()
     env = build_env()
     deps = deps_mod.resolve(layout, src, sources, tc, cmake_version, env, offline=offline)
+    dep_series = tuple(s for d in deps for s in d.series)
+    requires = tuple(dict.fromkeys(v.requires + tuple(r for s in series + dep_series for r in s.requires)))
     native = _on(options.get("GGML_NATIVE", "ON"))
     ccache_env: tuple[tuple[str, str], ...] = ()
     if shutil.which("ccache"):

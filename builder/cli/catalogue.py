@@ -94,6 +94,8 @@ def show(ctx: click.Context, name: str, as_json: bool) -> None:
         f"  status       {data['status']}",
         f"  source       {src.name}: {src.url} @ {src.commit}"
         + (f"  (offline: {src.offline.kind} {src.offline.name})" if src.offline else ""),
+        *(f"  nested       {t.path}: {t.source.name} @ {t.source.commit}" for t in p.trees[1:]),
+        *(f"  dependency   {d.name} @ {d.source.commit} -> {d.prefix}" for d in p.deps),
         f"  toolchain    {tc.spec.name}: {tc.cc.path} ({tc.cc.version_line})",
         f"  build type   {p.variant.build_type}",
         f"  instrument   {p.variant.instrument}",
@@ -103,6 +105,7 @@ def show(ctx: click.Context, name: str, as_json: bool) -> None:
         f"  flags        c: {' '.join(p.flags.c) or '-'} | cxx: {' '.join(p.flags.cxx) or '-'}"
         f" | ld: {' '.join(p.flags.ld) or '-'}",
         f"  requires     {', '.join(p.requires) or '-'}",
+        *([f"  runtime      {' '.join(f'{k}={v}' for k, v in src.runtime_env)}"] if src.runtime_env else []),
         "configure:",
         "  " + shlex.join(p.configure_argv()),
         "build:",

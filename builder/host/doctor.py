@@ -23,6 +23,7 @@ class Tool:
     programs: tuple[str, ...] = ()
     pkgconfig: str | None = None
     clang_runtime: str | None = None  # a library clang must find (OpenMP)
+    header: str | None = None  # a C++ header the system compiler must find (#include <...>)
     locate: Callable[[], str] | None = None  # how the builder itself picks it
     install: str = ""
     required: bool = False
@@ -99,6 +100,12 @@ TOOLS = (
         install="apt-get install -y uftrace",
     ),
     Tool("perf", "sampling profiler (instrument = perf)", ("perf",), install="apt-get install -y linux-perf"),
+    Tool(
+        "dmlc",
+        "dmlc-core's headers (T-MAC's install, without a TVM checkout)",
+        header="dmlc/logging.h",
+        install="apt-get install -y libdmlc-dev",
+    ),
     Tool("fio", "disk bandwidth reference (load bench)", ("fio",), install="apt-get install -y fio"),
 )
 BY_NAME = {t.name: t for t in TOOLS}
@@ -119,6 +126,15 @@ def check(tool: Tool) -> Finding:
             return Finding(tool, False, "", "", "not found by pkg-config")
         libdir = capture(["pkg-config", "--variable=libdir", tool.pkgconfig], check=False).stdout.strip()
         return Finding(tool, True, res.stdout.strip(), libdir, "")
+    if tool.header:
+        cxx = shutil.which("c++") or shutil.which("g++")
+        if cxx is None:
+            return Finding(tool, False, "", "", "no C++ compiler to ask")
+        res = capture([cxx, "-E", "-H", "-x", "c++", "-"], check=False, input=f"#include <{tool.header}>\n")
+        if res.returncode != 0:
+            return Finding(tool, False, "", "", f"<{tool.header}> not found")
+        where = next((ln.split()[-1] for ln in res.stderr.splitlines() if ln.startswith(". ")), "")
+        return Finding(tool, True, "", where, "")
     if tool.clang_runtime:
         clang = next((p for p in ("clang-19", "clang") if shutil.which(p)), None)
         if clang is None:
