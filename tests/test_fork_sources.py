@@ -3,6 +3,7 @@ and reused, compiler floors, files the binaries need at run time, series ported 
 
 from __future__ import annotations
 
+import hashlib
 import json
 import shutil
 import subprocess
@@ -204,3 +205,36 @@ def test_compiler_floors(catalogue: Catalogue, run: Run, repos: dict[str, tuple[
     res = run(catalogue.root, "build", "fork-gcc")
     assert res.code == 2 and 'source "outer" needs gcc >= 99' in res.err and "apt-get install" in res.err
     assert not catalogue.dist.exists()
+
+
+def test_a_dependency_from_an_archive_is_up_to_date_after_its_build(
+    catalogue: Catalogue, run: Run, repos: dict[str, tuple[Path, str]], tmp_path: Path
+) -> None:
+    """The origin of a dependency's tree (here the archive, git being unreachable) is in the variant's hash:
+    planned before the fetch, it must be the one the build records, or the variant is never up to date."""
+    mirror = tmp_path / "mirror"
+    mirror.mkdir()
+    dep_path, dep_commit = repos["dep"]
+    archive = mirror / "fakedep-1.tar"
+    subprocess.run(
+        ["git", "-C", str(dep_path), "archive", "--prefix=fakedep-1/", "-o", str(archive), dep_commit],
+        check=True,
+    )
+    sha = hashlib.sha256(archive.read_bytes()).hexdigest()
+    _sources(catalogue, repos)
+    text = (catalogue.root / "sources.toml").read_text()
+    text = text.replace(
+        f'url = "{dep_path}"',
+        f'url = "https://git.invalid/fakedep"\narchive = "fakedep-1.tar"\nsha256 = "{sha}"',
+    )
+    (catalogue.root / "sources.toml").write_text(text)
+    catalogue.variant("fork", TARGETS + 'source = "outer"\n')
+    res = run(catalogue.root, "--mirror", str(mirror), "build", "fork")
+    assert res.code == 0, res.err[-3000:]
+    assert _manifest(catalogue, "fork")["deps"][0]["origin"] == "archive"
+    listed = {
+        r["name"]: r for r in json.loads(run(catalogue.root, "--mirror", str(mirror), "list", "--json").out)
+    }
+    assert listed["fork"]["status"] == "up to date"
+    again = run(catalogue.root, "--mirror", str(mirror), "build", "fork")
+    assert again.code == 0 and "up to date" in again.err

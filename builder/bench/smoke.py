@@ -14,7 +14,6 @@ import contextlib
 import json
 import shlex
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -22,27 +21,17 @@ from ..build import plan as plan_mod
 from ..errors import UserError
 from ..layout import Layout
 from ..run import Measured, measure
+from ..source import sources as sources_mod
+from ..source.sources import Source
 from ..spec import variant as spec
-from . import models
+from . import forksmoke, models
 from .installed import Installed, generate_argv, held
 from .models import PROMPT
+from .smokecheck import Check
 
 N_PREDICT = 24
 CROSS_TOOLCHAIN_PREFIX = 0.5
 Say = Callable[[str], None]
-
-
-@dataclass(frozen=True)
-class Check:
-    variant: str
-    binary: str
-    ok: bool
-    detail: str
-    command: str = ""
-    tail: str = ""
-
-    def as_dict(self) -> dict[str, Any]:
-        return self.__dict__.copy()
 
 
 # The last line llama-completion logs. Its output goes through common's asynchronous
@@ -73,7 +62,7 @@ def _run(
     path = inst.bin / binary
     if not path.is_file():
         return Check(inst.name, binary, True, "not built (not in targets): skipped"), ""
-    m, complete = measure_complete([str(path), *args], end, timeout=timeout)
+    m, complete = measure_complete([str(path), *args], end, timeout=timeout, env=inst.runtime_env())
     if not complete:
         detail = f"output incomplete in {ATTEMPTS} runs (no {end!r}: the log lost its tail)"
         return Check(inst.name, binary, False, detail, shlex.join(m.argv), m.tail()), ""
@@ -95,21 +84,31 @@ def generated(stdout: str) -> str:
 PROGRAMS = ("llama-simple", "test-barrier", "llama-bench", "test-backend-ops", "test-thread-safety")
 
 
-def run_binaries(inst: Installed, model: Path) -> tuple[list[Check], str]:
-    if not any((inst.bin / p).is_file() for p in PROGRAMS):
+def _generate_args(generate: tuple[str, ...], model: Path) -> tuple[str, list[str]]:
+    """The program and arguments of a greedy decode: upstream's llama-simple, or the source's own way."""
+    if not generate:
+        return "llama-simple", ["-m", str(model), "-n", str(N_PREDICT), PROMPT]
+    values = {"{model}": str(model), "{prompt}": PROMPT, "{n}": str(N_PREDICT)}
+    return generate[0], [values.get(a, a) for a in generate[1:]]
+
+
+def run_binaries(inst: Installed, model: Path, generate: tuple[str, ...] = ()) -> tuple[list[Check], str]:
+    program, args = _generate_args(generate, model)
+    if not any((inst.bin / p).is_file() for p in (program, *PROGRAMS)):
         built = ", ".join(sorted(b["name"] for b in inst.manifest.get("binaries", []))) or "nothing"
         detail = f"none of the smoke programs ({', '.join(PROGRAMS)}) is built; it has {built}"
         return [Check(inst.name, "-", False, detail)], ""
     checks = []
-    c, text = _run(inst, "llama-simple", ["-m", str(model), "-n", str(N_PREDICT), PROMPT])
+    c, text = _run(inst, program, args)
     if c.ok and text and not generated(text).strip():
-        c = Check(inst.name, "llama-simple", False, "generated nothing", c.command, text[-500:])
+        c = Check(inst.name, program, False, "generated nothing", c.command, text[-500:])
     checks.append(c)
     checks.append(_run(inst, "test-barrier", ["2", "3"])[0])
     c, out = _run(inst, "llama-bench", ["-m", str(model), "-p", "16", "-n", "4", "-r", "1", "-o", "jsonl"])
     if c.ok and out:
         try:
-            row = json.loads(next(line for line in out.splitlines() if line.startswith("{")))
+            rows = [json.loads(line) for line in out.splitlines() if line.startswith("{")]
+            row = next(r for r in rows if r.get("n_gen", 0) > 0)  # the generation case, not the prompt
             c = Check(
                 inst.name, "llama-bench", True, f"{c.detail}; tg {row['avg_ts']:.1f} tokens/s", c.command
             )
@@ -162,20 +161,20 @@ def default_baseline(layout: Layout, name: str) -> str | None:
     return None
 
 
-def compare_outputs(a: Installed, ta: str, b: Installed, tb: str) -> Check:
+def compare_outputs(a: Installed, ta: str, b: Installed, tb: str, program: str = "llama-simple") -> Check:
     same_compiler = a.manifest["toolchain"] == b.manifest["toolchain"]
     label = f"greedy output vs {a.name}"
     if ta == tb:
-        return Check(b.name, "llama-simple", True, f"{label}: identical ({len(tb)} chars)")
+        return Check(b.name, program, True, f"{label}: identical ({len(tb)} chars)")
     prefix = next((i for i, (x, y) in enumerate(zip(ta, tb, strict=False)) if x != y), min(len(ta), len(tb)))
     frac = prefix / max(len(ta), 1)
     diff = f"first difference at char {prefix} of {len(ta)}: {ta[: prefix + 20]!r} vs {tb[: prefix + 20]!r}"
     if same_compiler:
-        return Check(b.name, "llama-simple", False, f"{label}: differs (same source and toolchain); {diff}")
+        return Check(b.name, program, False, f"{label}: differs (same source and toolchain); {diff}")
     ok = frac >= CROSS_TOOLCHAIN_PREFIX
     return Check(
         b.name,
-        "llama-simple",
+        program,
         ok,
         f"{label} (other compiler, tolerance: {CROSS_TOOLCHAIN_PREFIX:.0%} common prefix): "
         f"{frac:.0%}; {diff}",
@@ -215,20 +214,28 @@ def smoke(
     layout: Layout, names: list[str], baseline: str | None, say: Say, load_modes: tuple[str, ...] = ()
 ) -> list[Check]:
     model = models.ensure(layout.home / "models", models.spec_for("tiny", "f16"), say)
+    srcs = sources_mod.load_all(layout.sources_file)
     checks: list[Check] = []
     outputs: dict[str, tuple[Installed, str]] = {}
+
+    def source_of(inst: Installed) -> Source | None:
+        return srcs.get(inst.manifest["source"]["name"])
+
     with contextlib.ExitStack() as stack:
 
         def ran(name: str) -> tuple[Installed, str]:
             if name not in outputs:
                 inst = stack.enter_context(held(layout, name))
                 say(f"smoke: {name}")
-                found, text = run_binaries(inst, model)
+                src = source_of(inst)
+                found, text = run_binaries(inst, model, src.generate if src else ())
                 checks.extend(found)
                 # only the named variants: a load mode is often what their patches add,
                 # and a baseline without it would only fail on the option
                 if name in names:
                     checks.extend(load_mode_checks(inst, model, load_modes))
+                    if src is not None and src.models:
+                        checks.extend(forksmoke.checks(layout, src, inst, say))
                 outputs[name] = (inst, text)
             return outputs[name]
 
@@ -237,6 +244,8 @@ def smoke(
             base = baseline or default_baseline(layout, name)
             if base and base != name:
                 binst, btext = ran(base)
-                if (inst.bin / "llama-simple").is_file() and (binst.bin / "llama-simple").is_file():
-                    checks.append(compare_outputs(binst, btext, inst, text))
+                src = source_of(inst)
+                program = _generate_args(src.generate if src else (), model)[0]
+                if (inst.bin / program).is_file() and (binst.bin / program).is_file():
+                    checks.append(compare_outputs(binst, btext, inst, text, program))
     return checks

@@ -10,6 +10,7 @@ through the -D options it exports ({prefix} in sources.toml).
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import os
@@ -39,13 +40,28 @@ MARKER = ".variant-dependency.json"
 class Dependency:
     source: Source
     series: tuple[Series, ...]
-    origin: str
-    hash: str
-    prefix: Path
+    origin: str  # decided without the network (source.mirror.expected_origin), then by the fetch
+    build: tuple[tuple[str, Any], ...]  # the compilers, CMake version and environment it is built with
+    home: Path  # .variant/deps
 
     @property
     def name(self) -> str:
         return self.source.name
+
+    @property
+    def hash(self) -> str:
+        payload = {
+            "source": self.source.identity(),
+            "origin": self.origin,
+            "patches": [[s.name, p.path.name, p.sha256] for s in self.series for p in s.patches],
+            "cmake": dict(self.source.cmake),
+            **dict(self.build),
+        }
+        return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()
+
+    @property
+    def prefix(self) -> Path:
+        return self.home / f"{self.name}-{self.hash[:12]}"
 
     def exports(self) -> list[tuple[str, str]]:
         """The -D options a dependent's configure gets, with {prefix} filled in."""
@@ -74,18 +90,13 @@ def resolve(
             )
             for i, s in enumerate(dep.patches)
         )
-        origin = expected_origin(layout, dep, offline=offline)
-        payload = {
-            "source": dep.identity(),
-            "origin": origin,
-            "patches": [[s.name, p.path.name, p.sha256] for s in series for p in s.patches],
-            "cmake": dict(dep.cmake),
+        build = {
             "toolchain": {k: v for k, v in tc.identity().items() if k != "name"},
             "cmake_version": list(cmake_version),
             "env": {k: v for k, v in env.items() if k not in ("PATH", "HOME", "TMPDIR")},
         }
-        h = hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()
-        out.append(Dependency(dep, series, origin, h, layout.home / "deps" / f"{dep.name}-{h[:12]}"))
+        origin = expected_origin(layout, dep, offline=offline)
+        out.append(Dependency(dep, series, origin, tuple(sorted(build.items())), layout.home / "deps"))
     return tuple(out)
 
 
@@ -106,19 +117,23 @@ def ensure(
     offline: bool,
     log_file: Path,
     say: Say,
-) -> dict[str, Any]:
-    """The dependency installed in its prefix (built now if no earlier build left it there)."""
+) -> tuple[Dependency, dict[str, Any]]:
+    """The dependency installed in its prefix (built now if no earlier build left it there).
+
+    Returns it with the origin its source really came from (and so its real hash and prefix).
+    """
+    base = mirror.ensure_base(layout, dep.source, offline=offline, say=say)
+    dep = dataclasses.replace(dep, origin=base.origin)
     with hold(layout.lock(f"dep-{dep.name}-{dep.hash[:12]}"), f"the {dep.name} dependency", say=say):
         marker = dep.prefix / MARKER
         if marker.is_file():
             record: dict[str, Any] = json.loads(marker.read_text())
             if record.get("hash") == dep.hash:
-                return record
+                return dep, record
         say(f"{dep.name}: building the dependency into {dep.prefix}")
-        base = mirror.ensure_base(layout, dep.source, offline=offline, say=say)
         work = layout.home / "deps" / "work" / f"{dep.name}-{dep.hash[:12]}"
         wt, build = work / "src", work / "build"
-        branch = f"variant/dep-{dep.name}"
+        branch = f"variant/dep-{dep.name}-{dep.hash[:12]}"  # one branch per worktree: git allows no more
         mirror.ensure_worktree(layout, dep.source, wt, branch, base, say)
         head = applying.apply(wt, branch, base.commit, dep.series, say)
         stage = dep.prefix.with_name(dep.prefix.name + ".tmp")
@@ -144,6 +159,7 @@ def ensure(
             "name": dep.name,
             "hash": dep.hash,
             "prefix": str(dep.prefix),
+            "worktree": str(wt),  # its sources (T-MAC's python/ writes the fork's model format)
             "origin": base.origin,
             "origin_detail": base.detail,
             "base_commit": base.commit,
@@ -157,4 +173,4 @@ def ensure(
         (stage / MARKER).write_text(json.dumps(record, indent=1))
         shutil.rmtree(dep.prefix, ignore_errors=True)
         os.rename(stage, dep.prefix)
-        return record
+        return dep, record

@@ -106,11 +106,13 @@ def _build_locked(layout: Layout, plan: Plan, opts: Options, say: Say) -> Outcom
     log_file.write_text(f"# variant build {plan.name}  hash {plan.hash}\n")
 
     plan, checkouts = _checkout(layout, plan, opts, log_file, say)
-    deps_built = [
+    built = [
         deps_mod.ensure(layout, d, tc=plan.toolchain, cmake=plan.cmake, env=dict(plan.env),
                         offline=opts.offline, log_file=log_file, say=say)
         for d in plan.deps
     ]  # fmt: skip
+    plan = dataclasses.replace(plan, deps=tuple(d for d, _ in built))
+    deps_built = [record for _, record in built]
     phase("source")
 
     stats_log = dict(plan.ccache_env).get("CCACHE_STATSLOG")

@@ -23,7 +23,7 @@ from ..errors import SpecError
 KEYS = (
     "url", "commit", "tag", "submodules", "cmake-dir", "prebuild", "pypi", "archive", "subdir", "sha256",
     "cmake", "nested", "depends", "role", "patches", "export", "compiler", "runtime", "verify", "kernels",
-    "description",
+    "description", "smoke",
 )  # fmt: skip
 ROLES = ("tree", "dependency")  # a dependency is built and installed for others, never a variant's source
 Say = Callable[[str], None]
@@ -73,6 +73,8 @@ class Source:
     runtime_env: tuple[tuple[str, str], ...] = ()  # set for the binaries ({share})
     verify: tuple[tuple[str, tuple[str, ...]], ...] = ()  # option (or "*") -> symbols that must be defined
     kernels: tuple[tuple[str, tuple[str, ...]], ...] = ()  # option (or "*") -> functions where time goes
+    generate: tuple[str, ...] = ()  # how this code base's programs decode greedily ({model} {prompt} {n})
+    models: str = ""  # the model recipe (bench/forkmodels.py) whose formats this source's kernels run
 
     @property
     def pypi(self) -> Pin | None:
@@ -242,4 +244,15 @@ def _parse(path: Path, name: str, entry: dict[str, Any]) -> Source:
         runtime_env=_str_table(path, runtime, "env", f"{p}runtime."),
         verify=_lists_table(path, entry, "verify", p),
         kernels=_lists_table(path, entry, "kernels", p),
+        **_smoke(path, entry, p),
     )
+
+
+def _smoke(path: Path, entry: dict[str, Any], p: str) -> dict[str, Any]:
+    table = tf.get_table(path, entry, "smoke", p)
+    q = f"{p}smoke."
+    tf.check_keys(path, table, ("generate", "models"), q)
+    generate = tf.get_str_list(path, table, "generate", q) or ()
+    if generate and not {"{model}", "{prompt}", "{n}"} <= set(generate):
+        raise SpecError(path, q + "generate", "an argv with the placeholders {model}, {prompt} and {n}")
+    return {"generate": generate, "models": tf.get_str(path, table, "models", q) or ""}
