@@ -129,10 +129,13 @@ def run_binaries(inst: Installed, model: Path, generate: tuple[str, ...] = ()) -
 
 
 def default_baseline(layout: Layout, name: str) -> str | None:
-    """The catalogue's variant that is this one without its patches, if there is one.
+    """The catalogue's variant that is this one without (some of) its patches: the closest one.
 
-    Targets do not count: which programs are built does not change the numerics
-    of the ones both variants have.
+    Same source, toolchain, build type, instrument, options and flags, and a
+    strict subset of the series (a fork variant keeps its fixes, bitnet-tl2-batch
+    say, when the series under test is taken away); of those, the one with the
+    most series. Targets do not count: which programs are built does not change
+    the numerics of the ones both variants have.
     """
     me = plan_mod.make(layout, name)
     if not me.series:
@@ -148,7 +151,8 @@ def default_baseline(layout: Layout, name: str) -> str | None:
             p.flags,
         )
 
-    mine = essence(me)
+    mine, my_series = essence(me), {s.name for s in me.series}
+    best: tuple[int, str] | None = None
     for other in spec.names(layout.variants_dir):
         if other == name:
             continue
@@ -156,9 +160,10 @@ def default_baseline(layout: Layout, name: str) -> str | None:
             p = plan_mod.make(layout, other)
         except UserError:
             continue
-        if not p.series and essence(p) == mine:
-            return other
-    return None
+        theirs = {s.name for s in p.series}
+        if theirs < my_series and essence(p) == mine and (best is None or len(theirs) > best[0]):
+            best = (len(theirs), other)
+    return best[1] if best else None
 
 
 def compare_outputs(a: Installed, ta: str, b: Installed, tb: str, program: str = "llama-simple") -> Check:
