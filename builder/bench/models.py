@@ -16,6 +16,7 @@ import os
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
+from typing import Any
 
 from ..errors import UserError
 
@@ -93,6 +94,39 @@ def vocabulary() -> tuple[list[str], list[float], list[int]]:
     return tokens, scores, types
 
 
+def write_header(
+    w: Any, *, n_embd: int, n_ff: int, n_layer: int, n_head: int, n_ctx: int, file_type: Any, name: str
+) -> int:
+    """The llama-style shape keys and the tokenizer, on any gguf-py's GGUFWriter; returns the vocabulary size.
+
+    The forks' writers (bench/writers/) use it with their own gguf-py, and other
+    architectures' prefixes: the writer's architecture names the keys.
+    """
+    tokens, scores, types = vocabulary()
+    w.add_name(name)
+    w.add_context_length(n_ctx)
+    w.add_embedding_length(n_embd)
+    w.add_block_count(n_layer)
+    w.add_feed_forward_length(n_ff)
+    w.add_head_count(n_head)
+    w.add_head_count_kv(n_head)
+    w.add_rope_dimension_count(n_embd // n_head)
+    w.add_layer_norm_rms_eps(1e-5)
+    w.add_vocab_size(len(tokens))
+    if file_type is not None:
+        w.add_file_type(file_type)
+    w.add_tokenizer_model("llama")
+    w.add_token_list(tokens)
+    w.add_token_scores(scores)
+    w.add_token_types(types)
+    w.add_bos_token_id(1)
+    w.add_eos_token_id(2)
+    w.add_unk_token_id(0)
+    w.add_add_bos_token(True)
+    w.add_add_eos_token(False)
+    return len(tokens)
+
+
 def ensure(models_dir: Path, spec: ModelSpec, say: Callable[[str], None] = print) -> Path:
     """The model file for spec, generated on first use."""
     path = models_dir / spec.filename
@@ -126,31 +160,13 @@ def _write(path: Path, spec: ModelSpec) -> None:
         "q4_0": gguf.LlamaFileType.MOSTLY_Q4_0,
         "tq2_0": gguf.LlamaFileType.MOSTLY_TQ2_0,
     }[spec.type]
-    tokens, scores, types = vocabulary()
-    n_vocab = len(tokens)
     rng = np.random.default_rng(spec.seed)
 
     w = gguf.GGUFWriter(str(path), "llama")
-    w.add_name(f"llama-variants {spec.size} {spec.type}")
-    w.add_context_length(spec.n_ctx)
-    w.add_embedding_length(spec.n_embd)
-    w.add_block_count(spec.n_layer)
-    w.add_feed_forward_length(spec.n_ff)
-    w.add_head_count(spec.n_head)
-    w.add_head_count_kv(spec.n_head)
-    w.add_rope_dimension_count(spec.n_embd // spec.n_head)
-    w.add_layer_norm_rms_eps(1e-5)
-    w.add_vocab_size(n_vocab)
-    w.add_file_type(ftype)
-    w.add_tokenizer_model("llama")
-    w.add_token_list(tokens)
-    w.add_token_scores(scores)
-    w.add_token_types(types)
-    w.add_bos_token_id(1)
-    w.add_eos_token_id(2)
-    w.add_unk_token_id(0)
-    w.add_add_bos_token(True)
-    w.add_add_eos_token(False)
+    n_vocab = write_header(
+        w, n_embd=spec.n_embd, n_ff=spec.n_ff, n_layer=spec.n_layer, n_head=spec.n_head, n_ctx=spec.n_ctx,
+        file_type=ftype, name=f"llama-variants {spec.size} {spec.type}",
+    )  # fmt: skip
 
     def matrix(
         rows: int, cols: int, kind: gguf.GGMLQuantizationType

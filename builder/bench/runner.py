@@ -52,42 +52,32 @@ def run(
     """Run the suites, interleaving the variants in every repetition; return the run id."""
     order = list(dict.fromkeys(([baseline] if baseline else []) + names))
     with held_all(layout, order) as insts:
-        return _run(layout, insts, suites, reps, threads, profile, command, say, load_modes, layers)
-
-
-def _run(
-    layout: Layout,
-    insts: list[Installed],
-    suites: tuple[str, ...],
-    reps: int,
-    threads: tuple[int, ...],
-    profile: Profile,
-    command: str,
-    say: Say,
-    load_modes: tuple[str, ...],
-    layers: int | None,
-) -> int:
-    suites = suites or suites_for(insts, layout)
-    for s in suites:
-        if s not in SUITES:
-            raise UserError(f'unknown suite "{s}"' + suggest(s, SUITES))
-    profiles.check(profile)
-    cases: list[Case] = []
-    for s in suites:
-        suite = SUITES[s]
-        ctx = Context(
-            layout, profile, threads or profile.threads or suite.default_threads(), say, load_modes, layers
-        )
-        cases += suite.make(ctx)
-    total = len(cases) * reps * len(insts)
-    done = 0
-    with results.connect(layout.home / "results.sqlite") as con, profiles.competing_load(profile):
-        run_id = results.start_run(con, profile.name, command)
-        for case in cases:
-            for rep in range(reps):
-                for inst in insts:
-                    done += 1
-                    say(f"[{done}/{total}] {case.label} rep {rep + 1}/{reps} {inst.name}")
-                    for m in case.run(inst):
-                        results.record(con, run_id, inst.manifest, rep, m)
-    return run_id
+        suites = suites or suites_for(insts, layout)
+        for s in suites:
+            if s not in SUITES:
+                raise UserError(f'unknown suite "{s}"' + suggest(s, SUITES))
+        profiles.check(profile)
+        cases: list[Case] = []
+        for s in suites:
+            suite = SUITES[s]
+            ctx = Context(
+                layout,
+                profile,
+                threads or profile.threads or suite.default_threads(),
+                say,
+                load_modes,
+                layers,
+            )
+            cases += suite.make(ctx)
+        total = len(cases) * reps * len(insts)
+        done = 0
+        with results.connect(layout.home / "results.sqlite") as con, profiles.competing_load(profile):
+            run_id = results.start_run(con, profile.name, command)
+            for case in cases:
+                for rep in range(reps):
+                    for inst in insts:
+                        done += 1
+                        say(f"[{done}/{total}] {case.label} rep {rep + 1}/{reps} {inst.name}")
+                        for m in case.run(inst):
+                            results.record(con, run_id, inst.manifest, rep, m)
+        return run_id

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import email
 import email.header
 import email.policy
@@ -26,21 +27,6 @@ class PatchFile:
     sha256: str
     subject: str
     author: str
-
-
-@dataclass(frozen=True)
-class Series:
-    name: str
-    dir: Path
-    description: str
-    upstream: str | None
-    status: str
-    applies_to: tuple[str, ...]
-    bench: tuple[str, ...]
-    requires: tuple[str, ...]
-    patches: tuple[PatchFile, ...]
-    source: str = ""  # the base whose port this is
-    verify_strings: tuple[str, ...] = ()  # text the patched binaries must contain (a getenv name, say)
 
 
 def available(patches_dir: Path) -> list[str]:
@@ -130,6 +116,14 @@ class Header:
         return source in have or TOP in have
 
 
+@dataclass(frozen=True)
+class Series(Header):
+    """A series' port for one base: its header and that base's patch files."""
+
+    patches: tuple[PatchFile, ...] = ()
+    source: str = ""  # the base whose port this is
+
+
 def header(patches_dir: Path, name: str, *, referenced_from: Path, key: str) -> Header:
     sdir = patches_dir / name
     path = sdir / "series.toml"
@@ -173,17 +167,7 @@ def load(patches_dir: Path, name: str, source: str, *, referenced_from: Path, ke
     if h.pins:
         _check_pins(h.file, h.pins, h.dir, patches)
     return Series(
-        name=name,
-        dir=h.dir,
-        description=h.description,
-        upstream=h.upstream,
-        status=h.status,
-        applies_to=h.applies_to,
-        bench=h.bench,
-        requires=h.requires,
-        patches=patches,
-        source=source,
-        verify_strings=h.verify_strings,
+        **{f.name: getattr(h, f.name) for f in dataclasses.fields(h)}, patches=patches, source=source
     )
 
 

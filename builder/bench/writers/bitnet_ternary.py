@@ -21,7 +21,7 @@ from typing import Any
 
 import numpy as np
 
-from .common import add_tokenizer_and_shape, arguments, finish, use_gguf_py
+from .common import add_tokenizer_and_shape, arguments, finish, llama_shapes, to_all, use_gguf_py
 
 N_EMBD, N_FF, N_HEAD = 1536, 4096, 16
 TL2_FUNCTIONS = {"preprocess_two_weights_tl2", "preprocess_three_weights_tl2", "preprocess_weights_tl2",
@@ -75,17 +75,12 @@ def main() -> None:
         writers[fmt] = w
 
     def both(name: str, data: Any) -> None:
-        for w in writers.values():
-            w.add_tensor(name, data)
+        to_all(writers.values(), name, data)
 
     # token_embd is tied to the output: a small spread keeps the logits, and the perplexity, sane.
     both("token_embd.weight", (rng.standard_normal((n_vocab, N_EMBD)) * 0.05).astype(np.float16))
     both("output_norm.weight", np.ones(N_EMBD, dtype=np.float32))
-    shapes = {
-        "attn_q": (N_EMBD, N_EMBD), "attn_k": (N_EMBD, N_EMBD), "attn_v": (N_EMBD, N_EMBD),
-        "attn_output": (N_EMBD, N_EMBD), "ffn_gate": (N_FF, N_EMBD), "ffn_up": (N_FF, N_EMBD),
-        "ffn_down": (N_EMBD, N_FF),
-    }  # fmt: skip
+    shapes = llama_shapes(N_EMBD, N_FF)
     for il in range(args.layers):
         for short, n in (("attn_norm", N_EMBD), ("attn_sub_norm", N_EMBD), ("ffn_norm", N_EMBD),
                          ("ffn_sub_norm", N_FF)):  # fmt: skip

@@ -10,7 +10,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from ..models import vocabulary
+from ..models import write_header
 
 
 def arguments(description: str) -> argparse.ArgumentParser:
@@ -36,28 +36,31 @@ def add_tokenizer_and_shape(
     w: Any, *, n_embd: int, n_ff: int, n_layer: int, n_head: int, file_type: int | None, name: str
 ) -> int:
     """The llama-style keys every writer needs; returns the vocabulary size."""
-    tokens, scores, types = vocabulary()
-    w.add_name(name)
-    w.add_context_length(2048)
-    w.add_embedding_length(n_embd)
-    w.add_block_count(n_layer)
-    w.add_feed_forward_length(n_ff)
-    w.add_head_count(n_head)
-    w.add_head_count_kv(n_head)
-    w.add_rope_dimension_count(n_embd // n_head)
-    w.add_layer_norm_rms_eps(1e-5)
-    w.add_vocab_size(len(tokens))
-    if file_type is not None:
-        w.add_file_type(file_type)
-    w.add_tokenizer_model("llama")
-    w.add_token_list(tokens)
-    w.add_token_scores(scores)
-    w.add_token_types(types)
-    w.add_bos_token_id(1)
-    w.add_eos_token_id(2)
-    w.add_unk_token_id(0)
-    w.add_add_bos_token(True)
-    return len(tokens)
+    return write_header(
+        w,
+        n_embd=n_embd,
+        n_ff=n_ff,
+        n_layer=n_layer,
+        n_head=n_head,
+        n_ctx=2048,
+        file_type=file_type,
+        name=name,
+    )
+
+
+def llama_shapes(n_embd: int, n_ff: int) -> dict[str, tuple[int, int]]:
+    """(rows, columns) of each weight matrix of a layer, by its GGUF name."""
+    square = (n_embd, n_embd)
+    return {
+        "attn_q": square, "attn_k": square, "attn_v": square, "attn_output": square,
+        "ffn_gate": (n_ff, n_embd), "ffn_up": (n_ff, n_embd), "ffn_down": (n_embd, n_ff),
+    }  # fmt: skip
+
+
+def to_all(writers: Any, name: str, data: Any) -> None:
+    """The same tensor in every writer (norms, embeddings: what all formats share)."""
+    for w in writers:
+        w.add_tensor(name, data)
 
 
 def finish(*writers: Any) -> None:

@@ -19,7 +19,7 @@ from typing import Any
 
 import numpy as np
 
-from .common import add_tokenizer_and_shape, arguments, finish, use_gguf_py
+from .common import add_tokenizer_and_shape, arguments, finish, llama_shapes, to_all, use_gguf_py
 
 N_EMBD, N_FF, N_HEAD, GROUP, BITS = 4096, 11008, 32, 32, 4
 
@@ -79,17 +79,12 @@ def main() -> None:
     )
 
     def both(name: str, data: Any) -> None:
-        i4.add_tensor(name, data)
-        ref.add_tensor(name, data)
+        to_all((i4, ref), name, data)
 
     both("token_embd.weight", (rng.standard_normal((n_vocab, N_EMBD)) * 1.0).astype(np.float16))
     both("output_norm.weight", np.ones(N_EMBD, dtype=np.float32))
     both("output.weight", (rng.standard_normal((n_vocab, N_EMBD)) / np.sqrt(N_EMBD)).astype(np.float16))
-    shapes = {
-        "attn_q": (N_EMBD, N_EMBD), "attn_k": (N_EMBD, N_EMBD), "attn_v": (N_EMBD, N_EMBD),
-        "attn_output": (N_EMBD, N_EMBD), "ffn_gate": (N_FF, N_EMBD), "ffn_up": (N_FF, N_EMBD),
-        "ffn_down": (N_EMBD, N_FF),
-    }  # fmt: skip
+    shapes = llama_shapes(N_EMBD, N_FF)
     for il in range(args.layers):
         both(f"blk.{il}.attn_norm.weight", np.ones(N_EMBD, dtype=np.float32))
         both(f"blk.{il}.ffn_norm.weight", np.ones(N_EMBD, dtype=np.float32))
