@@ -97,5 +97,13 @@ class Layout:
     def build_log(self, variant: str) -> Path:
         return self.work(variant) / "build.log"
 
+    def series_work(self, series: str, source: str) -> Path:
+        """State of one series' round trip: its edit worktree, a scratch worktree, edit.json."""
+        return self.home / "series" / source / series
+
+    def check_work(self, series: str, source: str) -> Path:
+        """`variant patch check` builds here: under the work root, so ccache shares the variants' objects."""
+        return self.work_root / ".check" / source / series
+
     def lock(self, name: str) -> Path:
         return self.home / "locks" / f"{name}.lock"

@@ -107,6 +107,12 @@ TOOLS = (
         install="apt-get install -y libdmlc-dev",
     ),
     Tool("fio", "disk bandwidth reference (load bench)", ("fio",), install="apt-get install -y fio"),
+    Tool(
+        "clang-format",
+        "formatting of the lines a patch adds (variant patch check)",
+        ("clang-format-19",),
+        install="apt-get install -y clang-format-19",
+    ),
 )
 BY_NAME = {t.name: t for t in TOOLS}
 

@@ -1,0 +1,117 @@
+"""`variant patch export`: the series as a package to send upstream (the patch part; PR.md with the
+numbers is written by bench.prdoc, which reads the results database).
+
+DIR gets numbered `git format-patch` files with a cover letter ("[PATCH vN 0/M]"
+from v2 on, with `base-commit:` and, from v2 on, the range-diff against the
+previous revision), and a branch in the source's mirror pointing at the
+series' commits, ready to push. Each export records a revision (revisions.py).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from ..errors import UserError
+from ..layout import Layout
+from . import edit as edit_mod
+from . import refresh as refresh_mod
+from . import repo, revisions
+from .apply import Say
+from .revisions import Revision
+from .series import Series
+
+MARKER = ".variant-export.json"
+
+
+@dataclass(frozen=True)
+class Package:
+    series: Series
+    source: str
+    out: Path
+    revision: Revision
+    new_revision: bool
+    previous: Revision | None
+    branch: str
+    base: str
+    head: str
+    files: tuple[Path, ...]  # cover letter first
+    mirror: Path
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "series": self.series.name,
+            "source": self.source,
+            "revision": self.revision.label,
+            "new_revision": self.new_revision,
+            "branch": self.branch,
+            "base": self.base,
+            "head": self.head,
+            "files": [f.name for f in self.files],
+            "push": f"git -C {self.mirror} push <your-fork-url> {self.branch}",
+        }
+
+
+def _clear(out: Path) -> None:
+    """DIR may be empty, missing, or an earlier export (which is replaced); nothing else is touched."""
+    if out.is_dir() and any(out.iterdir()):
+        if not (out / MARKER).is_file():
+            raise UserError(f"{out} is not empty and not an earlier export; give an empty or new folder")
+        shutil.rmtree(out)
+    out.mkdir(parents=True, exist_ok=True)
+
+
+def cover_text(series: Series, branch: str, rev: Revision, previous: Revision | None) -> tuple[str, str]:
+    subject = series.description or series.name
+    parts = [series.notes.strip()] if series.notes.strip() else []
+    if series.upstream:
+        parts.append(f"Answers: {series.upstream}")
+    parts.append(f"Branch: {branch} ({rev.label} of the series)")
+    if previous is not None:
+        parts.append(f"Changes since {previous.label}: see the range-diff below.")
+    return subject, "\n\n".join(parts)
+
+
+def fill_cover(path: Path, subject: str, blurb: str) -> None:
+    text = path.read_text()
+    text = text.replace("*** SUBJECT HERE ***", subject, 1).replace("*** BLURB HERE ***", blurb, 1)
+    path.write_text(text)
+
+
+def export(layout: Layout, name: str, source: str, out: Path, *, branch: str | None, say: Say) -> Package:
+    series = edit_mod.load_series(layout, name, source)
+    branch = branch or name
+    if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._/-]*", branch) or ".." in branch or branch.endswith(".lock"):
+        raise UserError(f'--branch "{branch}": not a usable git branch name')
+    ws = edit_mod.workspace(layout, name, source)
+    editing = ws.state_file.is_file() and (ws.worktree / ".git").exists()
+    if editing and repo.in_progress(ws.worktree) is None and refresh_mod.pending(layout, name, source).any:
+        say(
+            f"warning: {ws.worktree} has commits not refreshed into patches/{name}; "
+            "the export uses the files (run `variant patch refresh` first to send the branch)"
+        )
+    rev, new = revisions.record(layout, name, source, branch)
+    prior = [r for r in revisions.recorded(layout, name, source) if r.number < rev.number]
+    previous = prior[-1] if prior else None
+    say(f"series {name}: {'recorded' if new else 'unchanged since'} {rev.label}")
+    head = revisions.materialize(layout, name, source, rev, say)
+    extra: list[str] = ["--numbered", "--cover-letter", f"--base={rev.base}"]
+    if rev.number > 1:
+        extra.append(f"--reroll-count={rev.number}")
+    if previous is not None:
+        prev_head = revisions.materialize(layout, name, source, previous, say)
+        extra.append(f"--range-diff={previous.base}..{prev_head}")
+    _clear(out)
+    wt = layout.series_work(name, source) / "scratch" / "src"
+    files = refresh_mod.format_patches(wt, rev.base, head, out, extra)
+    subject, blurb = cover_text(series, branch, rev, previous)
+    fill_cover(files[0], subject, blurb)
+    mirror = layout.mirror(source)
+    repo.set_ref(mirror, f"refs/heads/{branch}", head)
+    pkg = Package(series, source, out, rev, new, previous, branch, rev.base, head, tuple(files), mirror)
+    (out / MARKER).write_text(json.dumps(pkg.as_dict(), indent=1) + "\n")
+    return pkg
