@@ -92,7 +92,9 @@ def _test_name(params: dict[str, Any]) -> str:
 
 def table(rows: list[compare.Row], baseline: str, candidate: str) -> str:
     """compare-llama-bench.py's shape: the case's columns, baseline, candidate, speedup (+ verdict)."""
-    keys = [k for k in dict.fromkeys(k for r in rows for k in r.params) if k not in ("n_prompt", "n_gen")]
+    found = dict.fromkeys(k for r in rows for k in r.params)
+    keys: list[str] = [k for k in ("model", "threads") if k in found]
+    keys += [k for k in found if k not in (*keys, "n_prompt", "n_gen")]
     test = any(_test_name(r.params) for r in rows)
     unit = rows[0].unit
     head = [k.replace("_", " ").capitalize() for k in keys] + (["Test"] if test else [])
@@ -179,14 +181,14 @@ def write(
     if tests and candidate and manifest:
         checks = smoke.smoke(layout, [candidate], pairs[0].baseline, say)
     env = Environment(loader=PackageLoader("builder.bench", "templates"), undefined=StrictUndefined,
-                      keep_trailing_newline=True)  # fmt: skip
+                      keep_trailing_newline=True, trim_blocks=True, lstrip_blocks=True)  # fmt: skip
+    used = sorted({p.run_id for p in pairs})
     text = env.get_template("pr.md.j2").render(
         s=series, pkg=pkg, pairs=pairs, perf=perf, checks=checks, tests=tests, manifest=manifest,
-        hardware=hardware(manifest), files=[f.name for f in pkg.files[1:]],
+        hardware=hardware(manifest), files=[f.name for f in pkg.files[1:]], runs=used,
     )  # fmt: skip
     path = pkg.out / "PR.md"
     path.write_text(text)
-    used = sorted({p.run_id for p in pairs})
     say(f"PR.md: {path} (runs {', '.join(map(str, used)) or 'none'})")
     return path, used
 
@@ -200,10 +202,11 @@ def export(
     branch: str | None,
     run_ids: list[int] | None,
     tests: bool,
+    offline: bool,
     say: Say,
 ) -> tuple[export_mod.Package, Path, list[int]]:
     """The whole package: patches, cover letter, branch and revision (patch.export), then PR.md."""
-    pkg = export_mod.export(layout, name, source, out, branch=branch, say=say)
+    pkg = export_mod.export(layout, name, source, out, branch=branch, offline=offline, say=say)
     path, used = write(layout, pkg, say, run_ids=run_ids, tests=tests)
     marker = out / export_mod.MARKER
     data = json.loads(marker.read_text())

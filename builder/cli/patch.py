@@ -137,8 +137,11 @@ def patch_rebase(ctx: click.Context, series: str, onto: str, source: str, offlin
 @click.argument("old", required=False)
 @click.argument("new", required=False)
 @SOURCE
+@OFFLINE
 @click.pass_context
-def patch_diff(ctx: click.Context, series: str, old: str | None, new: str | None, source: str) -> None:
+def patch_diff(
+    ctx: click.Context, series: str, old: str | None, new: str | None, source: str, offline: bool
+) -> None:
     """`git range-diff` between revisions (vN, or "current"); default: the latest one vs current."""
     layout = app.layout(ctx)
     _series_dir(ctx, series)
@@ -147,8 +150,8 @@ def patch_diff(ctx: click.Context, series: str, old: str | None, new: str | None
         if not recorded:
             raise UserError(f"series {series} has no revisions yet; `variant patch export` records v1")
         old = recorded[-1].label
-    a = revisions.find(layout, series, source, old)
-    b = revisions.find(layout, series, source, new or revisions.CURRENT)
+    a = revisions.find(layout, series, source, old, offline=offline, say=app.say)
+    b = revisions.find(layout, series, source, new or revisions.CURRENT, offline=offline, say=app.say)
     click.echo(revisions.range_diff(layout, series, source, a, b, app.say), nl=False)
 
 
@@ -190,6 +193,7 @@ def patch_check(
 @click.option("--run", "run_ids", type=int, multiple=True, help="Stored run id(s) to use (default: newest).")
 @click.option("--no-tests", is_flag=True, help="Do not run the smoke checks on the patched build.")
 @SOURCE
+@OFFLINE
 @click.option("--json", "as_json", is_flag=True)
 @click.pass_context
 def patch_export(
@@ -200,6 +204,7 @@ def patch_export(
     run_ids: tuple[int, ...],
     no_tests: bool,
     source: str,
+    offline: bool,
     as_json: bool,
 ) -> None:
     """Patches with a cover letter, a branch to push, and PR.md with the stored numbers."""
@@ -211,6 +216,7 @@ def patch_export(
         branch=branch,
         run_ids=list(run_ids) or None,
         tests=not no_tests,
+        offline=offline,
         say=app.say,
     )
     data = {**pkg.as_dict(), "pr": str(pr), "runs": used}

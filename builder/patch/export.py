@@ -82,7 +82,9 @@ def fill_cover(path: Path, subject: str, blurb: str) -> None:
     path.write_text(text)
 
 
-def export(layout: Layout, name: str, source: str, out: Path, *, branch: str | None, say: Say) -> Package:
+def export(
+    layout: Layout, name: str, source: str, out: Path, *, branch: str | None, offline: bool, say: Say
+) -> Package:
     series = edit_mod.load_series(layout, name, source)
     branch = branch or name
     if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._/-]*", branch) or ".." in branch or branch.endswith(".lock"):
@@ -94,11 +96,14 @@ def export(layout: Layout, name: str, source: str, out: Path, *, branch: str | N
             f"warning: {ws.worktree} has commits not refreshed into patches/{name}; "
             "the export uses the files (run `variant patch refresh` first to send the branch)"
         )
-    rev, new = revisions.record(layout, name, source, branch)
+    base = revisions.current_base(layout, name, source, offline=offline, say=say)
+    now = revisions.current(layout, name, source, base)
+    head = revisions.materialize(layout, name, source, now, say)  # fails before anything is recorded
+    rev, new = revisions.record(layout, name, source, branch, now)
+    repo.set_ref(layout.mirror(source), revisions.ref_name(source, name, rev.label), head)
     prior = [r for r in revisions.recorded(layout, name, source) if r.number < rev.number]
     previous = prior[-1] if prior else None
     say(f"series {name}: {'recorded' if new else 'unchanged since'} {rev.label}")
-    head = revisions.materialize(layout, name, source, rev, say)
     extra: list[str] = ["--numbered", "--cover-letter", f"--base={rev.base}"]
     if rev.number > 1:
         extra.append(f"--reroll-count={rev.number}")

@@ -62,8 +62,12 @@ def resolve_onto(layout: Layout, src: Source, onto: str, *, offline: bool, say: 
     found = repo.resolve(here, onto)
     if found is None and not offline:
         say(f"{src.name}: fetching {onto} from {src.url}")
-        git.git("fetch", "--quiet", "origin", onto, git_dir=here, check=False)
-        found = repo.resolve(here, onto) or repo.resolve(here, "FETCH_HEAD")
+        fetched = git.git("fetch", "--quiet", "origin", onto, git_dir=here, check=False).returncode == 0
+        found = repo.resolve(here, onto) or (repo.resolve(here, "FETCH_HEAD") if fetched else None)
+        if found is None:  # servers that refuse unadvertised objects: all branches and tags
+            git.git("fetch", "--quiet", "origin", "+refs/heads/*:refs/heads/*", "+refs/tags/*:refs/tags/*",
+                    git_dir=here, check=False)  # fmt: skip
+            found = repo.resolve(here, onto)
     if found is None:
         raise UserError(
             f"--onto {onto}: no such commit in {here} (nor a source in {layout.sources_file}); "

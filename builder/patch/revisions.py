@@ -63,24 +63,25 @@ def recorded(layout: Layout, name: str, source: str) -> list[Revision]:
     return out
 
 
-def current_base(layout: Layout, name: str, source: str) -> str:
+def current_base(layout: Layout, name: str, source: str, *, offline: bool, say: Say) -> str:
     """The base the series' files are written against: the edit worktree's (refresh writes them
-    from there, a rebase moves it), else the source's pinned commit."""
+    from there, a rebase moves it), else the source's pinned commit (its sdist import offline)."""
     ws = edit_mod.workspace(layout, name, source)
     if ws.state_file.is_file() and (ws.worktree / ".git").exists():
         return ws.base()
-    return edit_mod.load_source(layout, source).commit
+    src = edit_mod.load_source(layout, source)
+    return mirror.ensure_base(layout, src, offline=offline, say=say).commit
 
 
-def current(layout: Layout, name: str, source: str) -> Revision:
+def current(layout: Layout, name: str, source: str, base: str) -> Revision:
     sdir = layout.patches_dir / name
     files = tuple(series_mod.patch_files(sdir, source))
-    return Revision(0, series_mod.patch_folder(sdir, source), current_base(layout, name, source), files)
+    return Revision(0, series_mod.patch_folder(sdir, source), base, files)
 
 
-def find(layout: Layout, name: str, source: str, label: str) -> Revision:
+def find(layout: Layout, name: str, source: str, label: str, *, offline: bool, say: Say) -> Revision:
     if label == CURRENT:
-        return current(layout, name, source)
+        return current(layout, name, source, current_base(layout, name, source, offline=offline, say=say))
     revs = {r.label: r for r in recorded(layout, name, source)}
     if label not in revs:
         known = ", ".join(revs) or "none yet (each `variant patch export` records one)"
@@ -88,9 +89,8 @@ def find(layout: Layout, name: str, source: str, label: str) -> Revision:
     return revs[label]
 
 
-def record(layout: Layout, name: str, source: str, branch: str) -> tuple[Revision, bool]:
-    """The current files as a revision: the latest one if nothing changed since, else a new vN+1."""
-    now = current(layout, name, source)
+def record(layout: Layout, name: str, source: str, branch: str, now: Revision) -> tuple[Revision, bool]:
+    """`now` (the current files) as a revision: the latest one if nothing changed since, else vN+1."""
     if not now.files:
         raise UserError(f"series {name} has no patch files for {source}")
     revs = recorded(layout, name, source)

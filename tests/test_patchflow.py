@@ -1,0 +1,308 @@
+"""The series round trip on fake upstreams: edit, refresh, rebase, check, revisions, export, status."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from .conftest import Catalogue, Outcome, write_sources
+from .fakes import git, make_upstream
+
+Run = Callable[..., Outcome]
+Edit = tuple[str, str, str, str]  # file, old, new, subject
+
+ONE: Edit = ("ggml/ggml.c", "return 0; }", "return 1; }", "ggml : barrier kind one")
+TWO: Edit = (
+    "ggml/ggml.h",
+    "int ggml_threads(void);",
+    "int ggml_threads(void); /* two */\n" + "".join(f"int ggml_extra_{i}(void);\n" for i in range(8)),
+    "ggml : mark two",
+)
+THREE: Edit = ("tools/llama-bench.c", "return 0;", "return 0; /* three */", "bench : mark three")
+BREAK: Edit = ("ggml/ggml.h", "int ggml_threads(void);", "int ggml_threads(void)", "ggml : drop a semicolon")
+
+
+def commit_edits(repo: Path, edits: list[Edit], author: str = "Kernel Hacker <hacker@example.org>") -> None:
+    for file, old, new, subject in edits:
+        path = repo / file
+        text = path.read_text()
+        assert old in text, f"{old!r} not in {file}"
+        path.write_text(text.replace(old, new, 1))
+        body = f"Why: {subject} is what the test needs.\n\nSigned-off-by: {author}"
+        git(repo, "commit", "-q", "-a", f"--author={author}", "-m", f"{subject}\n\n{body}")
+
+
+def make_series(cat: Catalogue, name: str, upstream: Path, base: str, edits: list[Edit]) -> Path:
+    """A series whose patches are consecutive commits on base (a clone of upstream, then format-patch)."""
+    sdir = cat.series(
+        name, f'description = "{name} for tests"\nstatus = "draft"\napplies-to = ["llama.cpp"]\n'
+    )
+    work = cat.root.parent / f"make-{name}"
+    git(cat.root.parent, "clone", "-q", str(upstream), str(work))
+    git(work, "checkout", "-q", "--detach", base)
+    commit_edits(work, edits)
+    git(work, "format-patch", "-q", "-o", str(sdir), f"{base}..HEAD")
+    shutil.rmtree(work)
+    return sdir
+
+
+def snapshot(folder: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+def edit_worktree(cat: Catalogue, name: str) -> Path:
+    return cat.home / "series" / "llama.cpp" / name / "edit" / "src"
+
+
+def test_edit_refresh_round_trip_is_lossless(catalogue: Catalogue, run: Run) -> None:
+    sdir = make_series(catalogue, "s", catalogue.upstream.path, catalogue.upstream.commit, [ONE, TWO])
+    res = run(catalogue.root, "patch", "edit", "s")
+    assert res.code == 0, res.err
+    wt = Path(res.out.strip())
+    assert wt == edit_worktree(catalogue, "s")
+    log = git(wt, "log", "--format=%an|%s", f"{catalogue.upstream.commit}..HEAD")
+    assert log.splitlines() == ["Kernel Hacker|ggml : mark two", "Kernel Hacker|ggml : barrier kind one"]
+    # the first refresh writes the stable format (no commit id, no git version) and pins
+    first = run(catalogue.root, "patch", "refresh", "s")
+    assert first.code == 0 and "changed" in first.out, first.err
+    assert "[sha256]" in (sdir / "series.toml").read_text()
+    before = snapshot(sdir)
+    assert b"From 0000000000000000000000000000000000000000 " in before["0001-ggml-barrier-kind-one.patch"]
+    # edit -> refresh with no change: every byte stays, also from a fresh state folder (another machine)
+    assert run(catalogue.root, "patch", "refresh", "s").out.strip() == "unchanged (2 patch file(s))"
+    assert snapshot(sdir) == before
+    shutil.rmtree(catalogue.home)
+    assert run(catalogue.root, "patch", "edit", "s").code == 0
+    assert run(catalogue.root, "patch", "refresh", "s").code == 0
+    assert snapshot(sdir) == before
+    # a real edit comes back as a changed patch file, re-pinned
+    (wt / "ggml" / "ggml.h").write_text((wt / "ggml" / "ggml.h").read_text().replace("/* two */", "/* 2 */"))
+    git(wt, "commit", "-q", "-a", "--amend", "--no-edit")
+    res = run(catalogue.root, "patch", "refresh", "s")
+    assert res.out.split() == ["changed", "0002-ggml-mark-two.patch"], res.out
+    assert b"/* 2 */" in (sdir / "0002-ggml-mark-two.patch").read_bytes()
+    assert run(catalogue.root, "patch", "list").code == 0  # the new pins hold
+
+
+def test_refresh_refuses_uncommitted_work(catalogue: Catalogue, run: Run) -> None:
+    make_series(catalogue, "s", catalogue.upstream.path, catalogue.upstream.commit, [ONE])
+    wt = Path(run(catalogue.root, "patch", "edit", "s").out.strip())
+    (wt / "ggml" / "ggml.c").write_text("/* half done */\n")
+    res = run(catalogue.root, "patch", "refresh", "s")
+    assert res.code == 2 and "uncommitted changes" in res.err
+
+
+@pytest.fixture
+def own_upstream(catalogue: Catalogue) -> tuple[Path, str]:
+    """An upstream this test may add commits to (the session's fake upstream is shared)."""
+    path = catalogue.root.parent / "own-upstream"
+    commit = make_upstream(path)
+    write_sources(catalogue.root, str(path), commit)
+    return path, commit
+
+
+def test_rebase_drops_the_upstreamed_patch_and_keeps_the_other(
+    catalogue: Catalogue, run: Run, own_upstream: tuple[Path, str]
+) -> None:
+    up, base = own_upstream
+    sdir = make_series(catalogue, "s", up, base, [ONE, TWO])
+    assert run(catalogue.root, "patch", "edit", "s").code == 0
+    # upstream merges patch 1 as it is (another committer), then moves on
+    git(up, "am", "-q", str(sdir / "0001-ggml-barrier-kind-one.patch"))
+    merged = git(up, "rev-parse", "HEAD")
+    commit_edits(up, [("tools/test-barrier.c", "return 0;", "return 0; /* later */", "tests : later work")])
+    new = git(up, "rev-parse", "HEAD")
+    res = run(catalogue.root, "patch", "rebase", "s", "--onto", new)
+    assert res.code == 0, res.err
+    assert f"upstreamed  ggml : barrier kind one  <- {merged[:12]}" in res.out
+    assert "[same patch-id]" in res.out
+    assert "kept        ggml : mark two" in res.out
+    assert sorted(p.name for p in sdir.glob("*.patch")) == ["0001-ggml-mark-two.patch"]
+    wt = edit_worktree(catalogue, "s")
+    assert git(wt, "log", "--format=%s", f"{new}..HEAD") == "ggml : mark two"
+    assert git(wt, "rev-parse", "HEAD~1") == new
+    assert run(catalogue.root, "patch", "list").code == 0  # re-pinned
+
+
+def test_rebase_names_a_patch_merged_with_other_changes(
+    catalogue: Catalogue, run: Run, own_upstream: tuple[Path, str]
+) -> None:
+    up, base = own_upstream
+    sdir = make_series(catalogue, "s", up, base, [ONE, TWO])
+    assert run(catalogue.root, "patch", "edit", "s").code == 0
+    # upstream squashes patch 1 into a larger commit: no patch-id matches, git am finds nothing to do
+    (up / "ggml" / "ggml.c").write_text("/* upstream's own change */" + (up / "ggml" / "ggml.c").read_text())
+    commit_edits(up, [("ggml/ggml.c", "return 0; }", "return 1; }", "ggml : squashed work")])
+    squashed = git(up, "rev-parse", "HEAD")
+    res = run(catalogue.root, "patch", "rebase", "s", "--onto", squashed)
+    assert res.code == 0, res.err
+    assert f"upstreamed  ggml : barrier kind one  <- {squashed[:12]} 'ggml : squashed work'" in res.out
+    assert "already there (git am)" in res.out
+    assert sorted(p.name for p in sdir.glob("*.patch")) == ["0001-ggml-mark-two.patch"]
+
+
+def test_rebase_conflict_exits_2_names_the_file_and_leaves_the_edit_worktree(
+    catalogue: Catalogue, run: Run, own_upstream: tuple[Path, str]
+) -> None:
+    up, base = own_upstream
+    sdir = make_series(catalogue, "s", up, base, [ONE, TWO])
+    files_before = snapshot(sdir)
+    assert run(catalogue.root, "patch", "edit", "s").code == 0
+    commit_edits(up, [("ggml/ggml.h", "int ggml_threads(void);", "long ggml_threads(void);", "ggml : long")])
+    res = run(catalogue.root, "patch", "rebase", "s", "--onto", git(up, "rev-parse", "HEAD"))
+    assert res.code == 2, res.out + res.err
+    assert "conflict in ggml/ggml.h" in res.err and "'ggml : mark two'" in res.err
+    wt = edit_worktree(catalogue, "s")
+    assert str(wt) in res.err and "am --continue" in res.err
+    assert (Path(git(wt, "rev-parse", "--git-dir")) / "rebase-apply").is_dir()
+    assert "<<<<<<<" in (wt / "ggml" / "ggml.h").read_text()
+    assert snapshot(sdir) == files_before  # nothing half-written
+    # refresh waits for the conflict to be resolved
+    again = run(catalogue.root, "patch", "refresh", "s")
+    assert again.code == 2 and "am --continue" in again.err
+
+
+def test_check_names_the_patch_that_breaks_the_build(catalogue: Catalogue, run: Run) -> None:
+    if shutil.which("clang-format-19") is None:
+        pytest.skip("clang-format-19 is not installed (make setup installs it)")
+    fix = ("ggml/ggml.h", "int ggml_threads(void)\n", "int ggml_threads(void);\n", "ggml : restore it")
+    make_series(catalogue, "s", catalogue.upstream.path, catalogue.upstream.commit, [ONE, BREAK, fix])
+    catalogue.variant("big", 'targets = ["test-barrier", "llama-simple"]\npatches = ["s"]\n')
+    catalogue.variant("small", 'targets = ["test-barrier"]\npatches = ["s"]\n')
+    res = run(catalogue.root, "patch", "check", "s", "--json")
+    assert res.code == 1, res.err
+    report = json.loads(res.out)
+    assert report["variant"] == "small"  # the cheapest carrier: fewest targets
+    assert [p["ok"] for p in report["patches"]] == [True, False, True]
+    builds = {c["check"]: c for c in report["patches"][1]["checks"]}["builds"]
+    assert not builds["ok"] and "error" in builds["detail"]
+    assert "patch(es) 2 failed" in res.err
+    table = run(catalogue.root, "patch", "check", "s").out.splitlines()
+    row2 = next(ln for ln in table if ln.startswith("2 "))
+    assert row2.split()[2:4] == ["ok", "FAIL"]  # applies, builds
+
+
+def test_check_flags_subject_body_and_whitespace(catalogue: Catalogue, run: Run) -> None:
+    if shutil.which("clang-format-19") is None:
+        pytest.skip("clang-format-19 is not installed (make setup installs it)")
+    sdir = make_series(catalogue, "s", catalogue.upstream.path, catalogue.upstream.commit, [ONE])
+    patch = sdir / "0001-ggml-barrier-kind-one.patch"
+    text = patch.read_text().replace(
+        "Subject: [PATCH] ggml : barrier kind one", "Subject: [PATCH] ggml: kind"
+    )
+    text = text.replace(
+        "+int ggml_barrier_kind(void) { return 1; }", "+int ggml_barrier_kind(void) { return 1; }  "
+    )
+    body_start = text.index("Why:")
+    text = text[:body_start] + text[text.index("Signed-off-by:") :]
+    patch.write_text(text)
+    catalogue.variant("v", 'targets = ["test-barrier"]\npatches = ["s"]\n')
+    res = run(catalogue.root, "patch", "check", "s", "--json")
+    assert res.code == 1, res.err
+    checks = {c["check"]: c for c in json.loads(res.out)["patches"][0]["checks"]}
+    assert checks["applies"]["ok"] and checks["builds"]["ok"]
+    assert not checks["subject"]["ok"] and '"ggml : kind"' in checks["subject"]["detail"]
+    assert not checks["body"]["ok"] and not checks["whitespace"]["ok"]
+
+
+def test_range_diff_between_two_revisions_shows_the_changed_patch(catalogue: Catalogue, run: Run) -> None:
+    sdir = make_series(catalogue, "s", catalogue.upstream.path, catalogue.upstream.commit, [ONE, TWO])
+    wt = Path(run(catalogue.root, "patch", "edit", "s").out.strip())
+    assert run(catalogue.root, "patch", "refresh", "s").code == 0
+    out1 = catalogue.root.parent / "pr1"
+    res = run(catalogue.root, "patch", "export", "s", "--out", str(out1), "--no-tests")
+    assert res.code == 0, res.err
+    names = sorted(p.name for p in out1.glob("*.patch"))
+    assert names == [
+        "0000-cover-letter.patch",
+        "0001-ggml-barrier-kind-one.patch",
+        "0002-ggml-mark-two.patch",
+    ]
+    cover = (out1 / "0000-cover-letter.patch").read_text()
+    assert "[PATCH 0/2] s for tests" in cover and f"base-commit: {catalogue.upstream.commit}" in cover
+    assert "No stored run" in (out1 / "PR.md").read_text()
+    # v2: patch 2 changes
+    (wt / "ggml" / "ggml.h").write_text((wt / "ggml" / "ggml.h").read_text().replace("/* two */", "/* 2 */"))
+    git(wt, "commit", "-q", "-a", "--amend", "--no-edit")
+    assert run(catalogue.root, "patch", "refresh", "s").code == 0
+    out2 = catalogue.root.parent / "pr2"
+    assert run(catalogue.root, "patch", "export", "s", "--out", str(out2), "--no-tests").code == 0
+    cover2 = (out2 / "v2-0000-cover-letter.patch").read_text()
+    assert "[PATCH v2 0/2]" in cover2 and "Range-diff against v1:" in cover2
+    assert sorted(p.name for p in (sdir / "revisions" / "llama.cpp").iterdir()) == ["v1", "v2"]
+    res = run(catalogue.root, "patch", "diff", "s", "v1", "v2")
+    assert res.code == 0, res.err
+    lines = res.out.splitlines()
+    assert any(" = " in ln and "ggml : barrier kind one" in ln for ln in lines), res.out
+    assert any(" ! " in ln and "ggml : mark two" in ln for ln in lines), res.out
+    assert "/* 2 */" in res.out and "/* two */" in res.out
+    # an unchanged series re-exports as the same revision; the branch is in the mirror
+    assert run(catalogue.root, "patch", "export", "s", "--out", str(out2), "--no-tests").code == 0
+    assert sorted(p.name for p in (sdir / "revisions" / "llama.cpp").iterdir()) == ["v1", "v2"]
+    mirror = catalogue.home / "mirrors" / "llama.cpp.git"
+    head = subprocess.run(
+        ["git", "--git-dir", mirror, "rev-parse", "refs/heads/s"], capture_output=True, text=True
+    )
+    assert git(wt, "rev-parse", "HEAD") != "" and head.stdout.strip()
+    assert git(wt, "diff", head.stdout.strip(), "HEAD") == ""  # the pushed branch is the series
+
+
+def test_status_is_kept_in_series_toml_and_listed(catalogue: Catalogue, run: Run) -> None:
+    sdir = make_series(catalogue, "s", catalogue.upstream.path, catalogue.upstream.commit, [ONE])
+    url = "https://github.com/ggml-org/llama.cpp/pull/99999"
+    res = run(catalogue.root, "patch", "status", "s", "--state", "open", "--pr", url)
+    assert res.code == 0 and "[open]" in res.out, res.err
+    text = (sdir / "series.toml").read_text()
+    assert 'status      = "open"' in text and f'pr          = "{url}"' in text
+    assert text.count("status") == 1
+    rows = json.loads(run(catalogue.root, "patch", "list", "--json").out)
+    assert rows[0]["pr"] == url and rows[0]["status"] == "open"
+    assert run(catalogue.root, "patch", "status", "s", "--pr", "not a url").code == 2
+
+
+def test_export_writes_pr_md_from_stored_runs(catalogue: Catalogue, run: Run) -> None:
+    from builder.bench import results
+    from builder.patch.series import read_patch
+
+    sdir = make_series(catalogue, "s", catalogue.upstream.path, catalogue.upstream.commit, [ONE])
+    patch = read_patch(next(sdir.glob("*.patch")))
+
+    def manifest(variant: str, patched: bool, sha: str = patch.sha256) -> dict[str, object]:
+        patches = [{"series": "s", "file": patch.path.name, "sha256": sha}] if patched else []
+        return {"variant": variant, "hash": "h" * 64, "source": {"commit": "c" * 40}, "patches": patches}
+
+    with results.connect(catalogue.home / "results.sqlite") as con:
+        e2e = results.start_run(con, "default", "variant bench cand --vs base --suite e2e")
+        for rep in range(3):
+            for v, tps in (("base", 10.0 + rep), ("cand", 12.0 + rep)):
+                params = {"threads": 2, "model": "wide", "n_prompt": 0, "n_gen": 32}
+                m = results.Measurement("e2e", "tg_tps", "tokens/s", params, tps, better="higher")
+                results.record(con, e2e, manifest(v, v == "cand"), rep, m)
+        barrier = results.start_run(con, "default", "variant bench cand --vs base --suite barrier")
+        for rep in range(3):
+            for v, ns in (("base", 900.0 + rep), ("cand", 1000.0 - 200 * rep)):
+                m = results.Measurement("barrier", "ns_per_node", "ns", {"threads": 4, "rounds": 20}, ns)
+                results.record(con, barrier, manifest(v, v == "cand"), rep, m)
+        stale = results.start_run(con, "default", "variant bench cand --vs base --suite barrier")
+        m = results.Measurement("barrier", "ns_per_node", "ns", {"threads": 4, "rounds": 20}, 1.0)
+        results.record(con, stale, manifest("cand", True, "0" * 64), 0, m)
+    out = catalogue.root.parent / "pr"
+    res = run(catalogue.root, "patch", "export", "s", "--out", str(out), "--json")
+    assert res.code == 0, res.err
+    assert json.loads(res.out)["runs"] == [e2e, barrier]
+    pr = (out / "PR.md").read_text()
+    assert "| Model | Threads | Test | tokens/s base | tokens/s cand | Speedup | Verdict |" in pr
+    assert "| wide | 2 | tg32 | 11 [10, 12] | 13 [12, 14] | 1.18 [1.17, 1.2] | faster |" in pr
+    assert "| Threads | Rounds | ns base | ns cand | Speedup | Verdict |" in pr, pr
+    assert "within noise" in pr  # 1000/900 vs 600/902: the pairs straddle 1.0
+    assert f"Runs used: {e2e}, {barrier}" in pr
+    assert (
+        "variant bench cand --vs base --suite e2e" in pr and "git am 0001-ggml-barrier-kind-one.patch" in pr
+    )
+    assert "| THP |" in pr and "| Kernel |" in pr
+    assert json.loads((out / ".variant-export.json").read_text())["runs"] == [e2e, barrier]
