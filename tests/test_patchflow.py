@@ -224,6 +224,7 @@ def test_range_diff_between_two_revisions_shows_the_changed_patch(catalogue: Cat
         "0002-ggml-mark-two.patch",
     ]
     cover = (out1 / "0000-cover-letter.patch").read_text()
+    assert "From: Kernel Hacker <hacker@example.org>" in cover
     assert "[PATCH 0/2] s for tests" in cover and f"base-commit: {catalogue.upstream.commit}" in cover
     assert "No stored run" in (out1 / "PR.md").read_text()
     # v2: patch 2 changes

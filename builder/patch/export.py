@@ -112,7 +112,10 @@ def export(
         extra.append(f"--range-diff={previous.base}..{prev_head}")
     _clear(out)
     wt = layout.series_work(name, source) / "scratch" / "src"
-    files = refresh_mod.format_patches(wt, rev.base, head, out, extra)
+    first = repo.commits(wt, rev.base, head)[0]
+    name_, _, email = first.author.rpartition(" <")
+    ident = {"GIT_COMMITTER_NAME": name_, "GIT_COMMITTER_EMAIL": email.rstrip(">")}
+    files = refresh_mod.format_patches(wt, rev.base, head, out, extra, ident)
     subject, blurb = cover_text(series, branch, rev, previous)
     fill_cover(files[0], subject, blurb)
     mirror = layout.mirror(source)

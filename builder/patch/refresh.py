@@ -47,13 +47,20 @@ NEUTRAL_ENV = {"GIT_CONFIG_NOSYSTEM": "1", "GIT_CONFIG_GLOBAL": os.devnull, "GIT
 
 
 def format_patches(
-    wt: Path, base: str, head: str, out_dir: Path, extra: Sequence[Arg] = ("--no-numbered",)
+    wt: Path,
+    base: str,
+    head: str,
+    out_dir: Path,
+    extra: Sequence[Arg] = ("--no-numbered",),
+    ident: dict[str, str] | None = None,
 ) -> list[Path]:
-    """`git format-patch` of base..head into out_dir with the stable options; the files written."""
+    """`git format-patch` of base..head into out_dir with the stable options; the files written.
+
+    ident (GIT_COMMITTER_NAME/EMAIL) is who signs a cover letter; the patches keep their authors.
+    """
     out_dir.mkdir(parents=True, exist_ok=True)
-    res = git.git(
-        *FORMAT_PATCH, *extra, "-o", out_dir, f"{base}..{head}", cwd=wt, env={**NEUTRAL_ENV, "COLUMNS": "80"}
-    )
+    env = {**NEUTRAL_ENV, "COLUMNS": "80", **(ident or {})}
+    res = git.git(*FORMAT_PATCH, *extra, "-o", out_dir, f"{base}..{head}", cwd=wt, env=env)
     return [Path(line) for line in res.stdout.splitlines() if line.strip()]
 
 
