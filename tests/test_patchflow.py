@@ -307,3 +307,19 @@ def test_export_writes_pr_md_from_stored_runs(catalogue: Catalogue, run: Run) ->
     )
     assert "| THP |" in pr and "| Kernel |" in pr
     assert json.loads((out / ".variant-export.json").read_text())["runs"] == [e2e, barrier]
+
+
+def test_check_stops_at_a_patch_that_does_not_apply(catalogue: Catalogue, run: Run) -> None:
+    if shutil.which("clang-format-19") is None:
+        pytest.skip("clang-format-19 is not installed (make setup installs it)")
+    sdir = make_series(catalogue, "s", catalogue.upstream.path, catalogue.upstream.commit, [ONE, TWO, THREE])
+    bad = sdir / "0002-ggml-mark-two.patch"
+    bad.write_text(bad.read_text().replace("-int ggml_threads(void);", "-int ggml_threadz(void);"))
+    catalogue.variant("v", 'targets = ["test-barrier"]\npatches = ["s"]\n')
+    res = run(catalogue.root, "patch", "check", "s", "--json")
+    assert res.code == 1, res.err
+    rows = json.loads(res.out)["patches"]
+    assert [r["ok"] for r in rows] == [True, False, False]
+    applies = [r["checks"][0] for r in rows]
+    assert applies[1]["check"] == "applies" and "0002-ggml-mark-two.patch" in applies[1]["detail"]
+    assert applies[2]["detail"] == "not tried" and len(rows[2]["checks"]) == 1

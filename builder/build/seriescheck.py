@@ -141,7 +141,7 @@ def run(
     try:
         head = apply.apply(wt, branch, base, (series,), say)
     except PatchError as exc:
-        failed_at = next((i for i, p in enumerate(series.patches) if f"patch {p.path.name} " in str(exc)), 0)
+        failed_at = next((i for i, p in enumerate(series.patches) if p.path.name in str(exc)), 0)
         failure = str(exc).splitlines()[0]
         prefix = dataclasses.replace(series, patches=series.patches[:failed_at])
         head = apply.apply(wt, branch, base, (prefix,), say) if failed_at else base
