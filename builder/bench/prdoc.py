@@ -180,12 +180,15 @@ def write(
     checks = []
     if tests and candidate and manifest:
         checks = smoke.smoke(layout, [candidate], pairs[0].baseline, say)
+    carried = {f"{p['series']}/{p['file']}@{p['sha256'][:12]}" for p in (manifest or {}).get("patches", [])}
+    installed_current = patch_marks(series) <= carried
     env = Environment(loader=PackageLoader("builder.bench", "templates"), undefined=StrictUndefined,
                       keep_trailing_newline=True, trim_blocks=True, lstrip_blocks=True)  # fmt: skip
     used = sorted({p.run_id for p in pairs})
     text = env.get_template("pr.md.j2").render(
         s=series, pkg=pkg, pairs=pairs, perf=perf, checks=checks, tests=tests, manifest=manifest,
         hardware=hardware(manifest), files=[f.name for f in pkg.files[1:]], runs=used,
+        installed_current=installed_current,
     )  # fmt: skip
     path = pkg.out / "PR.md"
     path.write_text(text)
