@@ -2,7 +2,7 @@
 
 For patch k: the series up to k applies (`git am --3way`, apply.apply), base +
 patches 1..k builds (so the series is bisectable), no compiler warning points
-into a file patch k touches, and the review checks of patch.check pass
+at a line patch k adds, and the review checks of patch.check pass
 (whitespace, clang-format on added lines, `module : title` subject, a body).
 
 The build uses the cheapest variant that carries the series: carrying no
@@ -31,7 +31,7 @@ from ..source import mirror
 from ..spec import variant as spec
 from . import configure as cmake
 from . import plan as plan_mod
-from . import publish, verify
+from . import publish, warnings
 
 COLUMNS = ("applies", "builds", "whitespace", "clang-format", "subject", "body")
 
@@ -133,10 +133,11 @@ def run(
     vname = variant or cheapest(layout, name, source)
     plan = plan_mod.make(layout, vname)
     doctor.require(plan.requires, f"variant {vname}")
-    base = mirror.ensure_base(layout, plan.source, offline=offline, say=say).commit
+    pinned = mirror.ensure_base(layout, plan.source, offline=offline, say=say)
+    base = pinned.commit
     work = layout.check_work(name, source)
     wt, branch = work / "src", f"check/{source}/{name}"
-    mirror.add_worktree(layout, plan.source, wt, branch, base, say)
+    mirror.ensure_worktree(layout, plan.source, wt, branch, pinned, say)
     failed_at, failure = None, ""
     try:
         head = apply.apply(wt, branch, base, (series,), say)
@@ -169,10 +170,11 @@ def run(
             if not configured:
                 cmake.configure(cplan, log_file, say)
                 configured = True
-            cmake.build(cplan, log_file, jobs=jobs)
-            warned = verify.patched_warnings(log_file.read_text(errors="replace"), wt, set(c.files))
+            ledger = cmake.build(cplan, log_file, jobs=jobs)
+            added = lint.added_lines(wt, c.parents[0], c.sha)
+            warned = warnings.at_lines(ledger, cplan.build_dir, wt, layout.work_root, added)
             builds = (
-                Finding("builds", False, f"{len(warned)} warning(s) in its files, e.g. {warned[0]}")
+                Finding("builds", False, f"{len(warned)} warning(s) on its lines, e.g. {warned[0]}")
                 if warned
                 else Finding("builds", True, f"{len(cplan.variant.targets)} target(s)")
             )

@@ -119,14 +119,14 @@ def edit(layout: Layout, name: str, source: str, *, offline: bool, reset: bool, 
         n = len(repo.commits(ws.worktree, base, head)) if repo.in_progress(ws.worktree) is None else 0
         return EditInfo(ws, base, head, False, n)
     pinned = mirror.ensure_base(layout, src, offline=offline, say=say)
-    mirror.add_worktree(layout, src, ws.worktree, ws.branch, pinned.commit, say)
+    mirror.ensure_worktree(layout, src, ws.worktree, ws.branch, pinned, say)
     if reset:
         old = repo.resolve(ws.worktree, "HEAD")
         say(f"resetting {ws.branch} to the series' files (it was at {old[:12] if old else '?'})")
         if repo.in_progress(ws.worktree):
-            git.git("am", "--abort", cwd=ws.worktree, check=False)
-            git.git("rebase", "--abort", cwd=ws.worktree, check=False)
-        git.git("reset", "--quiet", "--hard", cwd=ws.worktree)
+            git.git("am", "--abort", cwd=ws.worktree, check=False, neutral=True)
+            git.git("rebase", "--abort", cwd=ws.worktree, check=False, neutral=True)
+        git.git("reset", "--quiet", "--hard", cwd=ws.worktree, neutral=True)
     head = apply.apply(ws.worktree, ws.branch, pinned.commit, (series,), say)
     ws.record(pinned.commit)
     return EditInfo(ws, pinned.commit, head, True, len(series.patches))

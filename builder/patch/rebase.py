@@ -147,13 +147,14 @@ def rebase(layout: Layout, name: str, source: str, onto: str, *, offline: bool, 
                 ("--no-numbered", "--start-number", str(i + 1)),
             )
         ]
-        git.git("checkout", "--quiet", "-B", ws.branch, new, cwd=wt)
+        git.git("checkout", "--quiet", "-B", ws.branch, new, cwd=wt, neutral=True)
         ws.record(new, rebased_from=old)
         if files:
             try:
                 res = git.git(
-                    "am", "--3way", "--committer-date-is-author-date", *files, cwd=wt, env=git.TOOL_IDENTITY
-                )
+                    "am", "--3way", "--committer-date-is-author-date", *files, cwd=wt, env=git.TOOL_IDENTITY,
+                    neutral=True,
+                )  # fmt: skip
                 output = res.stdout + res.stderr
             except CommandError as exc:
                 raise _conflict(wt, name, exc, gone) from exc

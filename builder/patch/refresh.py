@@ -134,7 +134,7 @@ def refresh(layout: Layout, name: str, source: str, say: Say) -> Changes:
     ch = diff_files(folder, wanted)
     if ch.any:
         write_files(folder, wanted, ch)
-    series_mod.pin(sdir, source)
+    series_mod.pin(sdir)
     if not commits:
         say(f"series {name}: the branch has no commits on {base[:12]}; the series is now empty")
     return ch

@@ -21,6 +21,7 @@ from ..clock import now_iso
 from ..errors import UserError
 from ..layout import Layout
 from ..source import mirror
+from ..source.sources import Base
 from . import apply, repo
 from . import edit as edit_mod
 from . import series as series_mod
@@ -123,7 +124,9 @@ def materialize(layout: Layout, name: str, source: str, rev: Revision, say: Say)
             f"`variant fetch {source}` (or the rebase that made it) brings it"
         )
     wt = layout.series_work(name, source) / "scratch" / "src"
-    mirror.add_worktree(layout, src, wt, f"scratch/{source}/{name}", rev.base, say)
+    mirror.ensure_worktree(
+        layout, src, wt, f"scratch/{source}/{name}", Base(rev.base, "revision", rev.label), say
+    )
     as_series = Series(
         name=f"{name}@{rev.label}",
         dir=rev.dir,
@@ -135,6 +138,7 @@ def materialize(layout: Layout, name: str, source: str, rev: Revision, say: Say)
         bench=(),
         requires=(),
         patches=tuple(series_mod.read_patch(f) for f in rev.files),
+        source=source,
     )
     head = apply.apply(wt, f"scratch/{source}/{name}", rev.base, (as_series,), lambda _m: None)
     repo.set_ref(mirror_dir, ref_name(source, name, rev.label), head)
