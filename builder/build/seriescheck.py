@@ -6,7 +6,7 @@ at a line patch k adds, and the review checks of patch.check pass
 (whitespace, clang-format on added lines, `module : title` subject, a body).
 
 The build uses the cheapest variant that carries the series: carrying no
-other series, already built (its objects are in the shared ccache), fewest
+other series, built before (its objects are in the shared ccache), fewest
 targets. Its configuration (toolchain, options, flags, targets) is built in
 a worktree of its own under the work root (.variant/work/.check/...), so
 ccache's base_dir makes the variant's objects hits here; each prefix is an
@@ -108,7 +108,7 @@ def cheapest(layout: Layout, name: str, source: str) -> str:
             p = plan_mod.make(layout, v)
         except UserError:
             continue
-        built = publish.status(layout, v, p.hash) == "up to date"
+        built = publish.status(layout, v, p.hash) != "not built"  # stale too: its objects are cached
         ranked.append((len(resolved.patches) - 1, not built, len(resolved.targets), v))
     if not ranked:
         raise UserError(
