@@ -146,7 +146,8 @@ def bench(
     prof = profiles.load(layout.root, profile_name)
     if timeout is not None:
         prof = dataclasses.replace(prof, timeout=timeout)
-    command = shlex.join(["variant", "bench", *sys.argv[2:]]) if len(sys.argv) > 1 else "variant bench"
+    # the whole command line, global options (--root) included: PR.md prints it to reproduce the run
+    command = shlex.join(["variant", *sys.argv[1:]]) if "bench" in sys.argv[1:] else "variant bench"
     run_id = bench_mod.run(
         layout,
         list(names),
