@@ -130,13 +130,16 @@ def materialize(layout: Layout, name: str, source: str, rev: Revision, say: Say)
     as_series = Series(
         name=f"{name}@{rev.label}",
         dir=rev.dir,
+        file=rev.dir / "revision.toml",
         description="",
         upstream=None,
-        pr=None,
         status="local",
         applies_to=(),
         bench=(),
         requires=(),
+        verify_strings=(),
+        notes="",
+        pins={},
         patches=tuple(series_mod.read_patch(f) for f in rev.files),
         source=source,
     )

@@ -15,10 +15,10 @@ from .. import tomlfile as tf
 from ..errors import SpecError, UserError
 
 KEYS = (
-    "description", "upstream", "status", "applies-to", "bench", "requires", "notes", "verify-strings",
+    "description", "upstream", "pr", "status", "applies-to", "bench", "requires", "notes", "verify-strings",
     "sha256",
 )  # fmt: skip
-STATUSES = ("local", "draft", "proposed", "submitted", "merged", "rejected")
+STATUSES = ("local", "draft", "proposed", "submitted", "open", "merged", "rejected")
 
 
 @dataclass(frozen=True)
@@ -86,6 +86,11 @@ def patch_files(series_dir: Path, source: str) -> list[Path]:
     return found.get(source) or found.get(TOP, [])
 
 
+def patch_folder(series_dir: Path, source: str) -> Path:
+    """Where source's port is written (`variant patch refresh`): its folder if it has one, else the top."""
+    return series_dir / source if source in ports(series_dir) else series_dir
+
+
 def pin_key(series_dir: Path, patch: Path) -> str:
     """How series.toml's [sha256] names a patch: its path inside the series folder."""
     return patch.relative_to(series_dir).as_posix()
@@ -107,6 +112,7 @@ class Header:
     verify_strings: tuple[str, ...]
     notes: str
     pins: dict[str, object]
+    pr: str | None = None  # the series' own pull request (`variant patch status`)
 
     def bases(self) -> list[str]:
         return bases(self.dir, self.applies_to)
@@ -146,6 +152,7 @@ def header(patches_dir: Path, name: str, *, referenced_from: Path, key: str) -> 
         verify_strings=tf.get_str_list(path, data, "verify-strings") or (),
         notes=tf.get_str(path, data, "notes") or "",
         pins=tf.get_table(path, data, "sha256"),
+        pr=tf.get_str(path, data, "pr"),
     )
 
 
