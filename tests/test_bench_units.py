@@ -180,3 +180,36 @@ def test_smoke_reruns_a_completion_whose_log_lost_its_tail(tmp_path: Path) -> No
     assert not check.ok and out == ""
     assert check.detail.startswith(f"output incomplete in {smoke.ATTEMPTS} runs")
     assert (tmp_path / "count").read_text().strip() == str(2 + smoke.ATTEMPTS)
+
+
+def test_fork_outputs_are_read_in_every_forks_dialect() -> None:
+    from builder.bench import forksmoke
+    from builder.bench.installed import llama_bench_rows
+
+    # perplexity: upstream and the 2024 forks, and ik_llama.cpp's longer line
+    lines = {
+        "Final estimate: PPL = 618.4686 +/- 32.65665": 618.4686,
+        "Final estimate: PPL over 4 chunks for n_ctx=128 = 470.2843 +/- 23.95499": 470.2843,
+    }
+    for line, value in lines.items():
+        found = forksmoke.PPL.search("noise\n" + line + "\n")
+        assert found and float(found[1]) == value
+    # llama-bench -o json: an array spread over lines (ik's has no jsonl), after log noise
+    out = 'log [brackets]\n[\n  {\n    "n_gen": 0, "avg_ts": 10.5\n  },\n  {"n_gen": 4, "avg_ts": 2.5}\n]\n'
+    assert llama_bench_rows(out) == [
+        {"n_gen": 0, "avg_ts": 10.5},
+        {"n_gen": 4, "avg_ts": 2.5},
+    ]
+    assert llama_bench_rows("no json at all") == []
+    # perf report --stdio lines, with the demangled C++ names the forks' kernels have
+    report = (
+        "    67.30%  [.] qgemm_lut_t1_int8_m256_k4096_n1_b4\n"
+        "     7.69%  [.] (anonymous namespace)::mul_mat_qY_K_q8_K_T<(anonymous namespace)::IQ4K, 1>\n"
+        "     5.13%  [k] handle_mm_fault\n"
+    )
+    rows = [m.groups() for line in report.splitlines() if (m := forksmoke.PERF_LINE.match(line))]
+    assert [(float(p), s[:20]) for p, s in rows] == [
+        (67.30, "qgemm_lut_t1_int8_m2"),
+        (7.69, "(anonymous namespace"),
+        (5.13, "handle_mm_fault"),
+    ]

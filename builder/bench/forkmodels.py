@@ -80,6 +80,20 @@ RECIPES = {
             (("tl2", "bitnet-tl2.gguf"), ("f32", "bitnet-f32.gguf"), ("i2_s", "bitnet-i2_s.gguf")),
             2,
         ),
+        Recipe(
+            "ik-iq4k",
+            "the tiny llama model in ik's iq4_k, and those very weights back in f16",
+            "GGML_IQK_MUL_MAT",
+            "iq4_k",
+            "",
+            "f16",
+            0.03,
+            "iq4_k's dot products quantize the activations to q8_K, the f16 copy of the same "
+            "(dequantized) weights does not: 0.85% apart here",
+            "",
+            (("iq4_k", "iq4_k.gguf"), ("f16", "iq4_k-as-f16.gguf")),
+            2,
+        ),
     )
 }
 
@@ -108,7 +122,7 @@ def _dep_tree(inst: Installed, name: str) -> Path:
 
 
 def _key(recipe: Recipe, inst: Installed, layers: int) -> str:
-    code = [(WRITERS / f"{m}.py").read_text() for m in (recipe.writer, "common")]
+    code = [(WRITERS / f"{m}.py").read_text() for m in (recipe.writer, "common") if recipe.writer]
     blob = json.dumps([recipe.name, recipe.version, layers, inst.manifest["source"]["commit"], code])
     return hashlib.sha256(blob.encode()).hexdigest()[:12]
 
@@ -170,6 +184,20 @@ def _write(layout: Layout, inst: Installed, recipe: Recipe, out: Path, layers: i
             env=env,
             timeout=900,
         )
+    elif recipe.name == "ik-iq4k":
+        # ik's own quant type, made by its llama-quantize from the tiny f16 model; then the same
+        # weights dequantized back into f16: the reference computes them without the IQK kernels.
+        tiny = models.ensure(layout.home / "models", models.spec_for("tiny", "f16"), lambda _m: None)
+        capture([quantize, str(tiny), str(out / "iq4_k.gguf"), "IQ4_K"], env=env, timeout=900)
+        back = [
+            quantize,
+            "--allow-requantize",
+            str(out / "iq4_k.gguf"),
+            str(out / "iq4_k-as-f16.gguf"),
+            "F16",
+        ]
+        capture(back,
+                env=env, timeout=900)  # fmt: skip
     elif recipe.name == "bitnet-ternary":
         bitnet = _tree(layout, inst)
         capture(

@@ -24,7 +24,8 @@ from .installed import Installed
 from .smokecheck import Check
 
 Say = Callable[[str], None]
-PPL = re.compile(r"Final estimate: PPL = ([0-9.]+|nan|inf)", re.I)
+# "Final estimate: PPL = 618.47" (ik_llama.cpp: "... PPL over 4 chunks for n_ctx=128 = 470.28")
+PPL = re.compile(r"Final estimate: PPL[^\n]*= ([0-9.]+|nan|inf)", re.I)
 PERF_LINE = re.compile(r"^\s*([0-9.]+)%\s+(?:\S+\s+)?\[[.k]\]\s+(.*)$")
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -85,3 +86,15 @@ def generate_argv(
     argv += ["-no-cnv", "--temp", "0", "--no-warmup", "--seed", "1"]
     argv += [] if threads is None else ["-t", str(threads)]
     return argv + ([] if mode == "default" else ["--load-mode", mode])
+
+
+def llama_bench_rows(stdout: str) -> list[dict[str, Any]]:
+    """The results of `llama-bench -o json`: every fork's llama-bench writes it (ik's has no jsonl)."""
+    found = re.search(r"^\[", stdout, re.M)  # the array opens a line; log lines may hold brackets
+    if found is None:
+        return []
+    try:
+        rows = json.loads(stdout[found.start() :])
+    except ValueError:
+        return []
+    return [r for r in rows if isinstance(r, dict)] if isinstance(rows, list) else []

@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import csv
 import io
-import json
 import re
 from collections.abc import Callable
 
 from ..errors import BuildError
 from .case import Case, Context, timeout
-from .installed import Installed
+from .installed import Installed, llama_bench_rows
 from .results import Measurement
 
 OPS_TYPES = ("f16", "q8_0", "q4_0", "tq2_0")
@@ -111,15 +110,15 @@ def e2e_cases(ctx: Context, n_prompt: int = 128, n_gen: int = 32) -> list[Case]:
                 "-r",
                 "1",
                 "-o",
-                "jsonl",
+                "json",
             ]
             m = ctx.run(inst, argv)
             metric = "pp_tps" if pp else "tg_tps"
             if m.returncode is None:
                 return [timeout("e2e", metric, "tokens/s", params, ctx, "higher")]
-            line = next((json.loads(x) for x in m.stdout.splitlines() if x.startswith("{")), None)
+            line = next(iter(llama_bench_rows(m.stdout)), None)
             if line is None:
-                raise BuildError(f"{inst.name}: llama-bench printed no JSON line:\n{m.tail()}")
+                raise BuildError(f"{inst.name}: llama-bench printed no JSON result:\n{m.tail()}")
             out = [Measurement("e2e", metric, "tokens/s", params, float(line["avg_ts"]), better="higher")]
             if not pp:
                 # llama-bench warms up with one generated token before the measured ones.

@@ -11,7 +11,6 @@ CROSS_TOOLCHAIN_PREFIX of its length before the first difference.
 from __future__ import annotations
 
 import contextlib
-import json
 import shlex
 from collections.abc import Callable, Mapping
 from pathlib import Path
@@ -25,7 +24,7 @@ from ..source import sources as sources_mod
 from ..source.sources import Source
 from ..spec import variant as spec
 from . import forksmoke, models
-from .installed import Installed, generate_argv, held
+from .installed import Installed, generate_argv, held, llama_bench_rows
 from .models import PROMPT
 from .smokecheck import Check
 
@@ -104,16 +103,15 @@ def run_binaries(inst: Installed, model: Path, generate: tuple[str, ...] = ()) -
         c = Check(inst.name, program, False, "generated nothing", c.command, text[-500:])
     checks.append(c)
     checks.append(_run(inst, "test-barrier", ["2", "3"])[0])
-    c, out = _run(inst, "llama-bench", ["-m", str(model), "-p", "16", "-n", "4", "-r", "1", "-o", "jsonl"])
+    c, out = _run(inst, "llama-bench", ["-m", str(model), "-p", "16", "-n", "4", "-r", "1", "-o", "json"])
     if c.ok and out:
         try:
-            rows = [json.loads(line) for line in out.splitlines() if line.startswith("{")]
-            row = next(r for r in rows if r.get("n_gen", 0) > 0)  # the generation case, not the prompt
+            row = next(r for r in llama_bench_rows(out) if r.get("n_gen", 0) > 0)  # not the prompt case
             c = Check(
                 inst.name, "llama-bench", True, f"{c.detail}; tg {row['avg_ts']:.1f} tokens/s", c.command
             )
-        except (StopIteration, ValueError, KeyError):
-            c = Check(inst.name, "llama-bench", False, "no JSON result line", c.command, out[-500:])
+        except (StopIteration, KeyError):
+            c = Check(inst.name, "llama-bench", False, "no JSON result", c.command, out[-500:])
     checks.append(c)
     checks.append(_run(inst, "test-backend-ops", ["perf", "-b", "CPU", "-o", "RMS_NORM"])[0])
     # parallel contexts on one model: the threadpool and its barrier under concurrent graphs
