@@ -100,6 +100,9 @@ def test_matrix_groups_siblings_shards_and_brings_baselines(catalogue: Catalogue
     }
     only = _matrix(catalogue, run, "--filter", "runner=arm", "--filter", "p*")
     assert [(j["name"], j["variants"]) for j in only["include"]] == [("arm-llama.cpp-gcc", "perf patched")]
+    # the same key: alternatives; different keys: all of them
+    some = _matrix(catalogue, run, "--filter", "base", "--filter", "clang", "--filter", "runner=x64")
+    assert [j["variants"] for j in some["include"]] == ["base", "clang"]
     res = run(catalogue.root, "matrix", "--filter", "compiler=gcc")
     assert res.code == 2 and 'unknown key "compiler"' in res.err
     table = run(catalogue.root, "matrix").out
@@ -209,8 +212,8 @@ def test_matrix_run_builds_in_order_with_a_table_and_fails_on_a_bad_cell(
     row = {line.split()[1]: line.split() for line in lines[1:5]}
     assert row["base"][2:4] == ["up", "to"] and row["liar"][2] == "FAILED" and row["zz-last"][2] == "skipped"
     assert any(line.startswith("FAILED here-llama.cpp-gcc liar:") for line in lines)
-    res = run(catalogue.root, "matrix", "run", "--continue", "--filter", "z*", "--filter", "liar")
-    assert res.code == 2  # two bare globs must both match one name: nothing does
+    res = run(catalogue.root, "matrix", "run", "--filter", "runner=nowhere")
+    assert res.code == 2 and "the matrix is empty" in res.err
     res = run(catalogue.root, "matrix", "run", "--continue", "--json")
     assert res.code == 1
     by = {r["variant"]: r for r in json.loads(res.out)}

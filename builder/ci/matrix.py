@@ -81,7 +81,10 @@ class Job:
 
 
 def parse_filters(filters: tuple[str, ...]) -> list[tuple[str, str]]:
-    """`GLOB` (a variant name) or `KEY=GLOB` with KEY one of FILTER_KEYS; all must match."""
+    """`GLOB` (a variant name) or `KEY=GLOB` with KEY one of FILTER_KEYS.
+
+    Filters on the same key are alternatives, filters on different keys must all match:
+    `--filter a --filter b --filter runner=x64` is (variant a or b) on runner x64."""
     out = []
     for f in filters:
         key, sep, pattern = f.partition("=")
@@ -120,7 +123,9 @@ def cells(layout: Layout, config: Config, filters: tuple[str, ...] = ()) -> list
             if v.toolchain not in runner.toolchains:
                 continue
             cell = Cell(v, runner)
-            if all(fnmatch.fnmatchcase(cell.field(k), p) for k, p in wanted):
+            if all(
+                any(fnmatch.fnmatchcase(cell.field(k), p) for k2, p in wanted if k2 == k) for k, _ in wanted
+            ):
                 out.append(cell)
     if not out:
         raise UserError("the matrix is empty: no variant matches the filters on any runner")
@@ -153,6 +158,15 @@ def jobs(layout: Layout, config: Config, filters: tuple[str, ...] = ()) -> list[
             f"in {config.file} or narrow it with --filter"
         )
     return out
+
+
+def runner_jobs(layout: Layout, config: Config, filters: tuple[str, ...], runner: str | None) -> list[Job]:
+    """The jobs of one runner (default: the first declared), for a local run."""
+    name = config.runner(runner).name if runner else config.runners[0].name
+    found = [j for j in jobs(layout, config, filters) if j.runner.name == name]
+    if not found:
+        raise UserError(f"no cell of the matrix runs on {name} with these filters")
+    return found
 
 
 def github(jobs: list[Job]) -> dict[str, Any]:

@@ -67,9 +67,7 @@ def matrix_run(
     """Run one runner's jobs here, in order: build, smoke, a short bench; a summary table."""
     layout = app.layout(ctx)
     config = _config(layout)
-    name = runner or config.runners[0].name
-    config.runner(name)  # an unknown runner is an error, not an empty run
-    jobs = matrix.jobs(layout, config, (*filters, f"runner={name}"))
+    jobs = matrix.runner_jobs(layout, config, filters, runner)
     opts = pipeline.Options(offline=offline, jobs=compile_jobs)
     rows = local.run(layout, config, jobs, opts, keep_going, app.say)
     if as_json:
