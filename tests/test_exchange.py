@@ -71,6 +71,14 @@ def test_export_import_moves_runs_losslessly_once(catalogue: Catalogue, run: Run
     # the report job's tables: the other catalogue's own run measured nothing and has none
     assert run(catalogue.root, "results", "summary").out == run(other, "results", "summary").out
 
+    # imported in the other order (the newer run first): "newest" still means the newer run
+    third = _other_catalogue(catalogue, tmp_path / "third")
+    newer = tmp_path / "newer.json"
+    assert run(catalogue.root, "results", "export", str(newer), "--run", "2").code == 0
+    assert run(third, "results", "import", str(newer)).code == 0
+    assert run(third, "results", "import", str(first)).code == 0
+    assert run(third, "compare", "a", "b").out == run(catalogue.root, "compare", "a", "b").out
+
     # what comes back out is what went in, byte for byte (the export's own time aside)
     back = tmp_path / "back.json"
     ids = [r["id"] for r in json.loads(run(other, "results", "list", "--json").out) if r["measurements"]]

@@ -99,7 +99,7 @@ def _migrate(con: sqlite3.Connection) -> None:
 def start_run(con: sqlite3.Connection, profile: str, command: str) -> int:
     cur = con.execute(
         "INSERT INTO runs (started, host, profile, command, uuid) VALUES (?, ?, ?, ?, ?)",
-        (now_iso(), host_description(), profile, command, uuid.uuid4().hex),
+        (now_iso(precise=True), host_description(), profile, command, uuid.uuid4().hex),
     )
     con.commit()
     assert cur.lastrowid is not None
