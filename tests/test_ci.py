@@ -98,6 +98,9 @@ def test_matrix_groups_siblings_shards_and_brings_baselines(catalogue: Catalogue
         "variants": "clang",
         "build": "clang",
     }
+    # a baseline among the job's own cells keeps its place (the plainest first)
+    three = _matrix(catalogue, run, "--filter", "base", "--filter", "omp-off", "--filter", "patched")
+    assert three["include"][0]["build"] == "base omp-off patched"
     only = _matrix(catalogue, run, "--filter", "runner=arm", "--filter", "p*")
     assert [(j["name"], j["variants"]) for j in only["include"]] == [("arm-llama.cpp-gcc", "perf patched")]
     # the same key: alternatives; different keys: all of them

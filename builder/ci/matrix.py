@@ -146,8 +146,10 @@ def jobs(layout: Layout, config: Config, filters: tuple[str, ...] = ()) -> list[
         size = math.ceil(len(members) / shards)
         for i in range(shards):
             part = tuple(members[i * size : (i + 1) * size])
-            needed = [b for c in part if (b := baseline_of(c.variant, every))]
-            build = tuple(dict.fromkeys([*needed, *(c.name for c in part)]))
+            names = [c.name for c in part]
+            # baselines from outside the shard first; the shard's own keep their place
+            needed = [b for c in part if (b := baseline_of(c.variant, every)) and b not in names]
+            build = tuple(dict.fromkeys([*needed, *names]))
             first = members[0]
             out.append(
                 Job(first.runner, first.variant.source, first.variant.toolchain, i + 1, shards, part, build)
