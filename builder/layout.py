@@ -64,6 +64,16 @@ class Layout:
         return self.root / "sources.toml"
 
     @property
+    def config_file(self) -> Path:
+        """Settings of the catalogue as a whole: [ccache] remote."""
+        return self.root / "catalogue.toml"
+
+    @property
+    def runners_file(self) -> Path:
+        """The CI runners the matrix builds on."""
+        return self.root / "runners.toml"
+
+    @property
     def dist(self) -> Path:
         return self.root / "dist"
 

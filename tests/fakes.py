@@ -47,7 +47,8 @@ endif()
 if (FAKE_FORCE_DEBUG)
     add_compile_options(-g)
 endif()
-add_library(ggml STATIC ggml/ggml.c)
+file(GLOB FAKE_EXTRA ggml/extra-*.c)
+add_library(ggml STATIC ggml/ggml.c ${FAKE_EXTRA})
 target_include_directories(ggml PUBLIC ggml)
 if (FAKE_IDENT)
     target_compile_definitions(ggml PRIVATE FAKE_IDENT)
@@ -147,11 +148,26 @@ int ggml_env_leak(void) { return 0; }
 
 PROGRAM_C = r"""
 #include <stdio.h>
+#include <string.h>
 #include "ggml.h"
 int main(void) {
     printf("%s ok kind=%d threads=%d leak=%d kcfg=%s generated=%d\n", NAME, ggml_barrier_kind(),
            ggml_threads() > 0, ggml_env_leak(), ggml_kcfg(), ggml_generated());
+    /* what smoke and the barrier suite read from the real programs */
+    if (strcmp(NAME, "test-barrier") == 0) printf("graph-compute: 1234.5 nsec per-node\n");
+    if (strcmp(NAME, "llama-bench") == 0) printf("{\"n_gen\": 4, \"avg_ts\": 12.5}\n");
     return 0;
+}
+"""
+
+# A translation unit of some weight, so that a build has enough compiles for cache ratios.
+EXTRA_C = r"""
+static double table_%(i)d[64];
+double ggml_extra_%(i)d(int n) {
+    double acc = 0;
+    for (int k = 0; k < 64; k++) table_%(i)d[k] = k * %(i)d + 0.5;
+    for (int k = 0; k < n; k++) acc += table_%(i)d[k %% 64] * (k + %(i)d);
+    return acc;
 }
 """
 
@@ -162,7 +178,7 @@ def git(cwd: Path, *args: str) -> str:
     return out.stdout.strip()
 
 
-def write_tree(root: Path) -> None:
+def write_tree(root: Path, extra_sources: int = 0) -> None:
     (root / "ggml").mkdir(parents=True, exist_ok=True)
     (root / "tools").mkdir(exist_ok=True)
     (root / "CMakeLists.txt").write_text(CMAKELISTS)
@@ -178,13 +194,15 @@ def write_tree(root: Path) -> None:
         'int main() { std::printf("llama-simple ok kind=%d\\n", ggml_barrier_kind()); return 0; }\n'
     )
     (root / ".gitignore").write_text("*.gguf\n")
+    for i in range(extra_sources):
+        (root / "ggml" / f"extra-{i:02d}.c").write_text(EXTRA_C % {"i": i})
 
 
-def make_upstream(path: Path) -> str:
-    """A git repo holding the fake project; returns the commit."""
+def make_upstream(path: Path, extra_sources: int = 0) -> str:
+    """A git repo holding the fake project (with extra ggml sources); returns the commit."""
     path.mkdir(parents=True)
     git(path, "init", "-q", "-b", "master")
-    write_tree(path)
+    write_tree(path, extra_sources)
     git(path, "add", "-A")
     git(path, "commit", "-q", "-m", "fake upstream")
     return git(path, "rev-parse", "HEAD")

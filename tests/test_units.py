@@ -60,10 +60,20 @@ def test_ccache_counts_classify_each_compilation(tmp_path: Path) -> None:
         "# b.c\ndirect_cache_hit\nlocal_storage_hit\n"
         "# c.c\npreprocessed_cache_hit\n"
         "# d.c\ncalled_for_preprocessing\n"
+        "# f.c\ndirect_cache_hit\nlocal_storage_miss\nremote_storage_hit\n"
+        "# g.c\ncache_miss\nremote_storage_error\n"
     )
     counts = cmake.ccache_counts(log, tmp_path / "build")
-    assert counts == {"hits": 2, "misses": 2, "other": 1, "missed": ["src/a.c", "src/e.c"]}
-    assert cmake.ccache_counts(tmp_path / "none") == {"hits": 0, "misses": 0, "other": 0, "missed": []}
+    assert counts == {
+        "hits": 3,
+        "misses": 3,
+        "other": 1,
+        "remote_hits": 1,
+        "remote_errors": 1,
+        "missed": ["src/a.c", "src/e.c", "build/g.c"],
+    }
+    empty = {"hits": 0, "misses": 0, "other": 0, "remote_hits": 0, "remote_errors": 0, "missed": []}
+    assert cmake.ccache_counts(tmp_path / "none") == empty
 
 
 def test_progress_prints_few_plain_lines_off_a_terminal() -> None:

@@ -6,6 +6,7 @@ import json
 import os
 import platform
 import sqlite3
+import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -16,11 +17,12 @@ from ..clock import now_iso
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS runs (
-    id INTEGER PRIMARY KEY,
+    id INTEGER PRIMARY KEY,     -- local to this database
     started TEXT NOT NULL,
     host TEXT NOT NULL,
     profile TEXT NOT NULL,
-    command TEXT NOT NULL
+    command TEXT NOT NULL,
+    uuid TEXT                   -- the run's identity everywhere (export/import); see _migrate
 );
 CREATE TABLE IF NOT EXISTS measurements (
     id INTEGER PRIMARY KEY,
@@ -41,6 +43,8 @@ CREATE TABLE IF NOT EXISTS measurements (
 );
 CREATE INDEX IF NOT EXISTS m_lookup ON measurements (variant, suite, run_id);
 """
+# Created after _migrate, which adds the column to databases made before it existed.
+UUID_INDEX = "CREATE UNIQUE INDEX IF NOT EXISTS runs_uuid ON runs (uuid);"
 
 
 @dataclass(frozen=True)
@@ -72,6 +76,7 @@ def connect(path: Path) -> Iterator[sqlite3.Connection]:
     con = sqlite3.connect(path)
     con.row_factory = sqlite3.Row
     con.executescript(SCHEMA)
+    _migrate(con)
     try:
         yield con
         con.commit()
@@ -79,10 +84,22 @@ def connect(path: Path) -> Iterator[sqlite3.Connection]:
         con.close()
 
 
+def _migrate(con: sqlite3.Connection) -> None:
+    """Databases from before run identities: add the column and give every old run a uuid."""
+    columns = {row[1] for row in con.execute("PRAGMA table_info(runs)")}
+    if "uuid" not in columns:
+        con.execute("ALTER TABLE runs ADD COLUMN uuid TEXT")
+    missing = [row[0] for row in con.execute("SELECT id FROM runs WHERE uuid IS NULL")]
+    for run_id in missing:
+        con.execute("UPDATE runs SET uuid = ? WHERE id = ?", (uuid.uuid4().hex, run_id))
+    con.executescript(UUID_INDEX)
+    con.commit()
+
+
 def start_run(con: sqlite3.Connection, profile: str, command: str) -> int:
     cur = con.execute(
-        "INSERT INTO runs (started, host, profile, command) VALUES (?, ?, ?, ?)",
-        (now_iso(), host_description(), profile, command),
+        "INSERT INTO runs (started, host, profile, command, uuid) VALUES (?, ?, ?, ?, ?)",
+        (now_iso(precise=True), host_description(), profile, command, uuid.uuid4().hex),
     )
     con.commit()
     assert cur.lastrowid is not None
@@ -122,7 +139,14 @@ def latest_run_with(con: sqlite3.Connection, variants: list[str], suite: str | N
         args: tuple[str, ...] = (v, suite) if suite else (v,)
         ids = {row[0] for row in con.execute(query, args)}
         common = ids if common is None else common & ids
-    return max(common) if common else None
+    if not common:
+        return None
+    # By start time, not by local id: runs imported from other machines get ids in import order.
+    marks = ",".join("?" * len(common))
+    row = con.execute(
+        f"SELECT id FROM runs WHERE id IN ({marks}) ORDER BY started DESC, id DESC LIMIT 1", sorted(common)
+    ).fetchone()
+    return int(row[0]) if row else max(common)
 
 
 def rows(con: sqlite3.Connection, run_id: int, variants: list[str], suite: str | None) -> list[sqlite3.Row]:

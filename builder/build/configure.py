@@ -87,7 +87,10 @@ def ccache_counts(stats_log: Path, build_dir: Path | None = None) -> dict[str, A
     The files that missed are listed too (relative to build_dir's parent when
     given): they say what a change really cost.
     """
-    counts: dict[str, Any] = {"hits": 0, "misses": 0, "other": 0, "missed": []}
+    # remote_hits: hits served by the remote store (a subset of hits); remote_errors: compiles
+    # whose remote store failed or timed out (ccache went on with the local cache).
+    counts: dict[str, Any] = {"hits": 0, "misses": 0, "other": 0, "remote_hits": 0, "remote_errors": 0}
+    counts["missed"] = []
     if not stats_log.is_file():
         return counts
     blocks: list[tuple[str, set[str]]] = []
@@ -97,6 +100,8 @@ def ccache_counts(stats_log: Path, build_dir: Path | None = None) -> dict[str, A
         elif line.strip() and blocks:
             blocks[-1][1].add(line.strip())
     for source, block in blocks:
+        counts["remote_hits"] += "remote_storage_hit" in block
+        counts["remote_errors"] += bool(block & {"remote_storage_error", "remote_storage_timeout"})
         if block & {"direct_cache_hit", "preprocessed_cache_hit"}:
             counts["hits"] += 1
         elif "cache_miss" in block:

@@ -24,7 +24,7 @@ from ..patch import apply as patches
 from ..run import live
 from ..source import mirror as sources
 from ..tomlfile import suggest
-from . import commands, elf, features, provenance, runtime, verify
+from . import ccache, commands, elf, features, provenance, runtime, verify
 from . import configure as cmake
 from . import deps as deps_mod
 from . import plan as plan_mod
@@ -115,6 +115,11 @@ def _build_locked(layout: Layout, plan: Plan, opts: Options, say: Say) -> Outcom
     deps_built = [record for _, record in built]
     phase("source")
 
+    remote_record = ccache.check(plan.remote, plan.name, say) if plan.remote else None
+    if remote_record and remote_record["state"] != "used":
+        plan = dataclasses.replace(
+            plan, remote=None, ccache_env=ccache.without_remote(plan.ccache_env, plan.remote)
+        )
     stats_log = dict(plan.ccache_env).get("CCACHE_STATSLOG")
     if stats_log:
         Path(stats_log).unlink(missing_ok=True)
@@ -144,6 +149,8 @@ def _build_locked(layout: Layout, plan: Plan, opts: Options, say: Say) -> Outcom
     phase("verify")
     seconds = round(time.monotonic() - started, 1)
     counts = cmake.ccache_counts(Path(stats_log), plan.build_dir) if stats_log else {}
+    if remote_record is not None:
+        counts["remote"] = ccache.outcome(remote_record, counts, plan.name, say)
     manifest = {
         **{k: v for k, v in plan.describe().items() if k not in ("configure", "build")},
         "source": {**plan.source.identity(), **checkouts[0].record(plan.branch)},
@@ -151,7 +158,10 @@ def _build_locked(layout: Layout, plan: Plan, opts: Options, say: Say) -> Outcom
             {"path": c.tree.path, **c.tree.source.identity(), **c.record(plan.branch)} for c in checkouts[1:]
         ],
         "deps": deps_built,
-        "commands": {"configure": plan.configure_argv(), "build": plan.build_argv(opts.jobs)},
+        "commands": {
+            "configure": ccache.shown_argv(plan.configure_argv(), plan.remote),
+            "build": plan.build_argv(opts.jobs),
+        },
         "verification": [c.as_dict() for c in checks],
         "build_seconds": seconds,
         "phases": phases,

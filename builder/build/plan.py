@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import shutil
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -27,8 +26,8 @@ from ..spec.instrument import INSTRUMENTS
 from ..spec.toolchain import Toolchain
 from ..spec.variant import Variant
 from ..tomlfile import suggest
+from . import ccache, floors
 from . import deps as deps_mod
-from . import floors
 from . import trees as trees_mod
 from .deps import Dependency
 from .trees import Tree
@@ -81,6 +80,7 @@ class Plan:
     ccache_env: tuple[tuple[str, str], ...]  # empty when ccache is missing
     cmake: str  # the cmake binary (see host.tools.cmake_binary)
     cmake_version: tuple[int, ...]
+    remote: ccache.Remote | None = None  # ccache's remote storage (in ccache_env); never in the hash
 
     @property
     def name(self) -> str:
@@ -211,7 +211,7 @@ class Plan:
                 "cmake_version": ".".join(map(str, self.cmake_version)),
                 "ninja": ninja_binary(),
             },
-            "configure": self.configure_argv(),
+            "configure": ccache.shown_argv(self.configure_argv(), self.remote),
             "build": self.build_argv(),
         }
 
@@ -283,22 +283,7 @@ def make(
     dep_series = tuple(s for d in deps for s in d.series)
     requires = tuple(dict.fromkeys(v.requires + tuple(r for s in series + dep_series for r in s.requires)))
     native = _on(options.get("GGML_NATIVE", "ON"))
-    ccache_env: tuple[tuple[str, str], ...] = ()
-    if shutil.which("ccache"):
-        ccache_env = (
-            ("CCACHE_DIR", str(layout.ccache_dir)),
-            # Paths below the work root are rewritten relative to the build
-            # folder, so a sibling variant's worktree produces the same keys.
-            ("CCACHE_BASEDIR", str(layout.work_root)),
-            ("CCACHE_NOHASHDIR", "true"),
-            # Depend mode takes the includes from the compiler's -MD output (Ninja
-            # builds have it) instead of running the preprocessor a second time on
-            # every miss: measured about 3% of a cold llama.cpp build. Hits come
-            # from direct mode either way.
-            ("CCACHE_DEPEND", "true"),
-            ("CCACHE_SLOPPINESS", "time_macros,include_file_mtime,include_file_ctime"),
-            ("CCACHE_STATSLOG", str(layout.work(name) / "ccache-stats.log")),
-        )
+    ccache_env, remote = ccache.settings(layout, name)
     return Plan(
         variant=v,
         source=src,
@@ -315,4 +300,5 @@ def make(
         ccache_env=ccache_env,
         cmake=cmake_path,
         cmake_version=cmake_version,
+        remote=remote,
     )

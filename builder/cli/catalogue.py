@@ -107,7 +107,7 @@ def show(ctx: click.Context, name: str, as_json: bool) -> None:
         f"  requires     {', '.join(p.requires) or '-'}",
         *([f"  runtime      {' '.join(f'{k}={v}' for k, v in src.runtime_env)}"] if src.runtime_env else []),
         "configure:",
-        "  " + shlex.join(p.configure_argv()),
+        "  " + shlex.join(data["configure"]),  # the password of a remote cache hidden
         "build:",
         "  " + shlex.join(p.build_argv()),
     ]

@@ -1,0 +1,1 @@
+"""The CI stage: the build matrix, the generated GitHub Actions workflows, local matrix runs."""
