@@ -155,7 +155,7 @@ int main(void) {
            ggml_threads() > 0, ggml_env_leak(), ggml_kcfg(), ggml_generated());
     /* what smoke and the barrier suite read from the real programs */
     if (strcmp(NAME, "test-barrier") == 0) printf("graph-compute: 1234.5 nsec per-node\n");
-    if (strcmp(NAME, "llama-bench") == 0) printf("{\"n_gen\": 4, \"avg_ts\": 12.5}\n");
+    if (strcmp(NAME, "llama-bench") == 0) printf("[\n  {\"n_gen\": 4, \"avg_ts\": 12.5}\n]\n");  /* -o json */
     return 0;
 }
 """
