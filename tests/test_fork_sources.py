@@ -205,6 +205,18 @@ def test_compiler_floors(catalogue: Catalogue, run: Run, repos: dict[str, tuple[
     res = run(catalogue.root, "build", "fork-gcc")
     assert res.code == 2 and 'source "outer" needs gcc >= 99' in res.err and "apt-get install" in res.err
     assert not catalogue.dist.exists()
+    floors = json.loads(run(catalogue.root, "doctor", "--json").out)["compiler_floors"]
+    assert floors == [
+        {
+            "source": "outer",
+            "needs": "gcc >= 99",
+            "ok": False,
+            "found": floors[0]["found"],
+            "install": "apt-get install -y gcc g++",
+        }
+    ]
+    assert floors[0]["found"].startswith("needs gcc >= 99 (found 12")
+    assert "missing  source outer needs gcc >= 99" in run(catalogue.root, "doctor").out
 
 
 def test_a_dependency_from_an_archive_is_up_to_date_after_its_build(

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from ..errors import SpecError
 from ..source.sources import CompilerFloor, Source
-from ..spec.toolchain import Toolchain, ToolchainMissing, ToolchainSpec
+from ..spec.toolchain import Toolchain, ToolchainMissing, ToolchainSpec, resolve
 from ..spec.variant import Variant
 
 
@@ -49,3 +49,28 @@ def check_version(tc: Toolchain, floor: tuple[Source, CompilerFloor] | None) -> 
                 f'source "{src.name}" needs {tc.spec.family} >= {want}; {comp.path} is {have}{hint}',
                 f"needs {tc.spec.family} >= {want} (found {have})",
             )
+
+
+def survey(sources: list[Source], toolchains: list[ToolchainSpec]) -> list[dict[str, object]]:
+    """For `variant doctor`: each source's compiler floor against the toolchains this machine has."""
+    rows: list[dict[str, object]] = []
+    for src in sources:
+        floor = src.compiler
+        if floor is None:
+            continue
+        want = ".".join(map(str, floor.min_version))
+        need = f"{' or '.join(floor.families) or 'any compiler'}{f' >= {want}' if want else ''}"
+        fitting = [t for t in toolchains if not floor.families or t.family in floor.families]
+        best: dict[str, object] = {"source": src.name, "needs": need, "ok": False, "found": "", "install": ""}
+        for tspec in fitting:
+            best["install"] = best["install"] or tspec.install
+            try:
+                tc = resolve(tspec)
+                check_version(tc, (src, floor))
+            except ToolchainMissing as exc:
+                best["found"] = best["found"] or exc.status
+                continue
+            best.update(ok=True, found=f"{tspec.name}: {tc.cc.version_line}", install="")
+            break
+        rows.append(best)
+    return rows

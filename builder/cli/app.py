@@ -10,6 +10,7 @@ from typing import Any
 import click
 
 from .. import __version__
+from ..errors import UserError
 from ..layout import Layout, find_root
 
 
@@ -44,5 +45,10 @@ def cli(ctx: click.Context, root: str | None, mirrors: tuple[str, ...], verbose:
     """Build variants and kernel patch series for llama.cpp and its forks."""
     logging.basicConfig(level=logging.DEBUG if verbose else logging.WARNING, format="%(message)s")
     if ctx.invoked_subcommand == "doctor":
+        # the machine first; a catalogue, when there is one, only adds its sources' compiler floors
+        try:
+            ctx.ensure_object(dict)["layout"] = Layout.at(find_root(Path.cwd(), root), mirrors=mirrors)
+        except UserError:
+            ctx.ensure_object(dict)["layout"] = None
         return
     ctx.ensure_object(dict)["layout"] = Layout.at(find_root(Path.cwd(), root), mirrors=mirrors)

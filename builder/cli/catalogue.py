@@ -9,12 +9,14 @@ from typing import Any
 
 import click
 
+from ..build import floors
 from ..build import plan as plan_mod
 from ..build import publish as install
 from ..errors import UserError
 from ..host import doctor
 from ..source import mirror
 from ..source import sources as sources_mod
+from ..spec import toolchain
 from ..spec import variant as spec
 from ..spec.toolchain import ToolchainMissing
 from ..tomlfile import suggest
@@ -130,11 +132,24 @@ def fetch(ctx: click.Context, source: str, offline: bool) -> None:
 
 @app.cli.command("doctor")
 @click.option("--json", "as_json", is_flag=True)
-def doctor_cmd(as_json: bool) -> None:
-    """Which compilers and tools are present, their versions, and how to get what is missing."""
+@click.pass_context
+def doctor_cmd(ctx: click.Context, as_json: bool) -> None:
+    """Which compilers and tools are present, their versions, and how to get what is missing.
+
+    Inside a catalogue, also each source's compiler floor against the toolchains found.
+    """
     findings = doctor.report()
+    layout = ctx.ensure_object(dict).get("layout")
+    floors_found = []
+    if layout is not None:
+        srcs = list(sources_mod.load_all(layout.sources_file).values())
+        tcs = [
+            toolchain.load(layout.toolchains_dir, n, referenced_from=layout.toolchains_dir, key=n)
+            for n in toolchain.available(layout.toolchains_dir)
+        ]
+        floors_found = floors.survey(srcs, tcs)
     if as_json:
-        app.emit_json([f.as_dict() for f in findings])
+        app.emit_json({"tools": [f.as_dict() for f in findings], "compiler_floors": floors_found})
     else:
         for f in findings:
             mark = "ok " if f.ok else ("MISSING" if f.tool.required else "missing")
@@ -142,6 +157,12 @@ def doctor_cmd(as_json: bool) -> None:
             click.echo(f"{mark:<8} {f.tool.name:<11} {text}")
             if not f.ok:
                 click.echo(f"{'':<8} {'':<11} {f.tool.what}; install: {f.tool.install}")
+        for row in floors_found:
+            mark = "ok " if row["ok"] else "missing"
+            found = row['found'] or 'none found'
+            click.echo(f"{mark:<8} source {row['source']} needs {row['needs']}: {found}")
+            if not row["ok"]:
+                click.echo(f"{'':<8} install: {row['install'] or 'see the toolchains/ folder'}")
     if any(not f.ok and f.tool.required for f in findings):
         sys.exit(1)
 
