@@ -159,7 +159,7 @@ def doctor_cmd(ctx: click.Context, as_json: bool) -> None:
                 click.echo(f"{'':<8} {'':<11} {f.tool.what}; install: {f.tool.install}")
         for row in floors_found:
             mark = "ok " if row["ok"] else "missing"
-            found = row['found'] or 'none found'
+            found = row["found"] or "none found"
             click.echo(f"{mark:<8} source {row['source']} needs {row['needs']}: {found}")
             if not row["ok"]:
                 click.echo(f"{'':<8} install: {row['install'] or 'see the toolchains/ folder'}")
