@@ -93,6 +93,26 @@ def test_bench_refuses_unbuilt_variants_and_unknown_suites(
     assert res.code == 2 and "comma-separated list of integers" in res.err
 
 
+def test_bench_runs_the_suites_every_variant_can_and_names_the_ones_it_skips(
+    catalogue: Catalogue, run: Callable[..., Outcome]
+) -> None:
+    # A fork without test-barrier (ik_llama.cpp) against one with it: the barrier suite is
+    # skipped with the reason, the suites both can run still run.
+    catalogue.variant("withbarrier", 'targets = ["test-barrier", "llama-bench"]\n')
+    catalogue.variant("nobarrier", 'targets = ["llama-bench"]\n')
+    assert run(catalogue.root, "build", "withbarrier", "nobarrier").code == 0
+    res = run(catalogue.root, "bench", "withbarrier", "--reps", "1", "--suite", "barrier", "--threads", "1")
+    assert res.code == 0, res.err
+    assert "skipping" not in res.err and "| 1,234 [1,234, 1,234] |" in res.out
+    res = run(catalogue.root, "bench", "nobarrier", "--vs", "withbarrier", "--reps", "1",
+              "--suite", "barrier", "--suite", "e2e", "--threads", "1")  # fmt: skip
+    assert res.code == 0, res.err
+    assert "skipping suite barrier: nobarrier built none of test-barrier" in res.err
+    assert "| e2e |" in res.out and "| barrier |" not in res.out
+    res = run(catalogue.root, "bench", "nobarrier", "--reps", "1", "--suite", "barrier")
+    assert res.code == 2 and "no suite can run on nobarrier" in res.err
+
+
 def test_default_baseline_is_the_variant_without_its_patches(catalogue: Catalogue) -> None:
     sdir = catalogue.series("kind")
     make_patch(catalogue.upstream.path, sdir, name="k", old="return 0; }", new="return 1; }")

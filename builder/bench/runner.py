@@ -35,6 +35,20 @@ def suites_for(insts: list[Installed], layout: Layout) -> tuple[str, ...]:
     return tuple(dict.fromkeys(wanted)) or tuple(SUITES)
 
 
+def why_not(suite: str, insts: list[Installed]) -> str | None:
+    """Why a suite cannot run on these variants (one of them built none of its programs), or None.
+
+    An interleaved run compares every variant on every case, so a suite runs on
+    all of them or on none: ik_llama.cpp has no test-barrier, and a run of
+    ik-gcc against upstream-gcc skips the barrier suite instead of failing in it.
+    """
+    programs = SUITES[suite].programs
+    lacking = [i.name for i in insts if not any((i.bin / p).is_file() for p in programs)]
+    if not lacking:
+        return None
+    return f"{', '.join(lacking)} built none of {', '.join(programs)} (the variant's targets)"
+
+
 def run(
     layout: Layout,
     names: list[str],
@@ -57,6 +71,12 @@ def run(
             if s not in SUITES:
                 raise UserError(f'unknown suite "{s}"' + suggest(s, SUITES))
         profiles.check(profile)
+        skipped = {s: why for s in suites if (why := why_not(s, insts))}
+        for s, why in skipped.items():
+            say(f"skipping suite {s}: {why}")
+        suites = tuple(s for s in suites if s not in skipped)
+        if not suites:
+            raise UserError("no suite can run on " + ", ".join(order) + ": every one was skipped (above)")
         cases: list[Case] = []
         for s in suites:
             suite = SUITES[s]
