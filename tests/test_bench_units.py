@@ -233,3 +233,16 @@ def test_fork_outputs_are_read_in_every_forks_dialect() -> None:
         (7.69, "(anonymous namespace"),
         (5.13, "handle_mm_fault"),
     ]
+
+
+def test_formats_each_build_runs_its_own_kernels_format_and_the_plain_ones(tmp_path: Path) -> None:
+    from builder.bench import forkmodels, formats
+
+    def inst(cmake: dict[str, str]) -> installed.Installed:
+        return installed.Installed("v", tmp_path, {"cmake": cmake})
+
+    tmac, bitnet = forkmodels.RECIPES["tmac-i4"], forkmodels.RECIPES["bitnet-ternary"]
+    assert formats.runnable(tmac, inst({"GGML_TMAC": "ON"}), own=True) == ("i4", "f16", "q4_0")
+    assert formats.runnable(tmac, inst({}), own=False) == ("f16", "q4_0")  # upstream: no i4
+    assert formats.runnable(bitnet, inst({"BITNET_X86_TL2": "ON"}), own=True) == ("tl2", "i2_s", "f32", "f16")
+    assert formats.runnable(bitnet, inst({"BITNET_X86_TL2": "OFF"}), own=True) == ("i2_s", "f32", "f16")

@@ -11,6 +11,7 @@ import pytest
 
 from builder.bench import compare, results, stats
 from builder.bench.results import Measurement
+from builder.errors import UserError
 from builder.layout import Layout
 
 
@@ -202,3 +203,32 @@ def _db_rows(layout: Layout, suite: str) -> list[sqlite3.Row]:
 
 def _db_metric_cases(layout: Layout, suite: str) -> int:
     return len({(r["metric"], r["params"]) for r in _db_rows(layout, suite)})
+
+
+def test_format_entries_pair_kernels_inside_one_build_and_across_builds(tmp_path: Path) -> None:
+    # The formats suite: a fork runs its kernel's format (i4) and q4_0, upstream only q4_0.
+    db = tmp_path / "results.sqlite"
+    figures = {("fork", "i4"): [30.0, 33.0], ("fork", "q4_0"): [20.0, 21.0], ("up", "q4_0"): [24.0, 22.0]}
+    with results.connect(db) as con:
+        run = results.start_run(con, "default", "variant bench fork up --suite formats")
+        for (name, fmt), values in figures.items():
+            for rep, value in enumerate(values):
+                params = {"threads": 2, "model": "tmac-i4", "format": fmt}
+                m = Measurement("formats", "tg_tps", "tokens/s", params, value, better="higher")
+                results.record(con, run, {**MANIFEST, "variant": name}, rep, m)
+        _, inside = compare.pair_rows(con, "fork:q4_0", "fork:i4", None)
+        _, across = compare.pair_rows(con, "up:q4_0", "fork:i4", None)
+        _, plain = compare.pair_rows(con, "up", "fork", None)
+        with pytest.raises(
+            UserError, match=r'no measurement of up with format "i4" \(formats measured: q4_0\)'
+        ):
+            compare.pair_rows(con, "up:i4", "fork:i4", None)
+        with pytest.raises(UserError, match="give every entry a format"):
+            compare.pair_rows(con, "up", "fork:i4", None)
+    (row,) = inside
+    assert row.case == "model=tmac-i4 threads=2"  # the format left the case, so the rows pair up
+    assert row.comparison is not None and row.comparison.speedup.median == pytest.approx((1.5 + 33 / 21) / 2)
+    (row,) = across
+    assert [row.comparison.speedup.min, row.comparison.speedup.max] == pytest.approx([1.25, 1.5])  # type: ignore[union-attr]
+    # Without formats the variants pair on the formats both ran; i4, which up cannot run, is left out.
+    assert [r.case for r in plain] == ["format=q4_0 model=tmac-i4 threads=2"]

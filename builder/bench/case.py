@@ -35,6 +35,8 @@ class Context:
     say: Say
     load_modes: tuple[str, ...] = DEFAULT_LOAD_MODES
     layers: int | None = None  # the wide model's layer count (default: its own)
+    insts: tuple[Installed, ...] = ()  # the run's variants, baseline first
+    recipe: str | None = None  # the formats suite's model recipe (default: the first fork's)
 
     def model(self, size: str, type_: str = "q8_0") -> Path:
         default_type = "f16" if size == "tiny" else type_

@@ -36,14 +36,63 @@ class Row:
 Series = dict[int, float | None]  # rep -> value (None: timed out)
 
 
-def grouped(rows: list[sqlite3.Row]) -> dict[tuple[str, str, str, str, str], dict[str, Series]]:
-    """(suite, metric, unit, params, better) -> variant -> rep -> value."""
+def entry(text: str) -> tuple[str, str | None]:
+    """ "VARIANT" or "VARIANT:FORMAT": one variant's figures, or only those of one model format.
+
+    A format entry compares kernels inside one build (tmac-clang:i4 against
+    tmac-clang:q4_0) or across builds on the same weights (upstream-clang:q4_0);
+    the format leaves the case, so the entries' rows pair up by everything else.
+    """
+    variant, _, fmt = text.partition(":")
+    return variant, (fmt or None)
+
+
+def variants_of(entries: list[str]) -> list[str]:
+    return list(dict.fromkeys(entry(e)[0] for e in entries))
+
+
+def grouped(
+    rows: list[sqlite3.Row], entries: list[str] | None = None
+) -> dict[tuple[str, str, str, str, str], dict[str, Series]]:
+    """(suite, metric, unit, params, better) -> variant (or entry) -> rep -> value."""
     out: dict[tuple[str, str, str, str, str], dict[str, Series]] = defaultdict(lambda: defaultdict(dict))
+    wanted = [(e, *entry(e)) for e in entries] if entries else None
     for r in rows:
-        out[(r["suite"], r["metric"], r["unit"], r["params"], r["better"])][r["variant"]][r["rep"]] = r[
-            "value"
-        ]
+        if wanted is None:
+            out[(r["suite"], r["metric"], r["unit"], r["params"], r["better"])][r["variant"]][r["rep"]] = r[
+                "value"
+            ]
+            continue
+        params = json.loads(r["params"])
+        for label, variant, fmt in wanted:
+            if variant != r["variant"] or (fmt is not None and params.get("format") != fmt):
+                continue
+            key = json.dumps(
+                {k: v for k, v in params.items() if k != "format"} if fmt else params, sort_keys=True
+            )
+            out[(r["suite"], r["metric"], r["unit"], key, r["better"])][label][r["rep"]] = r["value"]
+    if wanted is not None:
+        _check_entries(rows, out, wanted)
     return out
+
+
+def _check_entries(
+    rows: list[sqlite3.Row], out: dict[tuple[str, str, str, str, str], dict[str, Series]],
+    wanted: list[tuple[str, str, str | None]],
+) -> None:  # fmt: skip
+    formats = [f for _, _, f in wanted]
+    if any(f is None for f in formats) and any(f is not None for f in formats):
+        raise UserError(
+            "give every entry a format (VARIANT:FORMAT) or none: " + ", ".join(e for e, _, _ in wanted)
+        )
+    seen = {label for by in out.values() for label in by}
+    for label, variant, fmt in wanted:
+        if label not in seen and fmt is not None:
+            measured = sorted(
+                {json.loads(r["params"]).get("format") for r in rows if r["variant"] == variant} - {None}
+            )
+            raise UserError(f'{label}: the run has no measurement of {variant} with format "{fmt}" '
+                            f"(formats measured: {', '.join(measured) or 'none'})")  # fmt: skip
 
 
 def _summary(values: list[float]) -> Summary | None:
@@ -53,8 +102,9 @@ def _summary(values: list[float]) -> Summary | None:
 def pair_rows(
     con: sqlite3.Connection, baseline: str, candidate: str, suite: str | None, run_id: int | None = None
 ) -> tuple[int, list[Row]]:
+    variants = variants_of([baseline, candidate])
     if run_id is None:
-        run_id = results.latest_run_with(con, [baseline, candidate], suite)
+        run_id = results.latest_run_with(con, variants, suite)
     if run_id is None:
         what = f" in suite {suite}" if suite else ""
         raise UserError(
@@ -62,9 +112,11 @@ def pair_rows(
         )
     out = []
     for (s, metric, unit, params, better), by_variant in sorted(
-        grouped(results.rows(con, run_id, [baseline, candidate], suite)).items()
+        grouped(results.rows(con, run_id, variants, suite), [baseline, candidate]).items()
     ):
         a, b = by_variant.get(baseline, {}), by_variant.get(candidate, {})
+        if not a or not b:
+            continue  # a case only one of them runs (a format the other cannot): nothing to pair
         reps = sorted(set(a) & set(b))
         both = [(x, y) for r in reps if (x := a[r]) is not None and (y := b[r]) is not None]
         pa, pb = [x for x, _ in both], [y for _, y in both]

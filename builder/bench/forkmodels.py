@@ -68,7 +68,7 @@ RECIPES = {
         ),
         Recipe(
             "bitnet-ternary",
-            "two bitnet_b1_58-large-shaped layers (1536 wide, 4096 FFN), ternary, as tl2, i2_s and f32",
+            "two bitnet_b1_58-large-shaped layers (1536 wide, 4096 FFN), ternary, as tl2, i2_s, f32 and f16",
             "BITNET_X86_TL2",
             "tl2",
             "i2_s",
@@ -77,8 +77,14 @@ RECIPES = {
             "TL2 and i2_s quantize the activations to int8 per tensor (absmax), f32 does not: 1.2% "
             "apart here (TL2 equals i2_s to the last digit); a kernel that drops rows or scales gives NaN",
             "bitnet_ternary",
-            (("tl2", "bitnet-tl2.gguf"), ("f32", "bitnet-f32.gguf"), ("i2_s", "bitnet-i2_s.gguf")),
+            (
+                ("tl2", "bitnet-tl2.gguf"),
+                ("f32", "bitnet-f32.gguf"),
+                ("i2_s", "bitnet-i2_s.gguf"),
+                ("f16", "bitnet-f16.gguf"),
+            ),  # f16: what bitnet.cpp's README measures llama.cpp with
             2,
+            version=2,
         ),
         Recipe(
             "ik-iq4k",
@@ -225,6 +231,8 @@ def _write(layout: Layout, inst: Installed, recipe: Recipe, out: Path, layers: i
             env=env,
             timeout=900,
         )
+        f16 = [quantize, str(out / "bitnet-f32.gguf"), str(out / "bitnet-f16.gguf"), "F16"]
+        capture(f16, env=env, timeout=900)
 
 
 def perplexity_text() -> str:

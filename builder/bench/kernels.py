@@ -6,6 +6,8 @@ import csv
 import io
 import re
 from collections.abc import Callable
+from pathlib import Path
+from typing import Any
 
 from ..errors import BuildError
 from .case import Case, Context, timeout
@@ -90,48 +92,39 @@ def ops_cases(ctx: Context) -> list[Case]:
     return [Case("ops", "ops MUL_MAT", run)]
 
 
-def e2e_cases(ctx: Context, n_prompt: int = 128, n_gen: int = 32) -> list[Case]:
+def llama_bench(
+    ctx: Context, suite: str, model: Path, params: dict[str, Any], t: int, pp: bool,
+    n_prompt: int = 128, n_gen: int = 32,
+) -> Callable[[Installed], list[Measurement]]:  # fmt: skip
+    """One llama-bench measurement: prompt (pp) or generation tokens/s at t threads, on model."""
+
+    def run(inst: Installed) -> list[Measurement]:
+        np_, ng = (n_prompt, 0) if pp else (0, n_gen)
+        full = {**params, "threads": t, "n_prompt": np_, "n_gen": ng}
+        argv = [inst.tool("llama-bench"), "-m", str(model), "-p", str(np_), "-n", str(ng), "-t", str(t),
+                "-r", "1", "-o", "json"]  # fmt: skip
+        m = ctx.run(inst, argv)
+        metric = "pp_tps" if pp else "tg_tps"
+        if m.returncode is None:
+            return [timeout(suite, metric, "tokens/s", full, ctx, "higher")]
+        line = next(iter(llama_bench_rows(m.stdout)), None)
+        if line is None:
+            raise BuildError(f"{inst.name}: llama-bench printed no JSON result:\n{m.tail()}")
+        out = [Measurement(suite, metric, "tokens/s", full, float(line["avg_ts"]), better="higher")]
+        if not pp:
+            # llama-bench warms up with one generated token before the measured ones.
+            per_token = (m.user_s + m.sys_s) / (ng + 1)
+            out.append(Measurement(suite, "cpu_s_per_token", "s/token", full, per_token, better="lower"))
+        return out
+
+    return run
+
+
+def e2e_cases(ctx: Context) -> list[Case]:
     model = ctx.model("wide")
-
-    def bench(t: int, pp: bool) -> Callable[[Installed], list[Measurement]]:
-        def run(inst: Installed) -> list[Measurement]:
-            np_, ng = (n_prompt, 0) if pp else (0, n_gen)
-            params = {"threads": t, "model": model.name.split("-")[1], "n_prompt": np_, "n_gen": ng}
-            argv = [
-                inst.tool("llama-bench"),
-                "-m",
-                str(model),
-                "-p",
-                str(np_),
-                "-n",
-                str(ng),
-                "-t",
-                str(t),
-                "-r",
-                "1",
-                "-o",
-                "json",
-            ]
-            m = ctx.run(inst, argv)
-            metric = "pp_tps" if pp else "tg_tps"
-            if m.returncode is None:
-                return [timeout("e2e", metric, "tokens/s", params, ctx, "higher")]
-            line = next(iter(llama_bench_rows(m.stdout)), None)
-            if line is None:
-                raise BuildError(f"{inst.name}: llama-bench printed no JSON result:\n{m.tail()}")
-            out = [Measurement("e2e", metric, "tokens/s", params, float(line["avg_ts"]), better="higher")]
-            if not pp:
-                # llama-bench warms up with one generated token before the measured ones.
-                per_token = (m.user_s + m.sys_s) / (ng + 1)
-                out.append(
-                    Measurement("e2e", "cpu_s_per_token", "s/token", params, per_token, better="lower")
-                )
-            return out
-
-        return run
-
+    params = {"model": model.name.split("-")[1]}
     cases = []
     for t in ctx.threads:
-        cases.append(Case("e2e", f"e2e pp t={t}", bench(t, True)))
-        cases.append(Case("e2e", f"e2e tg t={t}", bench(t, False)))
+        cases.append(Case("e2e", f"e2e pp t={t}", llama_bench(ctx, "e2e", model, params, t, True)))
+        cases.append(Case("e2e", f"e2e tg t={t}", llama_bench(ctx, "e2e", model, params, t, False)))
     return cases

@@ -93,18 +93,19 @@ def plot(path: Path, suite: str, groups: dict[tuple[str, str, str, str, str], di
 def write(layout: Layout, variants: list[str], out: Path, say: Say, run_id: int | None = None) -> Path:
     from jinja2 import Environment, PackageLoader, StrictUndefined
 
+    names = compare.variants_of(variants)  # the entries may be VARIANT:FORMAT
     with results.connect(layout.home / "results.sqlite") as con:
         if run_id is None:
-            run_id = results.latest_run_with(con, variants, None)
+            run_id = results.latest_run_with(con, names, None)
         if run_id is None:
-            raise UserError(f"no stored run measured all of {', '.join(variants)}; run `variant bench` first")
+            raise UserError(f"no stored run measured all of {', '.join(names)}; run `variant bench` first")
         run = dict(con.execute("SELECT * FROM runs WHERE id = ?", (run_id,)).fetchone())
-        rows = results.rows(con, run_id, variants, None)
+        rows = results.rows(con, run_id, names, None)
         suites = sorted({r["suite"] for r in rows})
         out.mkdir(parents=True, exist_ok=True)
         baseline = variants[0]
         rendered = [_suite(con, s, rows, variants, baseline, run_id, out) for s in suites]
-    manifests = [m for v in variants if (m := read_manifest(layout, v)) is not None]
+    manifests = [m for v in names if (m := read_manifest(layout, v)) is not None]
     env = Environment(
         loader=PackageLoader("builder.bench", "templates"),
         undefined=StrictUndefined,
@@ -132,7 +133,7 @@ def _suite(
     run_id: int,
     out: Path,
 ) -> dict[str, Any]:
-    groups = compare.grouped([r for r in rows if r["suite"] == suite])
+    groups = compare.grouped([r for r in rows if r["suite"] == suite], variants)
     png = out / f"{suite}.png"
     plot(png, suite, groups, variants)
     table = []

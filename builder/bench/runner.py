@@ -32,7 +32,7 @@ def suites_for(insts: list[Installed], layout: Layout) -> tuple[str, ...]:
                     key="bench",
                 )
                 wanted += [b for b in s.bench if b in SUITES]
-    return tuple(dict.fromkeys(wanted)) or tuple(SUITES)
+    return tuple(dict.fromkeys(wanted)) or tuple(n for n, s in SUITES.items() if s.default)
 
 
 def why_not(suite: str, insts: list[Installed]) -> str | None:
@@ -62,6 +62,7 @@ def run(
     say: Say,
     load_modes: tuple[str, ...] = DEFAULT_LOAD_MODES,
     layers: int | None = None,
+    recipe: str | None = None,
 ) -> int:
     """Run the suites, interleaving the variants in every repetition; return the run id."""
     order = list(dict.fromkeys(([baseline] if baseline else []) + names))
@@ -87,6 +88,8 @@ def run(
                 say,
                 load_modes,
                 layers,
+                tuple(insts),
+                recipe,
             )
             cases += suite.make(ctx)
         total = len(cases) * reps * len(insts)

@@ -3,6 +3,8 @@
 barrier  ns per graph node of test-barrier at each thread count
 ops      GFLOPS of MUL_MAT per weight type and shape (test-backend-ops perf)
 e2e      prompt and generation tokens/s, CPU seconds per generated token (llama-bench)
+formats  the same, on one set of weights in each format the run's kernels need (a fork's model
+         recipe: T-MAC i4 vs q4_0 vs f16, BitNet tl2 vs i2_s vs f32, ik iq4_k vs f16)
 load     model load time with a cold page cache (posix_fadvise DONTNEED) and warm, per load mode;
          the pseudo-mode "fio" reads the same file with fio (O_DIRECT, io_uring, 32 x 1 MiB in
          flight): the disk's limit, measured in the same run
@@ -15,7 +17,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from . import kernels, loading
+from . import formats, kernels, loading
 from .case import Case, Context
 from .profiles import cpu_count
 
@@ -27,6 +29,7 @@ class Suite:
     programs: tuple[str, ...]  # the suite runs with any one of these (the first is preferred)
     make: Callable[[Context], list[Case]]
     oversubscribe: bool = False  # default threads 1, cores, 2 x cores instead of cores
+    default: bool = True  # runs when no --suite names it (formats needs a recipe: only when asked)
 
     def default_threads(self) -> tuple[int, ...]:
         n = cpu_count()
@@ -39,6 +42,8 @@ SUITES: dict[str, Suite] = {
         Suite("barrier", "ns per graph node, CPU seconds", ("test-barrier",), kernels.barrier_cases, True),
         Suite("ops", "GFLOPS of MUL_MAT per type and shape", ("test-backend-ops",), kernels.ops_cases),
         Suite("e2e", "prompt and generation tokens/s, CPU s per token", ("llama-bench",), kernels.e2e_cases),
+        Suite("formats", "tokens/s per model format of the same weights", ("llama-bench",),
+              formats.formats_cases, True, False),
         Suite("load", "load time and MB/s, cold and warm, peak RSS", ("llama-completion", "llama-simple"),
               loading.load_cases),
         Suite("faults", "page faults, peak RSS, CPU time, huge pages", ("llama-completion", "llama-simple"),

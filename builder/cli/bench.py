@@ -126,6 +126,10 @@ def _load_modes(value: str | None) -> tuple[str, ...]:
 @click.option(
     "--layers", type=click.IntRange(min=1), help="Layers of the wide model (default 4; 20 is about 1 GiB)."
 )
+@click.option(
+    "--recipe",
+    help="formats suite: the model recipe (tmac-i4, bitnet-ternary, ik-iq4k; default: the first fork's).",
+)
 @click.option("--format", "fmt", type=click.Choice(["md", "json", "csv"]), default="md", show_default=True)
 @click.pass_context
 def bench(
@@ -139,6 +143,7 @@ def bench(
     timeout: float | None,
     load_modes: str | None,
     layers: int | None,
+    recipe: str | None,
     fmt: str,
 ) -> None:
     """Benchmark installed variants, interleaved, into .variant/results.sqlite; print the comparison."""
@@ -160,6 +165,7 @@ def bench(
         say=app.say,
         load_modes=_load_modes(load_modes),
         layers=layers,
+        recipe=recipe,
     )
     base = baseline or names[0]
     others = [n for n in names if n != base]
