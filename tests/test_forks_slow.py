@@ -105,3 +105,35 @@ def test_bitnet_tl2_builds_nested_and_agrees_with_f32(forks: Forks) -> None:
     assert all(c["ok"] for c in smoke), [c for c in smoke if not c["ok"]]
     ppl = next(c for c in smoke if c["binary"] == "llama-perplexity")["detail"]
     assert ppl.startswith("tl2 (kernels)") and "vs f32" in ppl
+
+
+def test_a_fork_comparison_runs_end_to_end(forks: Forks, tmp_path: Path) -> None:
+    """The formats suite on the two T-MAC builds, one repetition: the pipeline works (not the numbers)."""
+    forks.cli("build", "tmac-clang", "tmac-futex-clang")  # built by the test above: a no-op then
+    out = forks.cli("bench", "tmac-futex-clang", "--vs", "tmac-clang", "--suite", "formats",
+                    "--threads", "2", "--reps", "1", "--format", "json")  # fmt: skip
+    rows = json.loads(out.stdout[out.stdout.index("[") :])
+    formats = {r["params"]["format"] for r in rows}
+    assert formats == {"i4", "f16", "q4_0"}, formats  # the kernels' format and the recipe's plain ones
+    assert all(r["baseline"]["median"] > 0 and r["candidate"]["median"] > 0 for r in rows)
+    # Entries VARIANT:FORMAT: T-MAC's kernel against the same weights in q4_0, in one build.
+    cmp_ = json.loads(forks.cli("compare", "tmac-clang:q4_0", "tmac-clang:i4", "--format", "json").stdout)
+    assert {r["metric"] for r in cmp_} == {"pp_tps", "tg_tps", "cpu_s_per_token"}
+    assert all("format" not in r["params"] and r["speedup"]["median"] > 0 for r in cmp_)
+    shipped = (REPO / "questions.toml").read_text()  # its tmac question needs upstream-clang: not built here
+    (forks.root / "questions.toml").write_text(shipped + QUESTION)
+    report = forks.cli("report", "--questions", "tmac", "futex-i4", "--out", str(tmp_path / "q"))
+    text = Path(report.stdout.strip()).read_text()
+    assert "No stored run measured upstream-clang:q4_0, tmac-clang:q4_0, tmac-clang:i4" in text
+    answered = text[text.index("## futex-i4:") :]
+    assert "| metric | case | tmac-clang:i4 | tmac-futex-clang:i4 |" in answered
+    assert "tmac-futex-clang:i4 vs tmac-clang:i4:" in answered and (tmp_path / "q" / "futex-i4.png").is_file()
+
+
+QUESTION = """
+[futex-i4]
+question = "The futex barrier on T-MAC's own kernels"
+suite    = "formats"
+entries  = ["tmac-clang:i4", "tmac-futex-clang:i4"]
+bench    = ["tmac-futex-clang", "--vs", "tmac-clang", "--suite", "formats"]
+"""

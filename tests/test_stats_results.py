@@ -205,9 +205,8 @@ def _db_metric_cases(layout: Layout, suite: str) -> int:
     return len({(r["metric"], r["params"]) for r in _db_rows(layout, suite)})
 
 
-def test_format_entries_pair_kernels_inside_one_build_and_across_builds(tmp_path: Path) -> None:
+def _formats_db(db: Path) -> Path:
     # The formats suite: a fork runs its kernel's format (i4) and q4_0, upstream only q4_0.
-    db = tmp_path / "results.sqlite"
     figures = {("fork", "i4"): [30.0, 33.0], ("fork", "q4_0"): [20.0, 21.0], ("up", "q4_0"): [24.0, 22.0]}
     with results.connect(db) as con:
         run = results.start_run(con, "default", "variant bench fork up --suite formats")
@@ -216,6 +215,12 @@ def test_format_entries_pair_kernels_inside_one_build_and_across_builds(tmp_path
                 params = {"threads": 2, "model": "tmac-i4", "format": fmt}
                 m = Measurement("formats", "tg_tps", "tokens/s", params, value, better="higher")
                 results.record(con, run, {**MANIFEST, "variant": name}, rep, m)
+    return db
+
+
+def test_format_entries_pair_kernels_inside_one_build_and_across_builds(tmp_path: Path) -> None:
+    db = _formats_db(tmp_path / "results.sqlite")
+    with results.connect(db) as con:
         _, inside = compare.pair_rows(con, "fork:q4_0", "fork:i4", None)
         _, across = compare.pair_rows(con, "up:q4_0", "fork:i4", None)
         _, plain = compare.pair_rows(con, "up", "fork", None)
@@ -232,3 +237,49 @@ def test_format_entries_pair_kernels_inside_one_build_and_across_builds(tmp_path
     assert [row.comparison.speedup.min, row.comparison.speedup.max] == pytest.approx([1.25, 1.5])  # type: ignore[union-attr]
     # Without formats the variants pair on the formats both ran; i4, which up cannot run, is left out.
     assert [r.case for r in plain] == ["format=q4_0 model=tmac-i4 threads=2"]
+
+
+QUESTIONS = """
+[lut]
+question = "Is the LUT kernel faster than q4_0?"
+claim    = "a paper says so"
+suite    = "formats"
+entries  = ["up:q4_0", "fork:q4_0", "fork:i4"]
+bench    = ["fork", "up", "--suite", "formats"]
+
+[barrier]
+question = "Does the futex barrier help?"
+suite    = "e2e"
+entries  = ["fork", "fork-futex"]
+bench    = ["fork-futex", "--vs", "fork", "--suite", "e2e"]
+"""
+
+
+def test_questions_report_one_table_and_plot_per_question_from_its_run(tmp_path: Path) -> None:
+    from builder.bench import report
+
+    root = tmp_path / "cat"
+    (root / "variants").mkdir(parents=True)
+    layout = Layout.at(root)
+    layout.home.mkdir()
+    _formats_db(layout.home / "results.sqlite")
+    (root / "questions.toml").write_text(QUESTIONS)
+    path = report.write_questions(layout, [], tmp_path / "out", say=lambda _m: None)
+    text = path.read_text()
+    assert (
+        "## lut: Is the LUT kernel faster than q4_0?" in text and "Published claim: a paper says so" in text
+    )
+    tables = _tables(text)
+    assert tables[0] == [["metric", "case", "up:q4_0", "fork:q4_0", "fork:i4"],
+                         ["tg_tps (tokens/s, higher is better)", "model=tmac-i4 threads=2",
+                          "23 [22, 24]", "20.5 [20, 21]", "31.5 [30, 33]"]]  # fmt: skip
+    assert [t[1][-1] for t in tables[1:]] == ["slower", "faster"]  # fork:q4_0 and fork:i4 against up:q4_0
+    assert (tmp_path / "out" / "lut.png").stat().st_size > 10_000
+    # The question nobody has run yet says so and how to answer it, instead of failing the report.
+    assert "No stored run measured fork, fork-futex in the e2e suite yet" in text
+    assert "variant bench fork-futex --vs fork --suite e2e" in text
+    with pytest.raises(UserError, match=r'unknown question "lutt" \(did you mean "lut"\?\)'):
+        report.write_questions(layout, ["lutt"], tmp_path / "out", say=lambda _m: None)
+    (root / "questions.toml").write_text(QUESTIONS.replace('"formats"', '"fromats"', 1))
+    with pytest.raises(UserError, match=r'lut.suite: unknown suite "fromats" \(did you mean "formats"\?\)'):
+        report.write_questions(layout, [], tmp_path / "out", say=lambda _m: None)

@@ -11,7 +11,8 @@ from typing import Any
 from ..build.publish import read_manifest
 from ..errors import UserError
 from ..layout import Layout
-from . import compare, results, stats
+from ..tomlfile import suggest
+from . import compare, questions, results, stats
 
 Say = Callable[[str], None]
 
@@ -68,7 +69,9 @@ def plot(path: Path, suite: str, groups: dict[tuple[str, str, str, str, str], di
                 lo.append(s.median - s.min)
                 hi.append(s.max - s.median)
                 finite += [val for val in vals if val > 0]
-            ax.bar(xs, meds, width, yerr=[lo, hi], capsize=3, label=v)
+            # the baseline (the first) is hatched and named so in the legend
+            label, hatch = (f"{v} (baseline)", "//") if i == 0 else (v, None)
+            ax.bar(xs, meds, width, yerr=[lo, hi], capsize=3, label=label, hatch=hatch)
             for x in timeouts:
                 # x in data units, y as a fraction of the axes: visible on log scales too.
                 ax.text(x, 0.02, f"{v}: timeout", transform=ax.get_xaxis_transform(), rotation=90,
@@ -90,8 +93,41 @@ def plot(path: Path, suite: str, groups: dict[tuple[str, str, str, str, str], di
     plt.close(fig)
 
 
-def write(layout: Layout, variants: list[str], out: Path, say: Say, run_id: int | None = None) -> Path:
+def _template(name: str) -> Any:
     from jinja2 import Environment, PackageLoader, StrictUndefined
+
+    env = Environment(
+        loader=PackageLoader("builder.bench", "templates"),
+        undefined=StrictUndefined,
+        # A block tag's own line leaves nothing behind, so table rows stay adjacent:
+        # a blank line inside a Markdown table ends it.
+        trim_blocks=True,
+        lstrip_blocks=True,
+        keep_trailing_newline=True,
+    )
+    return env.get_template(name)
+
+
+def write_questions(layout: Layout, names: list[str], out: Path, say: Say) -> Path:
+    """One section per question of questions.toml (all, or those named), from its newest stored run."""
+    asked = questions.load(layout.root / "questions.toml")
+    for n in names:
+        if n not in asked:
+            raise UserError(f'unknown question "{n}"' + suggest(n, asked))
+    out.mkdir(parents=True, exist_ok=True)
+    with results.connect(layout.home / "results.sqlite") as con:
+        sections = [questions.answer(con, asked[n], out, plot) for n in (names or list(asked))]
+    report = out / "report.md"
+    report.write_text(_template("questions.md.j2").render(sections=sections).rstrip("\n") + "\n")
+    open_ = [s["q"].name for s in sections if s["run"] is None]
+    say(
+        f"report: {report} ({len(sections) - len(open_)} answered"
+        + (f"; no run yet: {', '.join(open_)})" if open_ else ")")
+    )
+    return report
+
+
+def write(layout: Layout, variants: list[str], out: Path, say: Say, run_id: int | None = None) -> Path:
 
     names = compare.variants_of(variants)  # the entries may be VARIANT:FORMAT
     with results.connect(layout.home / "results.sqlite") as con:
@@ -106,16 +142,7 @@ def write(layout: Layout, variants: list[str], out: Path, say: Say, run_id: int 
         baseline = variants[0]
         rendered = [_suite(con, s, rows, variants, baseline, run_id, out) for s in suites]
     manifests = [m for v in names if (m := read_manifest(layout, v)) is not None]
-    env = Environment(
-        loader=PackageLoader("builder.bench", "templates"),
-        undefined=StrictUndefined,
-        # A block tag's own line leaves nothing behind, so table rows stay adjacent:
-        # a blank line inside a Markdown table ends it.
-        trim_blocks=True,
-        lstrip_blocks=True,
-        keep_trailing_newline=True,
-    )
-    text = env.get_template("report.md.j2").render(
+    text = _template("report.md.j2").render(
         variants=variants, run=run, manifests=manifests, baseline=baseline, suites=rendered
     )
     report = out / "report.md"

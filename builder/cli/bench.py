@@ -196,12 +196,27 @@ def compare_cmd(
 
 
 @app.cli.command("report")
-@click.argument("names", nargs=-1, required=True)
+@click.argument("names", nargs=-1)
 @click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path), required=True)
 @click.option("--run", "run_id", type=int, help="A stored run id (default: the newest that measured all).")
+@click.option(
+    "--questions",
+    "by_question",
+    is_flag=True,
+    help="One section per question of questions.toml (NAMES: which; default all), each from its newest run.",
+)
 @click.pass_context
-def report_cmd(ctx: click.Context, names: tuple[str, ...], out_dir: Path, run_id: int | None) -> None:
-    """Markdown report and one PNG plot per suite; the first NAME is the baseline."""
+def report_cmd(
+    ctx: click.Context, names: tuple[str, ...], out_dir: Path, run_id: int | None, by_question: bool
+) -> None:
+    """Markdown report and one PNG plot per suite; the first NAME (VARIANT[:FORMAT]) is the baseline."""
     layout = app.layout(ctx)
-    path = report_mod.write(layout, list(names), out_dir, app.say, run_id)
+    if by_question:
+        if run_id is not None:
+            raise UserError("--run: with --questions each question reads its own newest run")
+        path = report_mod.write_questions(layout, list(names), out_dir, app.say)
+    elif not names:
+        raise UserError("report: name the variants to report (the first is the baseline), or use --questions")
+    else:
+        path = report_mod.write(layout, list(names), out_dir, app.say, run_id)
     click.echo(str(path))
