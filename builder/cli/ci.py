@@ -147,6 +147,8 @@ def results_list(ctx: click.Context, as_json: bool) -> None:
     if as_json:
         app.emit_json(rows)
         return
+    if not rows:
+        app.say(f"no runs stored in {layout.home / 'results.sqlite'} yet (variant bench stores them)")
     for r in rows:
         host = r["host"].split(" | ")[0]
         click.echo(f"{r['id']:>4}  {r['uuid'][:12]}  {r['started']}  {host}  {' '.join(r['variants'])}")
