@@ -105,10 +105,15 @@ def test_bench_runs_the_suites_every_variant_can_and_names_the_ones_it_skips(
     assert res.code == 0, res.err
     assert "skipping" not in res.err and "| 1,234 [1,234, 1,234] |" in res.out
     res = run(catalogue.root, "bench", "nobarrier", "--vs", "withbarrier", "--reps", "1",
-              "--suite", "barrier", "--suite", "e2e", "--threads", "1")  # fmt: skip
+              "--suite", "barrier", "--suite", "e2e", "--threads", "1", "--type", "q4_0,q8_0")  # fmt: skip
     assert res.code == 0, res.err
     assert "skipping suite barrier: nobarrier built none of test-barrier" in res.err
     assert "| e2e |" in res.out and "| barrier |" not in res.out
+    # --type: the wide model in each weight type, a case each
+    assert "| tg_tps (tokens/s, higher is better) | model=q4_0 n_gen=32 n_prompt=0 threads=1 |" in res.out
+    assert "| tg_tps (tokens/s, higher is better) | model=q8_0 n_gen=32 n_prompt=0 threads=1 |" in res.out
+    res = run(catalogue.root, "bench", "nobarrier", "--suite", "e2e", "--type", "q5_k")
+    assert res.code == 2 and '--type: "q5_k": expected weight types among f16, q8_0, q4_0, tq2_0' in res.err
     res = run(catalogue.root, "bench", "nobarrier", "--reps", "1", "--suite", "barrier")
     assert res.code == 2 and "no suite can run on nobarrier" in res.err
 

@@ -37,6 +37,7 @@ class Context:
     layers: int | None = None  # the wide model's layer count (default: its own)
     insts: tuple[Installed, ...] = ()  # the run's variants, baseline first
     recipe: str | None = None  # the formats suite's model recipe (default: the first fork's)
+    types: tuple[str, ...] = ("q8_0",)  # the e2e suite's wide model, in each of these weight types
 
     def model(self, size: str, type_: str = "q8_0") -> Path:
         default_type = "f16" if size == "tiny" else type_

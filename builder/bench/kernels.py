@@ -121,10 +121,12 @@ def llama_bench(
 
 
 def e2e_cases(ctx: Context) -> list[Case]:
-    model = ctx.model("wide")
-    params = {"model": model.name.split("-")[1]}
     cases = []
-    for t in ctx.threads:
-        cases.append(Case("e2e", f"e2e pp t={t}", llama_bench(ctx, "e2e", model, params, t, True)))
-        cases.append(Case("e2e", f"e2e tg t={t}", llama_bench(ctx, "e2e", model, params, t, False)))
+    for type_ in ctx.types:
+        model = ctx.model("wide", type_)
+        params = {"model": model.name.split("-")[1]}  # the weight type: wide-q8_0-<key>.gguf
+        for t in ctx.threads:
+            for pp in (True, False):
+                label = f"e2e {type_} {'pp' if pp else 'tg'} t={t}"
+                cases.append(Case("e2e", label, llama_bench(ctx, "e2e", model, params, t, pp)))
     return cases

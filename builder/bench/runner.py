@@ -63,6 +63,7 @@ def run(
     load_modes: tuple[str, ...] = DEFAULT_LOAD_MODES,
     layers: int | None = None,
     recipe: str | None = None,
+    types: tuple[str, ...] = ("q8_0",),
 ) -> int:
     """Run the suites, interleaving the variants in every repetition; return the run id."""
     order = list(dict.fromkeys(([baseline] if baseline else []) + names))
@@ -90,6 +91,7 @@ def run(
                 layers,
                 tuple(insts),
                 recipe,
+                types,
             )
             cases += suite.make(ctx)
         total = len(cases) * reps * len(insts)

@@ -87,6 +87,14 @@ def _threads(value: str | None) -> tuple[int, ...]:
     return threads
 
 
+def _types(value: str) -> tuple[str, ...]:
+    types = tuple(dict.fromkeys(t.strip() for t in value.split(",") if t.strip()))
+    bad = [t for t in types if t not in models.TYPES]
+    if bad or not types:
+        raise UserError(f'--type: "{value}": expected weight types among {", ".join(models.TYPES)}')
+    return types
+
+
 def _load_modes(value: str | None) -> tuple[str, ...]:
     if not value:
         return DEFAULT_LOAD_MODES
@@ -127,6 +135,13 @@ def _load_modes(value: str | None) -> tuple[str, ...]:
     "--layers", type=click.IntRange(min=1), help="Layers of the wide model (default 4; 20 is about 1 GiB)."
 )
 @click.option(
+    "--type",
+    "types",
+    default="q8_0",
+    show_default=True,
+    help=f"e2e: the wide model's weight types, comma-separated ({', '.join(models.TYPES)}).",
+)
+@click.option(
     "--recipe",
     help="formats suite: the model recipe (tmac-i4, bitnet-ternary, ik-iq4k; default: the first fork's).",
 )
@@ -143,6 +158,7 @@ def bench(
     timeout: float | None,
     load_modes: str | None,
     layers: int | None,
+    types: str,
     recipe: str | None,
     fmt: str,
 ) -> None:
@@ -166,6 +182,7 @@ def bench(
         load_modes=_load_modes(load_modes),
         layers=layers,
         recipe=recipe,
+        types=_types(types),
     )
     base = baseline or names[0]
     others = [n for n in names if n != base]
