@@ -246,7 +246,7 @@ def test_futex_barrier_series_builds_decodes_like_the_spin_barrier_and_is_tsan_c
         assert all(c["ok"] for c in checks.values()), checks
         assert "no compiler warnings in the 1 patched file" in checks["warnings"]["detail"]
         subjects = [p["subject"] for p in m["patches"]]
-        assert subjects[0] == "ggml-cpu: spin, then sleep on a futex in ggml_barrier"
+        assert subjects[0] == "ggml-cpu : spin, then sleep on a futex in ggml_barrier"
 
     # llama.cpp's own test at 1, 2 and 4 threads on 2 CPUs: 4 takes the yield and futex
     # path (the spin barrier does not finish there; see the issue note).
@@ -280,7 +280,7 @@ def test_io_uring_loader_reads_unaligned_tensors_like_the_other_load_modes(llama
     # LLAMA_URING is on by default where pkg-config finds liburing: the loader calls into it.
     completion = elf.read(llama.root / "dist" / "iouring-gcc" / "bin" / "llama-completion")
     assert "io_uring_queue_init" in completion.undefined | completion.defined
-    assert m["patches"][0]["subject"] == "llama: io_uring model loader (--load-mode uring)"
+    assert m["patches"][0]["subject"] == "llama : io_uring model loader (--load-mode uring)"
 
     smoke = json.loads(
         llama.variant_cli("smoke", "iouring-gcc", "--load-mode", "none,dio,uring", "--json").stdout
