@@ -251,3 +251,42 @@ def test_formats_each_build_runs_its_own_kernels_format_and_the_plain_ones(tmp_p
     assert formats.runnable(tmac, inst({}), own=False) == ("f16", "q4_0")  # upstream: no i4
     assert formats.runnable(bitnet, inst({"BITNET_X86_TL2": "ON"}), own=True) == ("tl2", "i2_s", "f32", "f16")
     assert formats.runnable(bitnet, inst({"BITNET_X86_TL2": "OFF"}), own=True) == ("i2_s", "f32", "f16")
+
+
+HELP = """-lm,   --load-mode MODE                 model loading mode (default: auto)
+                                        - auto: mmap, unless a device does not support it
+                                        - none: no special loading mode
+                                        - mmap+mlock: mmap + force system to keep model in RAM rather than
+                                        swapping or compressing
+                                        - dio: use DirectIO if available
+{extra}                                        (env: LLAMA_ARG_LOAD_MODE)
+-lzm,  --lazy-mode MODE                 on-demand reading of certain tensors
+                                        - lazy: not a load mode
+"""
+
+
+def test_a_load_mode_the_variant_does_not_document_is_skipped_on_it(tmp_path: Path) -> None:
+    from builder.bench import case as case_mod
+
+    said: list[str] = []
+    ctx = case_mod.Context(Layout.at(tmp_path), profiles.Profile(), (2,), said.append)
+    insts = {}
+    for name, extra in (
+        ("base", ""),
+        ("patched", "                                        - uring: io_uring\n"),
+    ):
+        (tmp_path / name).mkdir()
+        tool = tmp_path / name / "llama-completion"
+        tool.write_text("#!/bin/sh\ncat <<'EOF'\n" + HELP.format(extra=extra) + "EOF\n")
+        tool.chmod(0o755)
+        insts[name] = installed.Installed(name, tmp_path / name, {})
+    assert loading._listed_modes(str(tmp_path / "patched" / "llama-completion")) == {
+        "auto", "none", "mmap+mlock", "dio", "uring"}  # fmt: skip
+    told: set[tuple[str, str]] = set()
+    assert loading.runs_mode(insts["patched"], "uring", ctx, told)
+    assert not loading.runs_mode(insts["base"], "uring", ctx, told)
+    assert not loading.runs_mode(insts["base"], "uring", ctx, told)
+    assert loading.runs_mode(insts["base"], "dio", ctx, told) and loading.runs_mode(
+        insts["base"], "default", ctx, told
+    )
+    assert said == ["base: its llama-completion has no load mode uring; skipped there"]  # once per variant

@@ -235,8 +235,17 @@ def test_format_entries_pair_kernels_inside_one_build_and_across_builds(tmp_path
     assert row.comparison is not None and row.comparison.speedup.median == pytest.approx((1.5 + 33 / 21) / 2)
     (row,) = across
     assert [row.comparison.speedup.min, row.comparison.speedup.max] == pytest.approx([1.25, 1.5])  # type: ignore[union-attr]
-    # Without formats the variants pair on the formats both ran; i4, which up cannot run, is left out.
-    assert [r.case for r in plain] == ["format=q4_0 model=tmac-i4 threads=2"]
+    # Without formats the variants pair on the formats both ran; i4, which up cannot run, is shown
+    # with its figures and no ratio (not as a timeout of up's).
+    assert [(r.case, r.verdict) for r in plain] == [
+        ("format=i4 model=tmac-i4 threads=2", "only fork runs it"),
+        ("format=q4_0 model=tmac-i4 threads=2", "slower"),  # 20/24 and 21/22
+    ]
+    assert plain[0].baseline is None and plain[0].candidate is not None and plain[0].comparison is None
+    assert (
+        "| format=i4 model=tmac-i4 threads=2 | - | 31.5 [30, 33] | - | only fork runs it |"
+        in compare.render(plain, "up", "fork", "md")
+    )
 
 
 QUESTIONS = """

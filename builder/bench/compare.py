@@ -32,6 +32,12 @@ class Row:
     def case(self) -> str:
         return " ".join(f"{k}={v}" for k, v in self.params.items())
 
+    def cells(self) -> tuple[str, str]:
+        """Baseline and candidate as table cells: a side without figures timed out, or never ran the case."""
+        absent = "-" if self.verdict.startswith("only ") else "timeout"
+        base, cand = self.baseline, self.candidate
+        return (base.fmt() if base else absent, cand.fmt() if cand else absent)
+
 
 Series = dict[int, float | None]  # rep -> value (None: timed out)
 
@@ -116,7 +122,13 @@ def pair_rows(
     ):
         a, b = by_variant.get(baseline, {}), by_variant.get(candidate, {})
         if not a or not b:
-            continue  # a case only one of them runs (a format the other cannot): nothing to pair
+            # a case only one of them runs (T-MAC's i4, a load mode a series adds): its figures, no ratio
+            who, ran = (candidate, b) if b else (baseline, a)
+            only = _summary([v for v in ran.values() if v is not None])
+            row = Row(s, metric, unit, json.loads(params), better, only if ran is a else None,
+                      only if ran is b else None, None, f"only {who} runs it")  # fmt: skip
+            out.append(row)
+            continue
         reps = sorted(set(a) & set(b))
         both = [(x, y) for r in reps if (x := a[r]) is not None and (y := b[r]) is not None]
         pa, pb = [x for x, _ in both], [y for _, y in both]
@@ -185,8 +197,7 @@ def render(rows: list[Row], baseline: str, candidate: str, fmt: str) -> str:
         "|---|---|---|---:|---:|---:|---|",
     ]
     for r in rows:
-        base = r.baseline.fmt() if r.baseline else "timeout"
-        cand = r.candidate.fmt() if r.candidate else "timeout"
+        base, cand = r.cells()
         ratio = r.comparison.speedup.fmt() if r.comparison else "-"
         metric = f"{r.metric} ({r.unit}, {r.better} is better)"
         lines.append(f"| {r.suite} | {metric} | {r.case} | {base} | {cand} | {ratio} | {r.verdict} |")

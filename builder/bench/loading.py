@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ctypes
+import functools
 import json
 import mmap
 import os
@@ -13,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import BuildError, UserError
+from ..run import capture
 from .case import Case, Context, timeout
 from .installed import Installed, generate_argv
 from .results import Measurement
@@ -116,8 +118,32 @@ def fio_read(stdout: str) -> tuple[float, float]:
         raise BuildError(f"fio printed no read job ({e}):\n{stdout[-1000:]}") from None
 
 
+@functools.cache
+def _listed_modes(completion: str) -> frozenset[str]:
+    """The load modes llama-completion's --help documents ("- uring: ..." in a patched build)."""
+    res = capture([completion, "--help"], check=False, timeout=60)
+    block = re.search(r"--load-mode[^\n]*\n((?:[ \t]{8,}[^\n]*\n)+)", res.stdout + res.stderr)
+    return frozenset(re.findall(r"^\s+- ([a-z0-9][a-z0-9+_-]*):", block[1], re.M)) if block else frozenset()
+
+
+def runs_mode(inst: Installed, mode: str, ctx: Context, told: set[tuple[str, str]]) -> bool:
+    """Whether the variant's loader has this mode: a series may add one (uring) that the baseline lacks.
+
+    A mode the variant does not document is skipped on it (said once), so a run
+    can hold the patched build's new mode against the baseline's modes.
+    """
+    completion = inst.bin / "llama-completion"
+    if mode == "default" or not completion.is_file() or mode in _listed_modes(str(completion)):
+        return True  # without llama-completion, generate_argv says what is missing
+    if (inst.name, mode) not in told:
+        told.add((inst.name, mode))
+        ctx.say(f"{inst.name}: its llama-completion has no load mode {mode}; skipped there")
+    return False
+
+
 def load_cases(ctx: Context) -> list[Case]:
     model = ctx.model("wide")
+    told: set[tuple[str, str]] = set()
 
     def limit(inst: Installed) -> list[Measurement]:
         params = {"cache": "cold", **model_params(model, FIO_MODE)}
@@ -133,6 +159,8 @@ def load_cases(ctx: Context) -> list[Case]:
 
     def one(mode: str, cache: str) -> Callable[[Installed], list[Measurement]]:
         def run(inst: Installed) -> list[Measurement]:
+            if not runs_mode(inst, mode, ctx, told):
+                return []
             params = {"cache": cache, **model_params(model, mode)}
             argv = generate_argv(inst, model, mode, 1)
             if cache == "cold":
@@ -166,9 +194,12 @@ def load_cases(ctx: Context) -> list[Case]:
 
 def faults_cases(ctx: Context, n_gen: int = 16) -> list[Case]:
     model = ctx.model("wide")
+    told: set[tuple[str, str]] = set()
 
     def one(mode: str) -> Callable[[Installed], list[Measurement]]:
         def run(inst: Installed) -> list[Measurement]:
+            if not runs_mode(inst, mode, ctx, told):
+                return []
             params = {**model_params(model, mode), "n_gen": n_gen}
             m = ctx.run(inst, generate_argv(inst, model, mode, n_gen))
             if m.returncode is None:

@@ -105,10 +105,7 @@ def table(rows: list[compare.Row], baseline: str, candidate: str) -> str:
     ]
     for r in rows:
         cells = [str(r.params.get(k, "")) for k in keys] + ([_test_name(r.params)] if test else [])
-        cells += [
-            r.baseline.fmt() if r.baseline else "timeout",
-            r.candidate.fmt() if r.candidate else "timeout",
-        ]
+        cells += r.cells()
         cells += [r.comparison.speedup.fmt() if r.comparison else "-", r.verdict]
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
