@@ -95,6 +95,21 @@ def test_sanitizer_is_verified_and_removing_the_key_really_removes_it(catalogue:
     _refused(catalogue, run, "deaf", "thread sanitizer on, but")
 
 
+@pytest.mark.skipif(not HAS_CLANG, reason="no clang")
+def test_clang_tsan_carries_ubsan_handlers_in_its_runtime_and_is_not_refused_for_them(
+    catalogue: Catalogue, run: Run
+) -> None:
+    # compiler-rt's static TSan runtime defines __ubsan_* handlers: not a sign of -fsanitize=undefined.
+    catalogue.variant("tsan", TARGETS + 'toolchain = "clang"\n[cmake]\nGGML_SANITIZE_THREAD = true\n')
+    res = run(catalogue.root, "build", "tsan")
+    assert res.code == 0, res.err[-2000:]
+    assert elf.read(catalogue.dist / "tsan" / "bin" / "test-barrier").mentions("__ubsan_")
+    checks = {c["check"]: c["detail"] for c in _manifest(catalogue, "tsan")["verification"]}
+    assert (
+        checks["sanitizers"] == "thread in every binary (__ubsan_* come with the thread sanitizer's runtime)"
+    )
+
+
 def test_debug_info_and_compile_flags_follow_the_build_type(catalogue: Catalogue, run: Run) -> None:
     catalogue.variant("dbg", TARGETS + "[cmake]\nFAKE_FORCE_DEBUG = true\n")
     _refused(catalogue, run, "dbg", "Release:", "carry .debug_info")

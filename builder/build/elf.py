@@ -118,6 +118,44 @@ def runtime_comments(compiler: str) -> frozenset[str]:
     return frozenset(found)
 
 
+def defined_symbols(path: Path) -> set[str]:
+    """The symbols an object, a shared object, or any object of an archive defines."""
+    try:
+        data = path.read_bytes()
+    except OSError:
+        return set()
+    blobs = [b for _, b in _archive_members(data)] if data.startswith(b"!<arch>\n") else [data]
+    found: set[str] = set()
+    for blob in blobs:
+        try:
+            found |= _facts(path, ELFFile(io.BytesIO(blob))).defined
+        except ELFError:
+            continue
+    return found
+
+
+@functools.cache
+def sanitizer_runtime_prefixes(
+    compiler: str, libraries: tuple[str, ...], prefixes: tuple[str, ...]
+) -> frozenset[str]:
+    """Which of prefixes the compiler's runtime library for a sanitizer defines symbols with.
+
+    compiler-rt's ThreadSanitizer and AddressSanitizer runtimes carry the
+    UndefinedBehaviorSanitizer handlers (__ubsan_*), so a clang TSan binary
+    defines them without any -fsanitize=undefined. Only a static runtime is
+    copied into the binary: gcc's shared libtsan brings nothing along, and a
+    symbol of another sanitizer in a gcc binary is a call from instrumented code.
+    """
+    for name in libraries:
+        where = capture([compiler, f"-print-file-name={name}"], check=False).stdout.strip()
+        if "/" in where and Path(where).is_file():
+            if not where.endswith(".a"):
+                return frozenset()
+            symbols = defined_symbols(Path(where))
+            return frozenset(p for p in prefixes if any(s.startswith(p) for s in symbols))
+    return frozenset()
+
+
 def debug_units(path: Path) -> list[tuple[str, str]]:
     """(DW_AT_name, DW_AT_comp_dir) of every DWARF compile unit: which sources carry debug info."""
     try:

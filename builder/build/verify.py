@@ -28,6 +28,12 @@ SANITIZERS = {
     "address": (("GGML_SANITIZE_ADDRESS", "LLAMA_SANITIZE_ADDRESS"), "__asan_"),
     "undefined": (("GGML_SANITIZE_UNDEFINED", "LLAMA_SANITIZE_UNDEFINED"), "__ubsan_"),
 }
+# Each sanitizer's runtime as the drivers link it: clang's static compiler-rt archive, gcc's library.
+RUNTIMES = {
+    "thread": ("libclang_rt.tsan-x86_64.a", "libclang_rt.tsan.a", "libtsan.so"),
+    "address": ("libclang_rt.asan-x86_64.a", "libclang_rt.asan.a", "libasan.so"),
+    "undefined": ("libclang_rt.ubsan_standalone-x86_64.a", "libclang_rt.ubsan_standalone.a", "libubsan.so"),
+}
 
 
 @dataclass(frozen=True)
@@ -91,20 +97,27 @@ def compiler(plan: Plan, facts: list[ElfFacts]) -> Check:
 
 
 def sanitizers(plan: Plan, facts: list[ElfFacts]) -> Check:
-    wrong, on = [], []
-    for name, (options, prefix) in SANITIZERS.items():
-        want = any(plan.enabled(o) for o in options)
+    wrong, on, carried = [], [], []
+    enabled = [n for n, (options, _) in SANITIZERS.items() if any(plan.enabled(o) for o in options)]
+    prefixes = tuple(prefix for _, prefix in SANITIZERS.values())
+    # symbols of another sanitizer that an enabled one's runtime brings along (clang: tsan has __ubsan_*)
+    cxx = plan.toolchain.cxx.path
+    bundled = {p: n for n in enabled for p in elf.sanitizer_runtime_prefixes(cxx, RUNTIMES[n], prefixes)}
+    for name, (_options, prefix) in SANITIZERS.items():
         have = {f.path.name for f in facts if f.mentions(prefix)}
-        if want:
+        if name in enabled:
             on.append(name)
             missing = sorted({f.path.name for f in facts} - have)
             if missing:
                 wrong.append(f"{name} sanitizer on, but {missing} carry no {prefix}* runtime")
+        elif have and prefix in bundled:
+            carried.append(f"{prefix}* come with the {bundled[prefix]} sanitizer's runtime")
         elif have:
             wrong.append(f"{name} sanitizer off, but {sorted(have)} carry its runtime ({prefix}*)")
     if wrong:
         return Check("sanitizers", False, "; ".join(wrong))
-    return Check("sanitizers", True, f"{', '.join(on)} in every binary" if on else "none, in no binary")
+    detail = f"{', '.join(on)} in every binary" if on else "none, in no binary"
+    return Check("sanitizers", True, detail + (f" ({'; '.join(carried)})" if carried else ""))
 
 
 def instrument(plan: Plan, facts: list[ElfFacts]) -> Check:
