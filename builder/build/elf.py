@@ -84,20 +84,25 @@ def _archive_members(data: bytes) -> list[tuple[str, bytes]]:
     return members
 
 
-def comments_of(path: Path) -> set[str]:
-    """The .comment strings of an object, a shared object, or every object in an archive."""
+def _each_object(path: Path) -> list[ElfFacts]:
+    """The facts of an object or shared object, or of every object in an archive (unreadable: none)."""
     try:
         data = path.read_bytes()
     except OSError:
-        return set()
+        return []
     blobs = [b for _, b in _archive_members(data)] if data.startswith(b"!<arch>\n") else [data]
-    found: set[str] = set()
+    found = []
     for blob in blobs:
         try:
-            found |= set(_facts(path, ELFFile(io.BytesIO(blob))).comments)
+            found.append(_facts(path, ELFFile(io.BytesIO(blob))))
         except ELFError:
             continue  # the archive's symbol and name tables
     return found
+
+
+def comments_of(path: Path) -> set[str]:
+    """The .comment strings of an object, a shared object, or every object in an archive."""
+    return {c for f in _each_object(path) for c in f.comments}
 
 
 # What a compiler driver links into every program besides the code it compiled.
@@ -120,18 +125,7 @@ def runtime_comments(compiler: str) -> frozenset[str]:
 
 def defined_symbols(path: Path) -> set[str]:
     """The symbols an object, a shared object, or any object of an archive defines."""
-    try:
-        data = path.read_bytes()
-    except OSError:
-        return set()
-    blobs = [b for _, b in _archive_members(data)] if data.startswith(b"!<arch>\n") else [data]
-    found: set[str] = set()
-    for blob in blobs:
-        try:
-            found |= _facts(path, ELFFile(io.BytesIO(blob))).defined
-        except ELFError:
-            continue
-    return found
+    return {sym for f in _each_object(path) for sym in f.defined}
 
 
 @functools.cache
