@@ -26,10 +26,12 @@ from .results import Measurement
 PLAIN = ("f32", "f16", "q8_0", "q4_0")
 
 
-def _recipe_of(ctx: Context, inst: Installed) -> str:
-    srcs = sources_mod.load_all(ctx.layout.sources_file)
-    src = srcs.get(inst.manifest["source"]["name"])
-    return src.models if src is not None else ""
+def _recipes(ctx: Context) -> dict[str, str]:
+    """Variant -> the model recipe its source names ([NAME.smoke] models), for the run's forks."""
+    srcs = sources_mod.load_all(ctx.layout.sources_file)  # once for the run, not once per variant
+    found = {i.name: srcs[i.manifest["source"]["name"]].models for i in ctx.insts
+             if i.manifest["source"]["name"] in srcs}  # fmt: skip
+    return {name: recipe for name, recipe in found.items() if recipe}
 
 
 def runnable(recipe: forkmodels.Recipe, inst: Installed, own: bool) -> tuple[str, ...]:
@@ -43,7 +45,7 @@ def runnable(recipe: forkmodels.Recipe, inst: Installed, own: bool) -> tuple[str
 
 
 def formats_cases(ctx: Context) -> list[Case]:
-    owners = {i.name: r for i in ctx.insts if (r := _recipe_of(ctx, i))}
+    owners = _recipes(ctx)
     name = ctx.recipe or next(iter(owners.values()), "")
     if not name:
         raise UserError(

@@ -10,17 +10,13 @@ without one says so and prints the command that would answer it.
 
 from __future__ import annotations
 
-import json
 import shlex
-import sqlite3
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from .. import tomlfile as tf
 from ..errors import SpecError, UserError
-from . import compare, results, stats
 from .suites import SUITES
 
 KEYS = ("question", "claim", "suite", "entries", "bench")
@@ -65,35 +61,3 @@ def load(path: Path) -> dict[str, Question]:
             raise SpecError(path, name, "expected a question and the bench arguments that answer it")
         out[name] = Question(name, text["question"], text["claim"], text["suite"], entries, bench)
     return out
-
-
-def answer(con: sqlite3.Connection, q: Question, out: Path, plot: Callable[..., None]) -> dict[str, Any]:
-    """The question's section of the report: its run, table, pairwise comparisons and plot."""
-    section: dict[str, Any] = {"q": q, "command": q.command}
-    variants = compare.variants_of(list(q.entries))
-    run_id = results.latest_run_with(con, variants, q.suite)
-    if run_id is None:
-        return {**section, "run": None}
-    run = dict(con.execute("SELECT * FROM runs WHERE id = ?", (run_id,)).fetchone())
-    rows = results.rows(con, run_id, variants, q.suite)
-    groups = compare.grouped(rows, list(q.entries))
-    png = out / f"{q.name}.png"
-    plot(png, f"{q.name} ({q.suite})", groups, list(q.entries))
-    table = []
-    for (_s, metric, unit, params, better), by_entry in sorted(groups.items()):
-        cells = []
-        for e in q.entries:
-            vals = [x for x in by_entry.get(e, {}).values() if x is not None]
-            cells.append(stats.summarize(vals).fmt() if vals else "-")
-        case = " ".join(f"{k}={v}" for k, v in json.loads(params).items())
-        table.append({"metric": metric, "unit": unit, "better": better, "case": case, "cells": cells})
-    comparisons = []
-    for other in q.entries[1:]:
-        _, pairs = compare.pair_rows(con, q.entries[0], other, q.suite, run_id)
-        comparisons.append(
-            {
-                "title": f"{other} vs {q.entries[0]}:",
-                "table": compare.render(pairs, q.entries[0], other, "md"),
-            }
-        )
-    return {**section, "run": run, "plot": png.name, "rows": table, "comparisons": comparisons}

@@ -116,7 +116,7 @@ def write_questions(layout: Layout, names: list[str], out: Path, say: Say) -> Pa
             raise UserError(f'unknown question "{n}"' + suggest(n, asked))
     out.mkdir(parents=True, exist_ok=True)
     with results.connect(layout.home / "results.sqlite") as con:
-        sections = [questions.answer(con, asked[n], out, plot) for n in (names or list(asked))]
+        sections = [_answer(con, asked[n], out) for n in (names or list(asked))]
     report = out / "report.md"
     report.write_text(_template("questions.md.j2").render(sections=sections).rstrip("\n") + "\n")
     open_ = [s["q"].name for s in sections if s["run"] is None]
@@ -159,16 +159,19 @@ def _suite(
     baseline: str,
     run_id: int,
     out: Path,
+    name: str | None = None,
 ) -> dict[str, Any]:
+    """A suite's section (or a question's, named name): plot, table of medians, pairwise comparisons."""
     groups = compare.grouped([r for r in rows if r["suite"] == suite], variants)
-    png = out / f"{suite}.png"
-    plot(png, suite, groups, variants)
+    png = out / f"{name or suite}.png"
+    plot(png, f"{name} ({suite})" if name else suite, groups, variants)
     table = []
     for (_s, metric, unit, params, better), by_variant in sorted(groups.items()):
         cells = []
         for v in variants:
             vals = [x for x in by_variant.get(v, {}).values() if x is not None]
-            cells.append(stats.summarize(vals).fmt() if vals else "timeout")
+            # no entry at all: the variant never ran the case (a format it cannot run)
+            cells.append(stats.summarize(vals).fmt() if vals else "timeout" if by_variant.get(v) else "-")
         table.append(
             {"metric": metric, "unit": unit, "better": better, "case": _case(params), "cells": cells}
         )
@@ -179,3 +182,15 @@ def _suite(
             {"title": f"{other} vs {baseline}:", "table": compare.render(pairs, baseline, other, "md")}
         )
     return {"name": suite, "plot": png.name, "rows": table, "comparisons": comparisons}
+
+
+def _answer(con: sqlite3.Connection, q: questions.Question, out: Path) -> dict[str, Any]:
+    """A question's section, from the newest run that measured its variants in its suite."""
+    variants = compare.variants_of(list(q.entries))
+    run_id = results.latest_run_with(con, variants, q.suite)
+    if run_id is None:
+        return {"q": q, "command": q.command, "run": None}
+    run = dict(con.execute("SELECT * FROM runs WHERE id = ?", (run_id,)).fetchone())
+    rows = results.rows(con, run_id, variants, q.suite)
+    section = _suite(con, q.suite, rows, list(q.entries), q.entries[0], run_id, out, q.name)
+    return {**section, "q": q, "command": q.command, "run": run}
