@@ -160,3 +160,17 @@ def redis_server(tmp_path: Path) -> Iterator[Redis]:
     yield server
     if proc.poll() is None:
         server.kill()
+
+
+def ccache_counters(ccache_dir: Path) -> dict[str, int]:
+    """ccache's own counters of a cache folder (`ccache --print-stats`), as the remote tests read them."""
+    import os
+
+    stats = subprocess.run(
+        ["ccache", "--print-stats"],
+        env={**os.environ, "CCACHE_DIR": str(ccache_dir)},
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    return {k: int(v) for k, v in (line.split("\t") for line in stats.splitlines())}

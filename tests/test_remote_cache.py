@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import socket
 import subprocess
@@ -19,7 +18,7 @@ import pytest
 from builder.build import ccache as remote
 
 from . import fakes
-from .conftest import REPO, Catalogue, Outcome, Redis, free_port, write_sources
+from .conftest import REPO, Catalogue, Outcome, Redis, ccache_counters, free_port, write_sources
 
 Run = Callable[..., Outcome]
 VARIANT = 'targets = ["test-barrier", "llama-simple"]\n'
@@ -88,15 +87,8 @@ def test_remote_store_serves_a_fresh_catalogue_and_a_dead_store_only_warns(
     assert remote_hits / compiles >= 0.9, (remote_hits, compiles)
     assert mb["ccache"]["remote"]["hits"] == remote_hits and mb["ccache"]["hits"] == compiles
     # ccache's own counters of B's cache say the same
-    stats = subprocess.run(
-        ["ccache", "--print-stats"],
-        env={**os.environ, "CCACHE_DIR": str(b / ".variant" / "ccache")},
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout
-    counters = dict(line.split("\t") for line in stats.splitlines())
-    assert int(counters["remote_storage_hit"]) == remote_hits
+    counters = ccache_counters(b / ".variant" / "ccache")
+    assert counters["remote_storage_hit"] == remote_hits
     assert mb["hash"] == ma["hash"]
     assert {x["name"]: x["sha256"] for x in mb["binaries"]} == {
         x["name"]: x["sha256"] for x in ma["binaries"]

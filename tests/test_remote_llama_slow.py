@@ -17,7 +17,7 @@ import pytest
 
 from builder.build import ccache as remote
 
-from .conftest import REPO, Redis
+from .conftest import REPO, Redis, ccache_counters
 
 pytestmark = pytest.mark.slow
 VARIANT = 'targets = ["test-barrier"]\n'
@@ -63,14 +63,7 @@ def test_real_llama_build_is_served_from_redis_in_a_fresh_catalogue(
 
     b = _catalogue(tmp_path / "b", redis_server.url)
     mb = _build(b)
-    stats = subprocess.run(
-        ["ccache", "--print-stats"],
-        env={**os.environ, "CCACHE_DIR": str(b / ".variant" / "ccache")},
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout
-    counters = {k: int(v) for k, v in (line.split("\t") for line in stats.splitlines())}
+    counters = ccache_counters(b / ".variant" / "ccache")
     compiles = counters["direct_cache_hit"] + counters["preprocessed_cache_hit"] + counters["cache_miss"]
     assert counters["remote_storage_hit"] >= 0.9 * compiles, counters
     assert mb["ccache"]["remote"]["hits"] == counters["remote_storage_hit"]
