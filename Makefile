@@ -40,7 +40,7 @@ demo: setup
 
 # The whole suite, real llama.cpp builds included (they are marked slow; CI runs them).
 test:
-	$(PYTHON) -m pytest -q
+	$(PYTHON) -m pytest -q --durations=30
 
 test-fast:
 	$(PYTHON) -m pytest -q -m "not slow"

@@ -326,3 +326,39 @@ def test_io_uring_loader_reads_unaligned_tensors_like_the_other_load_modes(llama
     warm = complete("uring")
     assert "O_DIRECT off" in read_line(warm) and "in the page cache, reading through it" in warm.stderr
     assert warm.stdout == uring.stdout
+
+
+def test_a_variant_becomes_a_wheel_that_decodes_like_its_own_llama_simple(llama: Cat) -> None:
+    """`variant wheel` on the real llama-cpp-python sdist (scikit-build-core), then `smoke --wheel`."""
+    if not (llama.root / "patches" / "futex-yield-barrier").exists():
+        shutil.copytree(
+            REPO / "patches" / "futex-yield-barrier", llama.root / "patches" / "futex-yield-barrier"
+        )
+    llama.write("futex-gcc", 'extends = ["_futex"]\ntoolchain = "gcc"\n' + TARGETS)
+    (futex,) = llama.build("futex-gcc")  # up to date after the futex test in a full run
+    # Without the multimodal library: a third less to compile in CI; everything else as in a full wheel.
+    out = llama.variant_cli("wheel", "--offline", "--no-mtmd", "--json", "futex-gcc")
+    (record,) = json.loads(out.stdout)
+    wheel = Path(record["wheel"])
+    assert wheel.parent == llama.root / "dist" / "wheels" and wheel.is_file()
+    assert f"-0.3.36+futex.gcc.{futex['hash'][:12]}.nomtmd-" in wheel.name
+    assert "-DLLAVA_BUILD=OFF" in record["wheel"]["cmake_args"]
+    checks = {c["check"]: c for c in record["verification"]}
+    assert all(c["ok"] for c in checks.values()), checks
+    # The futex barrier is in the wheel's ggml-cpu, and no OpenMP is linked or called.
+    assert "'GGML_BARRIER_SPIN_US' (futex-yield-barrier) present" in checks["series-code"]["detail"]
+    assert checks["openmp"]["detail"] == "no OpenMP runtime in NEEDED and no OpenMP call"
+    assert "libggml-cpu.so" in checks["libraries"]["detail"]
+    assert any(f["option"] == "BUILD_SHARED_LIBS" for f in record["forced"])
+    assert json.loads(wheel.with_name(wheel.name + ".json").read_text())["hash"] == futex["hash"]
+
+    smoke = json.loads(llama.variant_cli("smoke", "--wheel", "futex-gcc", "--json").stdout)
+    assert all(c["ok"] for c in smoke), smoke
+    details = [c["detail"] for c in smoke]
+    assert any(
+        d.startswith("greedy output of llama_cpp.Llama vs futex-gcc's llama-simple: identical")
+        for d in details
+    )
+    assert any(
+        d.startswith(f"installed llama_cpp 0.3.36+futex.gcc.{futex['hash'][:12]}.nomtmd,") for d in details
+    )

@@ -91,16 +91,23 @@ def _generate_args(generate: tuple[str, ...], model: Path) -> tuple[str, list[st
     return generate[0], [values.get(a, a) for a in generate[1:]]
 
 
-def run_binaries(inst: Installed, model: Path, generate: tuple[str, ...] = ()) -> tuple[list[Check], str]:
+def greedy(inst: Installed, model: Path, generate: tuple[str, ...] = ()) -> tuple[Check, str]:
+    """The variant's greedy decode of the smoke prompt: its check, and the generated text."""
     program, args = _generate_args(generate, model)
+    c, text = _run(inst, program, args)
+    if c.ok and text and not generated(text).strip():
+        c = Check(inst.name, program, False, "generated nothing", c.command, text[-500:])
+    return c, generated(text)
+
+
+def run_binaries(inst: Installed, model: Path, generate: tuple[str, ...] = ()) -> tuple[list[Check], str]:
+    program, _ = _generate_args(generate, model)
     if not any((inst.bin / p).is_file() for p in (program, *PROGRAMS)):
         built = ", ".join(sorted(b["name"] for b in inst.manifest.get("binaries", []))) or "nothing"
         detail = f"none of the smoke programs ({', '.join(PROGRAMS)}) is built; it has {built}"
         return [Check(inst.name, "-", False, detail)], ""
     checks = []
-    c, text = _run(inst, program, args)
-    if c.ok and text and not generated(text).strip():
-        c = Check(inst.name, program, False, "generated nothing", c.command, text[-500:])
+    c, text = greedy(inst, model, generate)
     checks.append(c)
     checks.append(_run(inst, "test-barrier", ["2", "3"])[0])
     c, out = _run(inst, "llama-bench", ["-m", str(model), "-p", "16", "-n", "4", "-r", "1", "-o", "json"])
@@ -123,7 +130,7 @@ def run_binaries(inst: Installed, model: Path, generate: tuple[str, ...] = ()) -
             timeout=600,
         )[0]
     )
-    return checks, generated(text)
+    return checks, text
 
 
 def default_baseline(layout: Layout, name: str) -> str | None:

@@ -105,7 +105,7 @@ def _build_locked(layout: Layout, plan: Plan, opts: Options, say: Say) -> Outcom
     log_file.parent.mkdir(parents=True, exist_ok=True)
     log_file.write_text(f"# variant build {plan.name}  hash {plan.hash}\n")
 
-    plan, checkouts = _checkout(layout, plan, opts, log_file, say)
+    plan, checkouts = checkout(layout, plan, opts, log_file, say)
     built = [
         deps_mod.ensure(layout, d, tc=plan.toolchain, cmake=plan.cmake, env=dict(plan.env),
                         offline=opts.offline, log_file=log_file, say=say)
@@ -175,7 +175,7 @@ def _build_locked(layout: Layout, plan: Plan, opts: Options, say: Say) -> Outcom
     return Outcome(plan.name, "built", path, install.read_manifest(layout, plan.name) or manifest)
 
 
-def _checkout(
+def checkout(
     layout: Layout, plan: Plan, opts: Options, log_file: Path, say: Say
 ) -> tuple[Plan, list[provenance.Checkout]]:
     """Every tree in its worktree at base + its series; the plan with the origins really used."""

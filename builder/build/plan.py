@@ -139,16 +139,13 @@ class Plan:
         return self.enabled("GGML_OPENMP", "ON")
 
     def configure_argv(self) -> list[str]:
+        where = ["-S", str(self.worktree / self.source.cmake_dir), "-B", str(self.build_dir), "-G", "Ninja"]
+        return [self.cmake, *where, f"-DCMAKE_BUILD_TYPE={self.variant.build_type}", *self.cmake_defines()]
+
+    def cmake_defines(self) -> list[str]:
+        """Every -D but the build type: compilers, flags, the ccache launcher, options, deps' exports."""
         tc = self.toolchain
         argv = [
-            self.cmake,
-            "-S",
-            str(self.worktree / self.source.cmake_dir),
-            "-B",
-            str(self.build_dir),
-            "-G",
-            "Ninja",
-            f"-DCMAKE_BUILD_TYPE={self.variant.build_type}",
             f"-DCMAKE_C_COMPILER={tc.cc.path}",
             f"-DCMAKE_CXX_COMPILER={tc.cxx.path}",
             f"-DCMAKE_C_FLAGS={' '.join(self.flags.c)}",

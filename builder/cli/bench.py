@@ -18,7 +18,10 @@ from ..bench import smoke as smoke_mod
 from ..bench.case import DEFAULT_LOAD_MODES
 from ..bench.suites import SUITES
 from ..errors import UserError
+from ..wheel import make as wheel_make
+from ..wheel import smoke as wheel_smoke
 from . import app
+from . import wheel as wheel_cli
 
 
 @app.cli.group()
@@ -49,10 +52,26 @@ def model_make(ctx: click.Context, size: str, type_: str, layers: int | None) ->
     help="Also decode with llama-completion in these comma-separated load modes (e.g. none,dio,uring); "
     "the text must not depend on how the weights were read.",
 )
+@click.option(
+    "--wheel",
+    "wheels",
+    is_flag=True,
+    help="Smoke each variant's wheel instead (see `variant wheel`): installed in a fresh venv, "
+    "llama_cpp.Llama must decode like the variant's llama-simple.",
+)
+@click.option(
+    "--wheel-dir", type=click.Path(file_okay=False), help="Where the wheels are (default: dist/wheels)."
+)
 @click.option("--json", "as_json", is_flag=True)
 @click.pass_context
 def smoke(
-    ctx: click.Context, names: tuple[str, ...], baseline: str | None, load_modes: str | None, as_json: bool
+    ctx: click.Context,
+    names: tuple[str, ...],
+    baseline: str | None,
+    load_modes: str | None,
+    wheels: bool,
+    wheel_dir: str | None,
+    as_json: bool,
 ) -> None:
     """Run each installed binary on a tiny model; a patched variant must decode like its baseline."""
     layout = app.layout(ctx)
@@ -61,7 +80,16 @@ def smoke(
         raise UserError(
             "--load-mode fio: fio is a reference for `variant bench --suite load`, not a llama.cpp load mode"
         )
-    checks = smoke_mod.smoke(layout, list(names), baseline, app.say, modes)
+    if wheels and (baseline or modes):
+        raise UserError(
+            "--wheel compares each wheel with its own variant: --baseline and --load-mode do not apply"
+        )
+    if wheels:
+        recipes = [wheel_make.resolve(layout, n) for n in names]
+        folder = wheel_cli.wheel_dir(layout, wheel_dir)
+        checks = [c for r in recipes for c in wheel_smoke.run(layout, r, folder, app.say)]
+    else:
+        checks = smoke_mod.smoke(layout, list(names), baseline, app.say, modes)
     if as_json:
         app.emit_json([c.as_dict() for c in checks])
     else:

@@ -1,0 +1,138 @@
+"""`variant wheel`: variant -> patched tree -> staged sdist -> scikit-build-core -> checks -> --out.
+
+The tree is the one `variant build` checks out (the variant's worktree at its
+base with its series applied), under the same per-variant lock. The wheel is
+built by pip with llama-cpp-python's own build backend (scikit-build-core),
+without build isolation so no index is needed, through the shared ccache.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shlex
+import shutil
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from .. import __version__
+from ..build import configure as cmake
+from ..build import pipeline
+from ..build import plan as plan_mod
+from ..build.warnings import NINJA_STATUS
+from ..clock import now_iso
+from ..errors import BuildError
+from ..host import doctor
+from ..layout import Layout
+from ..lock import hold
+from ..progress import Progress
+from ..run import live
+from ..source import offline
+from ..source import sources as sources_mod
+from . import check, stage
+from . import recipe as recipe_mod
+from .recipe import Recipe
+
+Say = Callable[[str], None]
+
+
+@dataclass(frozen=True)
+class Built:
+    name: str
+    wheel: Path
+    record: dict[str, Any]  # also written beside the wheel as <wheel>.json
+
+
+def resolve(layout: Layout, name: str, *, offline_only: bool = False, mtmd: bool = True) -> Recipe:
+    """The wheel's recipe, or a UserError before anything is built (a fork, another pin)."""
+    srcs = sources_mod.load_all(layout.sources_file)
+    plan = plan_mod.make(layout, name, sources=srcs, offline=offline_only)
+    pin = recipe_mod.check_source(plan, srcs)
+    return recipe_mod.make(layout, plan, pin, mtmd=mtmd)
+
+
+def _pip_wheel(recipe: Recipe, dest: Path, log_file: Path) -> Path:
+    plan = recipe.plan
+    argv = [
+        sys.executable, "-m", "pip", "wheel", "--verbose", "--no-deps", "--no-build-isolation",
+        "--disable-pip-version-check", "--wheel-dir", str(dest),
+        *(a for s in recipe.settings() for a in ("-C", s)), str(recipe.staged),
+    ]  # fmt: skip
+    env = {**dict(plan.env), "CMAKE_ARGS": shlex.join(recipe.cmake_args()), "NINJA_STATUS": "[%f/%t] "}
+    # pip runs the backend with this interpreter; its scripts (cmake, ninja) sit beside it.
+    env["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), env.get("PATH", "")])
+    progress = Progress(f"{plan.name}: building the wheel")
+
+    def on_line(line: str) -> None:
+        m = NINJA_STATUS.match(line.strip())
+        if m:
+            progress.update(int(m[1]), int(m[2]), m[3].rsplit("/", 1)[-1])
+
+    try:
+        live(argv, log_file=log_file, env=env, inherit_env=False, on_line=on_line)
+    finally:
+        progress.close()
+    wheels = sorted(dest.glob("*.whl"))
+    if len(wheels) != 1:
+        raise BuildError(f"{plan.name}: pip wheel wrote {len(wheels)} wheels, expected one (log: {log_file})")
+    return wheels[0]
+
+
+def _publish(wheel: Path, out: Path, record: dict[str, Any]) -> Path:
+    """wheel and its record into out, each by rename: never a half-written file under its name."""
+    out.mkdir(parents=True, exist_ok=True)
+    final = out / wheel.name
+    for data, name in ((None, final.name), (record, final.name + ".json")):
+        tmp = out / f".{name}.tmp"
+        if data is None:
+            shutil.copy2(wheel, tmp)
+        else:
+            tmp.write_text(json.dumps(data, indent=2) + "\n")
+        os.replace(tmp, out / name)
+    return final
+
+
+def build(layout: Layout, recipe: Recipe, out: Path, say: Say, *, offline_only: bool = False) -> Built:
+    plan = recipe.plan
+    doctor.require(plan.requires, f"variant {plan.name}")
+    started = time.monotonic()
+    log_file = recipe.work / "wheel.log"
+    recipe.work.mkdir(parents=True, exist_ok=True)
+    log_file.write_text(f"# variant wheel {plan.name}  version {recipe.version}\n")
+    sdist = offline.fetch(layout, plan.source, say)
+    opts = pipeline.Options(offline=offline_only)
+    with hold(layout.lock(f"variant-{plan.name}"), f"the build of {plan.name}", say=say):
+        checked, checkouts = pipeline.checkout(layout, plan, opts, log_file, say)
+        changed = stage.stage(recipe, sdist, checked.worktree)
+    say(f"{plan.name}: {changed} file(s) of the staged sdist changed; building {recipe.version}")
+    stats_log = Path(dict(plan.ccache_env).get("CCACHE_STATSLOG", recipe.work / "ccache-stats.log"))
+    stats_log.unlink(missing_ok=True)
+    with tempfile.TemporaryDirectory(dir=recipe.work, prefix=".wheel-") as tmp:
+        built = _pip_wheel(recipe, Path(tmp) / "out", log_file)
+        libs = Path(tmp) / "libs"
+        libs.mkdir()
+        checks, holds = check.run(recipe, built, libs)
+        bad = [c for c in checks if not c.ok]
+        if bad:
+            lines = "\n".join(f"  {c.name}: {c.detail}" for c in bad)
+            raise BuildError(
+                f"{plan.name}: the wheel does not hold what the variant says; not written:\n{lines}"
+            )
+        record = {
+            **recipe.manifest(),
+            **holds,
+            "source_commit": checkouts[0].record(checked.branch),
+            "verification": [c.as_dict() for c in checks],
+            "ccache": {k: v for k, v in cmake.ccache_counts(stats_log).items() if k != "missed"},
+            "build_seconds": round(time.monotonic() - started, 1),
+            "built_at": now_iso(),
+            "tool_version": __version__,
+            "log": str(log_file),
+        }
+        path = _publish(built, out, record)
+    return Built(plan.name, path, record)

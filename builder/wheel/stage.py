@@ -1,0 +1,97 @@
+"""The sdist a wheel is built from: llama-cpp-python's, with the variant's tree as its vendor/llama.cpp.
+
+The staged folder is kept between wheels of a variant and updated file by file:
+a file whose bytes did not change keeps its mtime, so scikit-build-core's kept
+build folder recompiles only what a new patch touched.
+"""
+
+from __future__ import annotations
+
+import filecmp
+import json
+import re
+import shutil
+import tarfile
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from .. import git
+from ..errors import UserError
+from .recipe import MANIFEST, VENDOR, Recipe
+
+VERSION_LINE = re.compile(r'^__version__ = "([^"]+)"$', re.M)
+INIT = "llama_cpp/__init__.py"
+
+
+def _unpack(archive: Path, dest: Path) -> None:
+    """The sdist's files under dest, without its top folder (llama_cpp_python-0.3.36/)."""
+    with tarfile.open(archive) as tar:
+        for member in tar.getmembers():
+            parts = member.name.split("/", 1)
+            if len(parts) < 2 or not parts[1] or member.isdir():
+                continue
+            member.name = parts[1]
+            tar.extract(member, dest, filter="data")
+
+
+def _vendor(worktree: Path, dest: Path) -> None:
+    """The variant's committed tree (base + series) as dest: `git archive`, so nothing untracked."""
+    with tempfile.TemporaryDirectory() as tmp:
+        tar_file = Path(tmp) / "tree.tar"
+        git.git("archive", "--format=tar", "-o", tar_file, "HEAD", cwd=worktree)
+        with tarfile.open(tar_file) as tar:
+            tar.extractall(dest, filter="data")
+
+
+def _sync(src: Path, dst: Path) -> int:
+    """Make dst hold exactly src's files; unchanged files are not touched. Returns how many were written."""
+    written = 0
+    wanted = {p.relative_to(src) for p in src.rglob("*") if p.is_file() or p.is_symlink()}
+    for rel in sorted(wanted):
+        target = dst / rel
+        if target.is_file() and not target.is_symlink() and filecmp.cmp(src / rel, target, shallow=False):
+            continue
+        target.parent.mkdir(parents=True, exist_ok=True)
+        if target.is_symlink() or target.exists():
+            target.unlink()
+        shutil.copy2(src / rel, target, follow_symlinks=False)
+        written += 1
+    if dst.is_dir():
+        for p in sorted(dst.rglob("*"), reverse=True):
+            rel = p.relative_to(dst)
+            if p.is_dir() and not p.is_symlink():
+                if not any(p.iterdir()):
+                    p.rmdir()
+            elif rel not in wanted:
+                p.unlink()
+    return written
+
+
+def _set_version(init: Path, version: str) -> None:
+    text = init.read_text()
+    if not VERSION_LINE.search(text):
+        raise UserError(f'{init}: no `__version__ = "..."` line to give the wheel its version label')
+    init.write_text(VERSION_LINE.sub(f'__version__ = "{version}"', text, count=1))
+
+
+def stage(recipe: Recipe, sdist: Path, worktree: Path) -> int:
+    """recipe.staged := the sdist, vendor tree replaced, version labelled, manifest added.
+
+    Returns how many files changed since the last wheel of this variant.
+    """
+    recipe.work.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=recipe.work, prefix=".stage-") as tmp:
+        fresh = Path(tmp)
+        _unpack(sdist, fresh)
+        if not (fresh / VENDOR).is_dir():
+            raise UserError(f"{sdist.name}: has no {VENDOR}/ to replace with the variant's tree")
+        shutil.rmtree(fresh / VENDOR)
+        # PKG-INFO makes the folder an unpacked sdist, whose metadata (the version) a backend may
+        # take from it instead of from the labelled __init__.py.
+        (fresh / "PKG-INFO").unlink(missing_ok=True)
+        _vendor(worktree, fresh / VENDOR)
+        _set_version(fresh / INIT, recipe.version)
+        manifest: dict[str, Any] = recipe.manifest()
+        (fresh / "llama_cpp" / MANIFEST).write_text(json.dumps(manifest, indent=1, sort_keys=True) + "\n")
+        return _sync(fresh, recipe.staged)
