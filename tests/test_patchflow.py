@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import shutil
 import subprocess
@@ -11,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from .conftest import Catalogue, Outcome, write_sources
-from .fakes import git, make_upstream
+from .fakes import git, make_sdist, make_upstream
 
 Run = Callable[..., Outcome]
 Edit = tuple[str, str, str, str]  # file, old, new, subject
@@ -323,3 +324,26 @@ def test_check_stops_at_a_patch_that_does_not_apply(catalogue: Catalogue, run: R
     applies = [r["checks"][0] for r in rows]
     assert applies[1]["check"] == "applies" and "0002-ggml-mark-two.patch" in applies[1]["detail"]
     assert applies[2]["detail"] == "not tried" and len(rows[2]["checks"]) == 1
+
+
+def test_an_offline_export_names_the_upstream_commit_not_the_local_import(
+    catalogue: Catalogue, run: Run, tmp_path: Path, no_network_git: Path
+) -> None:
+    """Offline the base is the sdist's import commit, which no reviewer has: name the pinned one."""
+    sdist = make_sdist(tmp_path / "dl" / "fake_pkg-1.0.tar.gz")
+    sha = hashlib.sha256(sdist.read_bytes()).hexdigest()
+    (catalogue.home / "downloads" / sha).mkdir(parents=True)
+    shutil.copy(sdist, catalogue.home / "downloads" / sha / sdist.name)
+    pinned = "ab" * 20
+    pin = f'pypi = "fake-pkg==1.0"\nsubdir = "vendor/fake"\nsha256 = "{sha}"\n'
+    write_sources(catalogue.root, "https://git.invalid/fake/llama.cpp", pinned, pin)
+    make_series(catalogue, "s", catalogue.upstream.path, catalogue.upstream.commit, [ONE])
+    out = catalogue.root.parent / "pr"
+    res = run(catalogue.root, "patch", "export", "s", "--out", str(out), "--no-tests", "--offline", "--json")
+    assert res.code == 0, res.err
+    data = json.loads(res.out)
+    assert data["upstream_base"] == pinned and data["base"] != pinned
+    assert f"base-commit: {pinned}\n" in (out / "0000-cover-letter.patch").read_text()
+    pr = (out / "PR.md").read_text()
+    assert f"on llama.cpp `{pinned}`" in pr and f"imported as `{data['base'][:12]}`" in pr
+    assert f"git checkout {pinned}\n" in pr

@@ -18,6 +18,7 @@ from typing import Any
 
 from ..errors import UserError
 from ..layout import Layout
+from ..source import offline as offline_mod
 from . import edit as edit_mod
 from . import refresh as refresh_mod
 from . import repo, revisions
@@ -41,6 +42,7 @@ class Package:
     head: str
     files: tuple[Path, ...]  # cover letter first
     mirror: Path
+    upstream_base: str  # the upstream commit whose tree `base` is (base itself when it came from git)
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -50,10 +52,23 @@ class Package:
             "new_revision": self.new_revision,
             "branch": self.branch,
             "base": self.base,
+            "upstream_base": self.upstream_base,
             "head": self.head,
             "files": [f.name for f in self.files],
             "push": f"git -C {self.mirror} push <your-fork-url> {self.branch}",
         }
+
+
+def upstream_of(layout: Layout, source: str, base: str) -> str:
+    """The upstream commit a base stands for: an offline import of the source's pin is that pin's tree.
+
+    Offline, the base is the deterministic commit that imported the sdist or archive, which no
+    reviewer has; the tree is the pinned upstream commit's, and that is the commit to name.
+    """
+    src = edit_mod.load_source(layout, source)
+    if src.offline is not None and offline_mod.imported_commit(layout.mirror(source), src.offline) == base:
+        return src.commit
+    return base
 
 
 def _clear(out: Path) -> None:
@@ -118,8 +133,14 @@ def export(
     files = refresh_mod.format_patches(wt, rev.base, head, out, extra, ident)
     subject, blurb = cover_text(series, branch, rev, previous)
     fill_cover(files[0], subject, blurb)
+    upstream = upstream_of(layout, source, rev.base)
+    if upstream != rev.base:
+        cover = files[0].read_text()
+        files[0].write_text(cover.replace(f"base-commit: {rev.base}", f"base-commit: {upstream}"))
     mirror = layout.mirror(source)
     repo.set_ref(mirror, f"refs/heads/{branch}", head)
-    pkg = Package(series, source, out, rev, new, previous, branch, rev.base, head, tuple(files), mirror)
+    pkg = Package(
+        series, source, out, rev, new, previous, branch, rev.base, head, tuple(files), mirror, upstream
+    )
     (out / MARKER).write_text(json.dumps(pkg.as_dict(), indent=1) + "\n")
     return pkg
