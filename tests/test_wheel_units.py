@@ -16,7 +16,7 @@ from builder.build import pipeline
 from builder.layout import Layout
 from builder.wheel import check, stage
 from builder.wheel import make as wheel_make
-from builder.wheel.recipe import MANIFEST
+from builder.wheel.recipe import MANIFEST, Recipe
 
 from .conftest import Catalogue, Outcome, write_sources
 from .fakes import git
@@ -27,6 +27,13 @@ PIN = 'pypi = "llama-cpp-python==0.3.36"\nsubdir = "vendor/llama.cpp"\nsha256 = 
 
 def _pinned(cat: Catalogue, more: str = "") -> None:
     write_sources(cat.root, str(cat.upstream.path), cat.upstream.commit, PIN + more)
+
+
+def _recipe(cat: Catalogue, name: str, spec: str) -> Recipe:
+    """The wheel recipe of a variant of the fake upstream, pinned as llama-cpp-python's vendored tree."""
+    _pinned(cat)
+    cat.variant(name, spec)
+    return wheel_make.resolve(Layout.at(cat.root), name)
 
 
 def test_a_fork_or_a_catalogue_without_the_sdist_is_refused_naming_the_pin(
@@ -70,10 +77,8 @@ def _sdist(path: Path) -> Path:
 def test_staged_sdist_holds_the_variants_tree_label_and_manifest_and_restaging_touches_nothing(
     catalogue: Catalogue, tmp_path: Path, no_network_git: Path
 ) -> None:
-    _pinned(catalogue)
-    catalogue.variant("up-gcc", 'toolchain = "gcc"\n')
+    recipe = _recipe(catalogue, "up-gcc", 'toolchain = "gcc"\n')
     layout = Layout.at(catalogue.root)
-    recipe = wheel_make.resolve(layout, "up-gcc")
     assert recipe.version == f"0.3.36+up.gcc.{recipe.plan.hash[:12]}"
     assert Version(recipe.version).local == f"up.gcc.{recipe.plan.hash[:12]}"
 
@@ -121,9 +126,7 @@ def _wheel_with(tmp_path: Path, source: str, cflags: list[str], manifest: bool) 
 def test_wheel_checks_read_the_libraries_not_the_spec(
     catalogue: Catalogue, tmp_path: Path, no_network_git: Path
 ) -> None:
-    _pinned(catalogue)
-    catalogue.variant("noomp-gcc", 'toolchain = "gcc"\n[cmake]\nGGML_OPENMP = false\n')
-    recipe = wheel_make.resolve(Layout.at(catalogue.root), "noomp-gcc")
+    recipe = _recipe(catalogue, "noomp-gcc", 'toolchain = "gcc"\n[cmake]\nGGML_OPENMP = false\n')
     plain = "int k(int n) { int s = 0; for (int i = 0; i < n; i++) s += i; return s; }\n"
     (tmp_path / "a").mkdir()
     checks, holds = check.run(recipe, _wheel_with(tmp_path / "a", plain, [], True), tmp_path / "a")
