@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import json
+import os
 import subprocess
 import tarfile
+import time
 import zipfile
 from collections.abc import Callable
 from pathlib import Path
@@ -102,12 +105,44 @@ def test_staged_sdist_holds_the_variants_tree_label_and_manifest_and_restaging_t
     assert stage.stage(recipe, sdist, checked.worktree) == 0
     assert kept.stat().st_mtime_ns == before
 
-    # A new commit on the variant's branch (a series changed): only its file is written again.
+    # A new commit on the variant's branch (a series changed): only its file is written again, and
+    # dated now, not at its commit (a patch's date, older than the last build's objects).
     changed = checked.worktree / vendored[-1]
     changed.write_text(changed.read_text() + "\n/* changed */\n")
-    git(checked.worktree, "commit", "-qam", "change")
+    who = {f"GIT_{r}_{k}": v for r in ("AUTHOR", "COMMITTER") for k, v in (("NAME", "t"), ("EMAIL", "t@t"))}
+    old = {
+        **os.environ,
+        **who,
+        "GIT_AUTHOR_DATE": "@946684800 +0000",
+        "GIT_COMMITTER_DATE": "@946684800 +0000",
+    }
+    subprocess.run(["git", "-C", checked.worktree, "commit", "-qam", "change"], env=old, check=True)
+    t0 = time.time_ns()
     assert stage.stage(recipe, sdist, checked.worktree) == 1
     assert kept.stat().st_mtime_ns == before
+    assert (staged / "vendor/llama.cpp" / vendored[-1]).stat().st_mtime_ns >= t0 - 10**9
+
+    assert "-DLLAVA_BUILD=OFF" not in recipe.cmake_args()
+    lean = dataclasses.replace(recipe, mtmd=False)
+    assert "-DLLAVA_BUILD=OFF" in lean.cmake_args() and lean.version.endswith(".nomtmd")
+
+
+def test_sync_replaces_a_folder_by_a_file_and_back_and_leaves_equal_symlinks_alone(tmp_path: Path) -> None:
+    src, dst = tmp_path / "src", tmp_path / "dst"
+    (src / "was-dir").parent.mkdir(parents=True)
+    (src / "was-dir").write_text("now a file\n")
+    (src / "was-file").mkdir()
+    (src / "was-file" / "inner.c").write_text("now under a folder\n")
+    (src / "link").symlink_to("was-dir")
+    (dst / "was-dir").mkdir(parents=True)
+    (dst / "was-dir" / "old.c").write_text("gone\n")
+    (dst / "was-file").write_text("gone\n")
+    (dst / "stale.c").write_text("not in src\n")
+    assert stage._sync(src, dst) == 3
+    assert (dst / "was-dir").read_text() == "now a file\n"
+    assert (dst / "was-file" / "inner.c").read_text() == "now under a folder\n"
+    assert os.readlink(dst / "link") == "was-dir" and not (dst / "stale.c").exists()
+    assert stage._sync(src, dst) == 0
 
 
 def _wheel_with(tmp_path: Path, source: str, cflags: list[str], manifest: bool) -> Path:
@@ -133,7 +168,9 @@ def test_wheel_checks_read_the_libraries_not_the_spec(
     by = {c.name: c for c in checks}
     assert by["openmp"].ok and by["compiler"].ok and by["manifest"].ok, by
     assert holds["libraries"] == ["libggml-cpu.so"]
-    assert holds["forced"][0]["option"] == "BUILD_SHARED_LIBS" and holds["forced"][0]["got"] == "ON"
+    assert [f["option"] for f in holds["forced"]] == ["BUILD_SHARED_LIBS"]
+    shared = _recipe(catalogue, "shared-gcc", 'toolchain = "gcc"\n[cmake]\nBUILD_SHARED_LIBS = true\n')
+    assert check.forced(shared, [tmp_path / "a" / "libggml-cpu.so"]) == []  # asked ON, got ON
 
     # The same library built with OpenMP: the variant says off, the wheel would call libgomp.
     omp = (

@@ -44,7 +44,7 @@ def wheel(
             app.say(f"{b.name}: {f['option']} asked {f['asked']}, built {f['got']} (set by {f['by']})")
         built.append(b)
     if as_json:
-        app.emit_json([{"wheel": str(b.wheel), **b.record} for b in built])
+        app.emit_json([{"path": str(b.wheel), **b.record} for b in built])
     else:
         for b in built:
             click.echo(str(b.wheel))

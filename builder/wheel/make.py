@@ -8,6 +8,7 @@ without build isolation so no index is needed, through the shared ccache.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import shlex
@@ -84,32 +85,45 @@ def _pip_wheel(recipe: Recipe, dest: Path, log_file: Path) -> Path:
 
 
 def _publish(wheel: Path, out: Path, record: dict[str, Any]) -> Path:
-    """wheel and its record into out, each by rename: never a half-written file under its name."""
+    """The record, then the wheel, into out by rename: a wheel under its name always has its record."""
     out.mkdir(parents=True, exist_ok=True)
     final = out / wheel.name
-    for data, name in ((None, final.name), (record, final.name + ".json")):
+    for data, name in ((record, final.name + ".json"), (None, final.name)):
         tmp = out / f".{name}.tmp"
-        if data is None:
-            shutil.copy2(wheel, tmp)
-        else:
-            tmp.write_text(json.dumps(data, indent=2) + "\n")
-        os.replace(tmp, out / name)
+        try:
+            if data is None:
+                shutil.copy2(wheel, tmp)
+            else:
+                tmp.write_text(json.dumps(data, indent=2) + "\n")
+            os.replace(tmp, out / name)
+        finally:
+            tmp.unlink(missing_ok=True)
     return final
 
 
 def build(layout: Layout, recipe: Recipe, out: Path, say: Say, *, offline_only: bool = False) -> Built:
-    plan = recipe.plan
-    doctor.require(plan.requires, f"variant {plan.name}")
+    doctor.require(recipe.plan.requires, f"variant {recipe.plan.name}")
+    # The wheel's own folder (staged sdist, build folder, log) for the whole build; the variant's
+    # lock while its worktree is checked out and read, as `variant build` takes it.
+    with hold(layout.lock(f"wheel-{recipe.plan.name}"), f"the wheel of {recipe.plan.name}", say=say):
+        return _build_locked(layout, recipe, out, say, offline_only=offline_only)
+
+
+def _build_locked(layout: Layout, recipe: Recipe, out: Path, say: Say, *, offline_only: bool) -> Built:
+    name = recipe.plan.name
     started = time.monotonic()
     log_file = recipe.work / "wheel.log"
     recipe.work.mkdir(parents=True, exist_ok=True)
-    log_file.write_text(f"# variant wheel {plan.name}  version {recipe.version}\n")
-    sdist = offline.fetch(layout, plan.source, say)
+    log_file.write_text(f"# variant wheel {name}\n")
+    sdist = offline.fetch(layout, recipe.plan.source, say)
     opts = pipeline.Options(offline=offline_only)
-    with hold(layout.lock(f"variant-{plan.name}"), f"the build of {plan.name}", say=say):
-        checked, checkouts = pipeline.checkout(layout, plan, opts, log_file, say)
+    with hold(layout.lock(f"variant-{name}"), f"the build of {name}", say=say):
+        checked, checkouts = pipeline.checkout(layout, recipe.plan, opts, log_file, say)
+        # The plan with the origin really used (git, or the pinned sdist): its hash labels the wheel.
+        recipe = dataclasses.replace(recipe, plan=checked)
         changed = stage.stage(recipe, sdist, checked.worktree)
-    say(f"{plan.name}: {changed} file(s) of the staged sdist changed; building {recipe.version}")
+    plan = recipe.plan
+    say(f"{name}: {changed} file(s) of the staged sdist changed; building {recipe.version}")
     stats_log = Path(dict(plan.ccache_env).get("CCACHE_STATSLOG", recipe.work / "ccache-stats.log"))
     stats_log.unlink(missing_ok=True)
     with tempfile.TemporaryDirectory(dir=recipe.work, prefix=".wheel-") as tmp:
@@ -120,13 +134,11 @@ def build(layout: Layout, recipe: Recipe, out: Path, say: Say, *, offline_only: 
         bad = [c for c in checks if not c.ok]
         if bad:
             lines = "\n".join(f"  {c.name}: {c.detail}" for c in bad)
-            raise BuildError(
-                f"{plan.name}: the wheel does not hold what the variant says; not written:\n{lines}"
-            )
+            raise BuildError(f"{name}: the wheel does not hold what the variant says; not written:\n{lines}")
         record = {
             **recipe.manifest(),
             **holds,
-            "source_commit": checkouts[0].record(checked.branch),
+            "tree": checkouts[0].record(checked.branch),
             "verification": [c.as_dict() for c in checks],
             "ccache": {k: v for k, v in cmake.ccache_counts(stats_log).items() if k != "missed"},
             "build_seconds": round(time.monotonic() - started, 1),
@@ -135,4 +147,4 @@ def build(layout: Layout, recipe: Recipe, out: Path, say: Say, *, offline_only: 
             "log": str(log_file),
         }
         path = _publish(built, out, record)
-    return Built(plan.name, path, record)
+    return Built(name, path, record)

@@ -31,6 +31,12 @@ MANIFEST = "variant-manifest.json"  # inside the llama_cpp package of the wheel
 NO_MTMD = ".nomtmd"  # the label's suffix for a wheel without the multimodal library
 
 
+def label(variant: str, plan_hash: str, *, mtmd: bool = True) -> str:
+    """A variant's wheel's local version label (PEP 440: [a-z0-9] and dots): name and hash."""
+    name = re.sub(r"[^a-z0-9]+", ".", variant.lower()).strip(".")
+    return f"{name}.{plan_hash[:12]}" + ("" if mtmd else NO_MTMD)
+
+
 @dataclass(frozen=True)
 class Recipe:
     plan: Plan  # the variant's plan, re-aimed at the wheel's build folder and cache log
@@ -42,8 +48,7 @@ class Recipe:
     @property
     def label(self) -> str:
         """The local version label: the variant's name and its hash (PEP 440: [a-z0-9] and dots)."""
-        name = re.sub(r"[^a-z0-9]+", ".", self.plan.name.lower()).strip(".")
-        return f"{name}.{self.plan.hash[:12]}" + ("" if self.mtmd else NO_MTMD)
+        return label(self.plan.name, self.plan.hash, mtmd=self.mtmd)
 
     @property
     def version(self) -> str:
@@ -58,11 +63,10 @@ class Recipe:
         return self.work / "build"
 
     def cmake_args(self) -> list[str]:
-        """CMAKE_ARGS: the variant's -D arguments with the program switches turned off."""
-        off = [f"-D{k}=OFF" for k in PROGRAMS]
-        return [
-            a for a in self.plan.cmake_defines() if not a.startswith(tuple(f"-D{k}=" for k in PROGRAMS))
-        ] + off
+        """CMAKE_ARGS: the variant's -D arguments with the program switches (and maybe mtmd) off."""
+        off = [f"-D{k}=OFF" for k in PROGRAMS] + ([] if self.mtmd else ["-DLLAVA_BUILD=OFF"])
+        mine = [a for a in self.plan.cmake_defines() if not a.startswith(tuple(f"-D{k}=" for k in PROGRAMS))]
+        return mine + off
 
     def settings(self) -> list[str]:
         """scikit-build-core's config settings, as pip's -C arguments."""

@@ -10,12 +10,12 @@ carries, through the installed package.
 from __future__ import annotations
 
 import base64
-import dataclasses
 import json
 import sys
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from ..bench import models
 from ..bench import smoke as bench_smoke
@@ -25,7 +25,7 @@ from ..bench.smokecheck import Check
 from ..errors import UserError
 from ..layout import Layout
 from ..run import capture
-from .recipe import MANIFEST, NO_MTMD, Recipe
+from .recipe import MANIFEST, Recipe, label
 
 Say = Callable[[str], None]
 
@@ -51,15 +51,19 @@ print(json.dumps({"text": base64.b64encode(text).decode(), "tokens": len(out),
 """
 
 
-def find(out: Path, recipe: Recipe) -> tuple[Path, Recipe]:
-    """The variant's wheel at its current hash in out (with the multimodal library, else without)."""
-    for r in (recipe, dataclasses.replace(recipe, mtmd=False)):
-        found = sorted(out.glob(f"*-{r.version}-*.whl"))
+def find(out: Path, recipe: Recipe, built_hash: str) -> Path:
+    """The variant's wheel in out from the same hash as its installed build (with mtmd, else without)."""
+    for mtmd in (True, False):
+        version = f"{recipe.sdist_version}+{label(recipe.plan.name, built_hash, mtmd=mtmd)}"
+        found = sorted(out.glob(f"*-{version}-*.whl"))
         if found:
-            return found[-1], r
+            return found[-1]
+    others = sorted(p.name for p in out.glob(f"*+{label(recipe.plan.name, '')}*.whl"))
+    name = recipe.plan.name
     raise UserError(
-        f"{recipe.plan.name}: no wheel for version {recipe.version} (or {recipe.version}{NO_MTMD}) in {out}; "
-        f"run `variant wheel {recipe.plan.name}` first"
+        f"{name}: no wheel in {out} from the hash of dist/{name} ({built_hash[:12]})"
+        + (f"; there are {', '.join(others)}: rebuild the older of the two" if others else "")
+        + f" (`variant build {name}`, `variant wheel {name}`)"
     )
 
 
@@ -73,8 +77,8 @@ def install(wheel: Path, venv: Path, say: Say) -> Path:
 
 
 def run(layout: Layout, recipe: Recipe, out: Path, say: Say) -> list[Check]:
+    """The wheel against the variant's installed build: same hash and series, same greedy text."""
     name = recipe.plan.name
-    wheel, recipe = find(out, recipe)
     model = models.ensure(layout.home / "models", models.spec_for("tiny", "f16"), say)
     checks: list[Check] = []
     program = "llama-simple"
@@ -83,6 +87,8 @@ def run(layout: Layout, recipe: Recipe, out: Path, say: Say) -> list[Check]:
             raise UserError(
                 f"{name}: dist/{name} has no {program} to compare the wheel with (add it to targets)"
             )
+        built = inst.manifest
+        wheel = find(out, recipe, built["hash"])
         ran, printed = bench_smoke.greedy(inst, model)
         want = printed.removesuffix("\n")  # llama-simple ends its output with one newline of its own
         checks.append(ran)
@@ -99,23 +105,39 @@ def run(layout: Layout, recipe: Recipe, out: Path, say: Say) -> list[Check]:
                 Check(name, "wheel", False, f"llama_cpp.Llama failed (exit {res.returncode})", "", tail),
             ]
         got = json.loads(res.stdout.strip().splitlines()[-1])
-    carried = got["manifest"]
-    same_variant = carried.get("hash") == recipe.plan.hash and got["version"] == recipe.version
-    checks.append(
-        Check(name, "wheel", same_variant,
-              f"installed llama_cpp {got['version']}, manifest of {carried.get('variant')} "
-              f"{carried.get('hash', '')[:12]} ({len(carried.get('patches', []))} patch(es))")
-    )  # fmt: skip
+    checks.append(_same_build(name, got, built, wheel))
     # decoded as the smoke's runner decodes a program's output (invalid UTF-8 replaced)
     text = base64.b64decode(got["text"]).decode("utf-8", errors="replace")
-    label = f"greedy output of llama_cpp.Llama vs {name}'s {program}"
-    if text == want:
-        same = f"identical ({got['tokens']} tokens, {len(text)} chars)"
-        checks.append(Check(name, "wheel", True, f"{label}: {same}"))
-    else:
-        at = next(
-            (i for i, (x, y) in enumerate(zip(want, text, strict=False)) if x != y), min(len(want), len(text))
-        )
-        diff = f"first difference at char {at}: {want[: at + 20]!r} vs {text[: at + 20]!r}"
-        checks.append(Check(name, "wheel", False, f"{label}: differs; {diff}"))
+    checks.append(_same_text(name, program, want, text, got["tokens"]))
     return checks
+
+
+def _same_build(name: str, got: dict[str, Any], built: dict[str, Any], wheel: Path) -> Check:
+    """What the installed package says it is (read in the venv) against dist/NAME's manifest."""
+    carried = got["manifest"]
+    patches = [p["sha256"] for p in carried.get("patches", [])]
+    wrong = []
+    if carried.get("hash") != built["hash"]:
+        wrong.append(f"hash {str(carried.get('hash'))[:12]} vs dist/{name}'s {built['hash'][:12]}")
+    if patches != [p["sha256"] for p in built.get("patches", [])]:
+        wrong.append(f"its patches differ from dist/{name}'s")
+    if got["version"] not in wheel.name:
+        wrong.append(f"installed version {got['version']} is not the wheel's ({wheel.name})")
+    same = f"{len(patches)} patch(es) and hash {built['hash'][:12]} as dist/{name}"
+    detail = f"installed llama_cpp {got['version']}: {same}"
+    return Check(name, "wheel", not wrong, "; ".join(wrong) if wrong else detail)
+
+
+def _same_text(name: str, program: str, want: str, text: str, tokens: int) -> Check:
+    label_ = f"greedy output of llama_cpp.Llama vs {name}'s {program}"
+    if not want.strip() or tokens == 0:
+        return Check(
+            name, "wheel", False, f"{label_}: nothing generated ({tokens} tokens; {program}: {want!r})"
+        )
+    if text == want:
+        return Check(name, "wheel", True, f"{label_}: identical ({tokens} tokens, {len(text)} chars)")
+    at = next(
+        (i for i, (x, y) in enumerate(zip(want, text, strict=False)) if x != y), min(len(want), len(text))
+    )
+    diff = f"first difference at char {at}: {want[: at + 20]!r} vs {text[: at + 20]!r}"
+    return Check(name, "wheel", False, f"{label_}: differs; {diff}")

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import filecmp
 import json
+import os
 import re
 import shutil
 import tarfile
@@ -44,18 +45,43 @@ def _vendor(worktree: Path, dest: Path) -> None:
             tar.extractall(dest, filter="data")
 
 
+def _same(a: Path, b: Path) -> bool:
+    if a.is_symlink() or b.is_symlink():
+        return a.is_symlink() and b.is_symlink() and os.readlink(a) == os.readlink(b)
+    return b.is_file() and filecmp.cmp(a, b, shallow=False)
+
+
+def _make_room(dst: Path, rel: Path) -> None:
+    """Clear what stands where dst/rel must go: a folder in a file's place, a file in a folder's."""
+    target = dst / rel
+    for parent in reversed(rel.parents[:-1]):
+        if (dst / parent).is_symlink() or (dst / parent).is_file():
+            (dst / parent).unlink()
+    if target.is_dir() and not target.is_symlink():
+        shutil.rmtree(target)
+    elif target.is_symlink() or target.exists():
+        target.unlink()
+
+
 def _sync(src: Path, dst: Path) -> int:
-    """Make dst hold exactly src's files; unchanged files are not touched. Returns how many were written."""
+    """Make dst hold exactly src's files; unchanged files are not touched. Returns how many were written.
+
+    A written file gets the time of writing, not the tree's: `git archive` dates every file at its
+    commit, and a patch's commit is older than the objects of the last build, so a changed file
+    that kept that date would look older than its object file and Ninja would not recompile it.
+    """
     written = 0
     wanted = {p.relative_to(src) for p in src.rglob("*") if p.is_file() or p.is_symlink()}
     for rel in sorted(wanted):
-        target = dst / rel
-        if target.is_file() and not target.is_symlink() and filecmp.cmp(src / rel, target, shallow=False):
+        if _same(src / rel, dst / rel):
             continue
-        target.parent.mkdir(parents=True, exist_ok=True)
-        if target.is_symlink() or target.exists():
-            target.unlink()
-        shutil.copy2(src / rel, target, follow_symlinks=False)
+        _make_room(dst, rel)
+        (dst / rel).parent.mkdir(parents=True, exist_ok=True)
+        if (src / rel).is_symlink():
+            os.symlink(os.readlink(src / rel), dst / rel)
+        else:
+            shutil.copyfile(src / rel, dst / rel)
+            shutil.copymode(src / rel, dst / rel)
         written += 1
     if dst.is_dir():
         for p in sorted(dst.rglob("*"), reverse=True):
