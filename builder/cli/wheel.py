@@ -22,8 +22,8 @@ def wheel_dir(layout: Layout, out: str | None) -> Path:
 @click.option(
     "--no-mtmd",
     is_flag=True,
-    help="Leave out llama-cpp-python's multimodal library (LLAVA_BUILD=OFF; about a third of the "
-    "compile time); the version label ends in .nomtmd.",
+    help="Leave out llama-cpp-python's multimodal library (LLAVA_BUILD=OFF: 127 compiles instead of "
+    "178 for the upstream pin); the version label ends in .nomtmd.",
 )
 @click.option("--json", "as_json", is_flag=True, help="Print each wheel's record as JSON.")
 @click.pass_context
