@@ -7,7 +7,7 @@ from pathlib import Path
 
 PKG = Path(__file__).resolve().parent.parent / "builder"
 # Bottom to top. The ground floor (modules directly in builder/) is below everything.
-LAYERS = ("", "host", "source", "spec", "patch", "build", "bench", "wheel", "ci", "cli")
+LAYERS = ("", "host", "source", "spec", "patch", "build", "bench", "profile", "wheel", "ci", "cli")
 
 
 def _module(path: Path) -> str:

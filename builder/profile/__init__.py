@@ -1,0 +1,1 @@
+"""Profiles of the instrumented variants: perf and uftrace runs as folded stacks, groups, flame graphs."""
