@@ -1,0 +1,90 @@
+"""A bench case run under a profiler, and its output folded into a Profile.
+
+The cases are `variant bench`'s own (suites.py): the profiler goes in front of
+the case's program through the bench profile's wrapper, so what is profiled
+is exactly what is benchmarked. Only software events exist on these VMs (no
+hardware counters): perf records cpu-clock, and the report says so.
+"""
+
+from __future__ import annotations
+
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+
+from ..errors import UserError
+from ..run import capture
+from .stacks import Profile, fold_perf_script, parse_folded
+
+# What each tool needs in the binary, as `instrument` in the variant's manifest.
+NEEDS = {
+    "perf": ("perf", "frame pointers (perf record --call-graph fp walks them; without them a stack is "
+             "one or two frames deep)"),
+    "uftrace": ("uftrace", "-finstrument-functions (uftrace records the entry and exit hooks it adds)"),
+}  # fmt: skip
+PERF_EVENTS = "cpu-clock"  # a software event: no hardware counters on these VMs
+PERF_FREQ = "999"
+UFTRACE_SAMPLE = "1us"
+
+
+@dataclass(frozen=True)
+class Recorder:
+    tool: str  # "perf" or "uftrace"
+    folder: Path  # where the case's raw data goes
+
+    @property
+    def data(self) -> Path:
+        return self.folder / ("perf.data" if self.tool == "perf" else "uftrace.data")
+
+    def prefix(self) -> tuple[str, ...]:
+        """The argv that goes in front of the case's program."""
+        exe = shutil.which(self.tool)
+        if exe is None:
+            raise UserError(f"{self.tool} is not installed (make setup installs it; see `variant doctor`)")
+        if self.tool == "perf":
+            return (exe, "record", "-q", "-e", PERF_EVENTS, "-F", PERF_FREQ, "--call-graph", "fp",
+                    "-o", str(self.data), "--")  # fmt: skip
+        return (exe, "record", "--no-pager", "-d", str(self.data), "--")
+
+    def fold(self) -> Profile:
+        if self.tool == "perf":
+            out = capture(["perf", "script", "-i", self.data, "-F", "comm,tid,period,event,ip,sym,dso"])
+            return fold_perf_script(out.stdout.splitlines())
+        out = capture(
+            ["uftrace", "dump", "-d", self.data, "--flame-graph", f"--sample-time={UFTRACE_SAMPLE}"]
+        )
+        return parse_folded(out.stdout.splitlines(), unit="us")
+
+    def extras(self) -> dict[str, Path]:
+        """uftrace's own views: its call-graph summary and a Chrome/Perfetto trace of the run."""
+        if self.tool != "uftrace":
+            return {}
+        files: dict[str, list[str | Path]] = {
+            "report.txt": ["uftrace", "report", "-d", self.data, "--no-pager"],
+            "graph.txt": ["uftrace", "graph", "-d", self.data, "--no-pager"],
+            "trace.json": ["uftrace", "dump", "-d", self.data, "--chrome"],
+        }
+        out = {}
+        for name, argv in files.items():
+            path = self.folder / name
+            path.write_text(capture(argv).stdout)
+            out[name] = path
+        return out
+
+
+def tool_for(instrument: str, asked: str | None, name: str) -> str:
+    """The profiler a variant was built for, or a UserError when it lacks what `asked` needs."""
+    built_for = {"perf": "perf", "uftrace": "uftrace"}.get(instrument)
+    tool = asked or built_for
+    if tool is None:
+        raise UserError(
+            f'{name} is built with instrument = "{instrument}", for no profiler; profile a variant built '
+            'with instrument = "perf" (perf-gcc) or "uftrace" (uftrace-clang), or extend one'
+        )
+    want, what = NEEDS[tool]
+    if instrument != want:
+        raise UserError(
+            f'{name}: --tool {tool} needs {what}; it is built with instrument = "{instrument}" '
+            f'(a variant with instrument = "{want}" has them)'
+        )
+    return tool
