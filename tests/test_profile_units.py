@@ -62,3 +62,30 @@ def test_flame_graph_is_valid_svg_with_a_tooltip_per_frame_and_a_differential_mo
     diff = ET.fromstring(flame.svg(moved, "diff", baseline=base))
     tips = {t.text.split(" ")[0]: t.text for t in diff.iter("{http://www.w3.org/2000/svg}title") if t.text}
     assert "+50.00 points" in tips["b"] and "-50.00 points" in tips["a"]
+
+
+def test_pick_takes_the_case_holding_every_word_and_prefers_generation() -> None:
+    from builder.errors import UserError
+    from builder.profile import session
+
+    def case(label: str) -> session.Case:
+        return session.Case("e2e", label, lambda inst: [])
+
+    cases = [
+        case("e2e q8_0 pp t=2"),
+        case("e2e q8_0 tg t=2"),
+        case("e2e q8_0 pp t=4"),
+        case("e2e q8_0 tg t=4"),
+    ]
+    assert session.pick(cases, ("t=4",)).label == "e2e q8_0 tg t=4"
+    assert session.pick(cases, ("pp", "t=4")).label == "e2e q8_0 pp t=4"
+    try:
+        session.pick(cases, ("t=8",))
+    except UserError as exc:
+        assert "e2e q8_0 tg t=4" in str(exc)
+    else:
+        raise AssertionError("no case for t=8 must be a user error")
+    table = session.groups_table(
+        [("a", stacks.Profile({("c", "ggml_barrier"): 3, ("c", "main"): 1}, "samples"))]
+    )
+    assert "| barrier and thread sync | 75.0% |" in table and "| other | 25.0% |" in table

@@ -33,10 +33,11 @@ class Profile:
     env: tuple[tuple[str, str], ...] = field(default=())
     load_cpus: str | None = None  # run a CPU-bound hog pinned here during every measurement
     timeout: float = 120.0  # per benchmark process
+    profiler: tuple[str, ...] = ()  # `variant profile`: perf or uftrace record ... -- in front of the program
 
     def wrap(self, argv: list[str]) -> list[str]:
         """The argv with taskset and chrt in front (both exec the program: same pid, same rusage)."""
-        out = list(argv)
+        out = [*self.profiler, *argv]
         if self.policy:
             out = ["chrt", POLICIES[self.policy], str(self.priority), *out]
         if self.cpus:
