@@ -170,7 +170,7 @@ def test_wheel_checks_read_the_libraries_not_the_spec(
     assert holds["libraries"] == ["libggml-cpu.so"]
     assert [f["option"] for f in holds["forced"]] == ["BUILD_SHARED_LIBS"]
     shared = _recipe(catalogue, "shared-gcc", 'toolchain = "gcc"\n[cmake]\nBUILD_SHARED_LIBS = true\n')
-    assert check.forced(shared, [tmp_path / "a" / "libggml-cpu.so"]) == []  # asked ON, got ON
+    assert check.forced(shared, [tmp_path / "a" / "libggml-cpu.so"], {}) == []  # asked ON, got ON
 
     # The same library built with OpenMP: the variant says off, the wheel would call libgomp.
     omp = (

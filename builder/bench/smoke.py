@@ -171,12 +171,17 @@ def default_baseline(layout: Layout, name: str) -> str | None:
     return best[1] if best else None
 
 
+def first_difference(a: str, b: str) -> int:
+    """The index of the first character where a and b differ (the shorter length when one is a prefix)."""
+    return next((i for i, (x, y) in enumerate(zip(a, b, strict=False)) if x != y), min(len(a), len(b)))
+
+
 def compare_outputs(a: Installed, ta: str, b: Installed, tb: str, program: str = "llama-simple") -> Check:
     same_compiler = a.manifest["toolchain"] == b.manifest["toolchain"]
     label = f"greedy output vs {a.name}"
     if ta == tb:
         return Check(b.name, program, True, f"{label}: identical ({len(tb)} chars)")
-    prefix = next((i for i, (x, y) in enumerate(zip(ta, tb, strict=False)) if x != y), min(len(ta), len(tb)))
+    prefix = first_difference(ta, tb)
     frac = prefix / max(len(ta), 1)
     diff = f"first difference at char {prefix} of {len(ta)}: {ta[: prefix + 20]!r} vs {tb[: prefix + 20]!r}"
     if same_compiler:

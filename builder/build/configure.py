@@ -58,6 +58,13 @@ def configure(plan: Plan, log_file: Path, say: Say) -> None:
     record.write_text(json.dumps(inputs, indent=1))
 
 
+def show_step(progress: Progress, line: str) -> None:
+    """Ninja's "[done/total] description" status line (NINJA_STATUS set so) as progress; others ignored."""
+    m = NINJA_STATUS.match(line.strip())
+    if m:
+        progress.update(int(m[1]), int(m[2]), m[3].rsplit("/", 1)[-1])
+
+
 def build(plan: Plan, log_file: Path, *, jobs: int | None = None) -> dict[str, list[list[str]]]:
     """Run Ninja; return the warnings ledger (build/warnings.py) with this build's steps merged in."""
     progress = Progress(f"{plan.name}: building")
@@ -65,10 +72,7 @@ def build(plan: Plan, log_file: Path, *, jobs: int | None = None) -> dict[str, l
 
     def on_line(line: str) -> None:
         collected.line(line)
-        m = NINJA_STATUS.match(line)
-        if m:
-            what = m[3].rsplit("/", 1)[-1]
-            progress.update(int(m[1]), int(m[2]), what)
+        show_step(progress, line)
 
     env = {**dict(plan.env), "NINJA_STATUS": "[%f/%t] "}
     try:

@@ -91,9 +91,12 @@ def cover_text(series: Series, branch: str, rev: Revision, previous: Revision | 
     return subject, "\n\n".join(parts)
 
 
-def fill_cover(path: Path, subject: str, blurb: str) -> None:
+def fill_cover(path: Path, subject: str, blurb: str, base: str, upstream: str) -> None:
+    """format-patch's cover letter with subject and blurb, and base-commit naming the upstream commit."""
     text = path.read_text()
     text = text.replace("*** SUBJECT HERE ***", subject, 1).replace("*** BLURB HERE ***", blurb, 1)
+    if upstream != base:  # offline, base is the local import of upstream's tree: name upstream's commit
+        text = text.replace(f"base-commit: {base}", f"base-commit: {upstream}")
     path.write_text(text)
 
 
@@ -132,11 +135,8 @@ def export(
     ident = {"GIT_COMMITTER_NAME": name_, "GIT_COMMITTER_EMAIL": email.rstrip(">")}
     files = refresh_mod.format_patches(wt, rev.base, head, out, extra, ident)
     subject, blurb = cover_text(series, branch, rev, previous)
-    fill_cover(files[0], subject, blurb)
     upstream = upstream_of(layout, source, rev.base)
-    if upstream != rev.base:
-        cover = files[0].read_text()
-        files[0].write_text(cover.replace(f"base-commit: {rev.base}", f"base-commit: {upstream}"))
+    fill_cover(files[0], subject, blurb, rev.base, upstream)
     mirror = layout.mirror(source)
     repo.set_ref(mirror, f"refs/heads/{branch}", head)
     pkg = Package(

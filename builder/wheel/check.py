@@ -37,10 +37,9 @@ def carried_manifest(wheel: Path) -> bool:
         return f"llama_cpp/{MANIFEST}" in zf.namelist()
 
 
-def forced(recipe: Recipe, libs: list[Path]) -> list[dict[str, str]]:
-    """Options the variant asked for that llama-cpp-python's build decided otherwise."""
+def forced(recipe: Recipe, libs: list[Path], cache: dict[str, str]) -> list[dict[str, str]]:
+    """Options the variant asked for that llama-cpp-python's build decided otherwise (cache: CMakeCache)."""
     plan = recipe.plan
-    cache = commands.cache(recipe.build_dir)
     out = []
     if not plan.enabled("BUILD_SHARED_LIBS") and libs:
         by = "llama-cpp-python's CMakeLists.txt (a Python package loads .so files)"
@@ -61,7 +60,8 @@ def run(recipe: Recipe, wheel: Path, dest: Path) -> tuple[list[Check], dict[str,
     if not libs:
         return [Check("libraries", False, f"{wheel.name} holds no {LIBS}*.so")], {}
     facts = [elf.read(p) for p in libs]
-    flags = commands.config_flags(plan, commands.cache(recipe.build_dir))
+    cache = commands.cache(recipe.build_dir)
+    flags = commands.config_flags(plan, cache)
     checks = [
         # a zip holds no symlinks: libggml.so, .so.0 and .so.0.25.3 are three copies of one library
         Check("libraries", True, ", ".join(sorted({p.name.split(".so")[0] + ".so" for p in libs}))),
@@ -74,4 +74,4 @@ def run(recipe: Recipe, wheel: Path, dest: Path) -> tuple[list[Check], dict[str,
         features.series_code(plan, libs),
         commands.compile_commands(plan, flags),
     ]
-    return checks, {"libraries": [p.name for p in libs], "forced": forced(recipe, libs)}
+    return checks, {"libraries": [p.name for p in libs], "forced": forced(recipe, libs, cache)}

@@ -25,7 +25,6 @@ from .. import __version__
 from ..build import configure as cmake
 from ..build import pipeline
 from ..build import plan as plan_mod
-from ..build.warnings import NINJA_STATUS
 from ..clock import now_iso
 from ..errors import BuildError
 from ..host import doctor
@@ -70,9 +69,7 @@ def _pip_wheel(recipe: Recipe, dest: Path, log_file: Path) -> Path:
     progress = Progress(f"{plan.name}: building the wheel")
 
     def on_line(line: str) -> None:
-        m = NINJA_STATUS.match(line.strip())
-        if m:
-            progress.update(int(m[1]), int(m[2]), m[3].rsplit("/", 1)[-1])
+        cmake.show_step(progress, line)
 
     try:
         live(argv, log_file=log_file, env=env, inherit_env=False, on_line=on_line)

@@ -136,8 +136,6 @@ def _same_text(name: str, program: str, want: str, text: str, tokens: int) -> Ch
         )
     if text == want:
         return Check(name, "wheel", True, f"{label_}: identical ({tokens} tokens, {len(text)} chars)")
-    at = next(
-        (i for i, (x, y) in enumerate(zip(want, text, strict=False)) if x != y), min(len(want), len(text))
-    )
+    at = bench_smoke.first_difference(want, text)
     diff = f"first difference at char {at}: {want[: at + 20]!r} vs {text[: at + 20]!r}"
     return Check(name, "wheel", False, f"{label_}: differs; {diff}")
