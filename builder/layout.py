@@ -91,6 +91,11 @@ class Layout:
     def ccache_dir(self) -> Path:
         return self.home / "ccache"
 
+    def profiles(self, run_id: int | None = None) -> Path:
+        """Where `variant profile` keeps its files: one folder per run id of the results database."""
+        root = self.home / "profiles"
+        return root if run_id is None else root / str(run_id)
+
     @property
     def work_root(self) -> Path:
         return self.home / "work"

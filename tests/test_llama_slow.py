@@ -362,3 +362,59 @@ def test_a_variant_becomes_a_wheel_that_decodes_like_its_own_llama_simple(llama:
     )
     installed = f"installed llama_cpp 0.3.36+futex.gcc.{futex['hash'][:12]}.nomtmd: 1 patch(es) and hash"
     assert any(d.startswith(installed) for d in details), details
+
+
+def test_profile_a_perf_build_against_another_and_find_the_run_in_the_report(
+    llama: Cat, tmp_path: Path
+) -> None:
+    """`variant profile` on two real frame-pointer builds (test-barrier only, so ggml is all they compile)."""
+    import xml.etree.ElementTree as ET
+
+    shutil.copytree(
+        REPO / "patches" / "futex-yield-barrier",
+        llama.root / "patches" / "futex-yield-barrier",
+        dirs_exist_ok=True,
+    )
+    for name in ("perf-openmp-off-gcc", "perf-futex-gcc"):
+        llama.variant(name, 'targets = ["test-barrier"]\n')
+    llama.build("perf-openmp-off-gcc", "perf-futex-gcc")
+
+    # The tool a binary was not built for is refused before anything runs.
+    refused = subprocess.run(
+        ["variant", "--root", str(llama.root), "profile", "perf-futex-gcc", "--tool", "uftrace"],
+        capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    assert refused.returncode == 2 and "needs -finstrument-functions" in refused.stderr, refused.stderr
+    assert not (llama.root / ".variant" / "profiles").exists() or not any(
+        p.name.isdigit() for p in (llama.root / ".variant" / "profiles").iterdir()
+    )
+
+    out = tmp_path / "prof"
+    data = json.loads(
+        llama.variant_cli(
+            "profile", "perf-futex-gcc", "--vs", "perf-openmp-off-gcc", "--suite", "barrier",
+            "--threads", "2", "--out", str(out), "--json",
+        ).stdout
+    )  # fmt: skip
+    assert [p["variant"] for p in data["profiles"]] == ["perf-openmp-off-gcc", "perf-futex-gcc"]
+    for p in data["profiles"]:
+        shares, total = p["groups"], p["total"]
+        assert p["case"] == "barrier t=2" and sum(shares.values()) == total > 0
+        # test-barrier is a graph of tiny ops with a barrier after each: the barrier holds much of the CPU
+        assert shares["barrier and thread sync"] > 0.3 * total, shares
+        folded = (Path(p["folder"]) / "folded.txt").read_text().splitlines()
+        # frame pointers walked from the barrier down to the thread's start, not one frame deep
+        deep = [ln for ln in folded if ";ggml_barrier" in ln and "ggml_graph_compute" in ln]
+        assert deep and all(ln.split(" ")[0].count(";") >= 3 for ln in deep[:20])
+        ET.fromstring((out / p["variant"] / "flame.svg").read_text())
+        assert "| barrier and thread sync |" in (out / p["variant"] / "groups.md").read_text()
+    assert (out / "flame-vs.svg").is_file() and not list(out.rglob("perf.data"))
+    assert "perf-futex-gcc vs perf-openmp-off-gcc" in (out / "groups-vs.md").read_text()
+
+    report = tmp_path / "report"
+    llama.variant_cli(
+        "report", "perf-openmp-off-gcc", "perf-futex-gcc", "--run", str(data["run"]), "--out", str(report)
+    )
+    text = (report / "report.md").read_text()
+    assert "## profile" in text and "## Profiles (`variant profile`)" in text
+    assert (report / "profiles" / "perf-futex-gcc" / "flame.svg").is_file()

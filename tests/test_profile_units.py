@@ -2,15 +2,21 @@
 
 from __future__ import annotations
 
+import json
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
-from builder.profile import flame, groups, stacks
+from builder.bench.results import Measurement
+from builder.profile import flame, groups, session, stacks, write
 
 FIXTURES = Path(__file__).parent / "fixtures"
 # perf record -e cpu-clock -F 499 --call-graph fp -- llama-bench -p 0 -n 64 -t 4 (openmp-off-gcc, the
 # spin barrier, 4 threads on 2 CPUs), every 150th sample plus some kernel and page-fault ones.
 SPIN_T4 = FIXTURES / "perf-script-spin-t4.txt"
+# `variant profile perf-futex-gcc --suite e2e --threads 4` (perf record -e cpu-clock/freq=999/
+# -e page-faults/period=1/ -e context-switches/period=1/ --call-graph fp): every 20th cpu-clock
+# sample, every 150th page fault, every 700th context switch.
+FUTEX_T4_EVENTS = FIXTURES / "perf-script-futex-t4-events.txt"
 
 
 def test_perf_script_folds_root_first_weighted_by_period() -> None:
@@ -25,6 +31,26 @@ def test_perf_script_folds_root_first_weighted_by_period() -> None:
     assert stacks.parse_folded(p.folded().splitlines(), unit="ns") == p
 
 
+def test_each_software_event_folds_into_its_own_profile() -> None:
+    text = FUTEX_T4_EVENTS.read_text()
+    events = stacks.fold_perf_events(text.splitlines())
+    assert {e: p.unit for e, p in events.items()} == {
+        "cpu-clock": "ns", "page-faults": "faults", "context-switches": "switches"
+    }  # fmt: skip
+    # period 1: one sample is one fault or one switch
+    assert events["page-faults"].total == text.count(" page-faults/period=1/:")
+    assert events["context-switches"].total == text.count(" context-switches/period=1/:")
+    assert events["cpu-clock"].total == text.count(" cpu-clock/freq=999/:") * 1001001
+    assert stacks.fold_perf_script(text.splitlines()) == events["cpu-clock"]
+    # the futex barrier's switches: it yields (sched_yield) far more often than it sleeps on the futex
+    switches = groups.shares(events["context-switches"])
+    assert switches["barrier and thread sync"] >= 0.9 * events["context-switches"].total
+    yields = sum(w for s, w in events["context-switches"].stacks.items() if "__sched_yield" in s)
+    assert yields > 0.8 * events["context-switches"].total
+    faults = groups.shares(events["page-faults"])
+    assert faults["memory and page faults"] > 0.5 * events["page-faults"].total
+
+
 def test_groups_partition_the_profile_by_innermost_matching_frame() -> None:
     p = stacks.fold_perf_script(SPIN_T4.read_text().splitlines())
     share = groups.shares(p)
@@ -36,6 +62,12 @@ def test_groups_partition_the_profile_by_innermost_matching_frame() -> None:
     assert groups.group_of(("x", "llama_model_load", "memcpy")) == "memory and page faults"
     assert groups.group_of(("x", "llama_model_load", "a_helper_of_no_group")) == "model loading"
     assert groups.group_of(("x", "main")) == groups.OTHER
+    # OpenMP: libgomp (no symbols) spinning is sync; an op no group names, run inside it, is not
+    gomp = ("llama-bench", "[unknown]", "[libgomp.so.1.0.0]")
+    assert groups.group_of(gomp) == "barrier and thread sync"
+    op = (*gomp, "ggml_graph_compute_thread.isra.0", "ggml_compute_forward_flash_attn_ext")
+    assert groups.group_of(op) == groups.OTHER
+    assert groups.group_of((*op, "ggml_vec_dot_f16")) == "matmul / vec-dot kernels"
 
 
 def test_top_functions_self_and_total() -> None:
@@ -85,7 +117,83 @@ def test_pick_takes_the_case_holding_every_word_and_prefers_generation() -> None
         assert "e2e q8_0 tg t=4" in str(exc)
     else:
         raise AssertionError("no case for t=8 must be a user error")
-    table = session.groups_table(
+    table = write.groups_table(
         [("a", stacks.Profile({("c", "ggml_barrier"): 3, ("c", "main"): 1}, "samples"))]
     )
-    assert "| barrier and thread sync | 75.0% |" in table and "| other | 25.0% |" in table
+    assert (
+        "| barrier and thread sync | 75.0% (3 samples) |" in table
+        and "| other | 25.0% (1 samples) |" in table
+    )
+
+
+def _spin_profiled(folder: Path) -> session.Profiled:
+    events = {
+        "cpu-clock": stacks.fold_perf_script(SPIN_T4.read_text().splitlines()),
+        "page-faults": stacks.Profile({("llama-bench", "llama_model_load", "memcpy"): 40}, "faults"),
+    }
+    tg = Measurement("e2e", "tg_tps", "tokens/s", {"threads": 4}, 2.0, better="higher")
+    return session.Profiled("a", "e2e q8_0 tg t=4", "perf", folder, events, (tg,))
+
+
+def test_a_profile_becomes_files_rows_of_its_run_and_a_section_of_the_report(tmp_path: Path) -> None:
+    from builder.bench import report, results
+    from builder.layout import Layout
+
+    root = tmp_path / "cat"
+    (root / "variants").mkdir(parents=True)
+    layout = Layout.at(root)
+    manifest = {
+        "variant": "a",
+        "hash": "h" * 64,
+        "source": {"commit": "c" * 40, "origin": "pypi"},
+        "patches": [],
+    }
+    (layout.dist / "a").mkdir(parents=True)
+    (layout.dist / "a" / "manifest.json").write_text(json.dumps(manifest))
+    with results.connect(layout.home / "results.sqlite") as con:
+        run = results.start_run(con, "profile-perf", "variant profile a")
+        p = _spin_profiled(layout.profiles(run) / "a")
+        summary = write.write(p.folder, "a: e2e q8_0 tg t=4", "perf", p.events)
+        for m in session.measurements(p):
+            results.record(con, run, manifest, 0, m)
+        rows = {
+            (r["metric"], json.loads(r["params"]).get("group")): r
+            for r in results.rows(con, run, ["a"], None)
+        }
+    assert {"flame.svg", "folded.txt", "groups.md", "top.md", "faults.svg", "faults.folded.txt"} <= set(
+        summary["files"]
+    )
+    groups_md = (p.folder / "groups.md").read_text()
+    assert "no hardware counters" in groups_md and "| page-faults | 40 faults | `memcpy` 100% |" in groups_md
+    # one row per group, summing to the profile's CPU time; the events counted; the case's own number kept
+    barrier = rows[("cpu_s", "barrier and thread sync")]
+    cpu_total = sum(r["value"] for (metric, _g), r in rows.items() if metric == "cpu_s")
+    assert abs(cpu_total - p.main.total / 1e9) < 1e-6 and barrier["value"] > 0.8 * cpu_total
+    assert rows[("page_faults", None)]["value"] == 40
+    assert rows[("tg_tps", None)]["suite"] == "profile" and "under perf" in rows[("tg_tps", None)]["note"]
+
+    (p.folder / "perf.data").write_bytes(b"raw")  # the profiler's own data stays in the store
+    text = report.write(layout, ["a"], tmp_path / "out", say=lambda _m: None).read_text()
+    assert "## Profiles (`variant profile`)" in text
+    share = 100 * barrier["value"] / cpu_total
+    assert f"| barrier and thread sync | {share:.1f}% |" in text
+    assert "[flame graph](profiles/a/flame.svg)" in text
+    assert (tmp_path / "out" / "profiles" / "a" / "flame.svg").is_file()
+    assert not (tmp_path / "out" / "profiles" / "a" / "perf.data").exists()
+
+
+def test_a_variant_is_profiled_with_the_tool_it_was_built_for_or_refused_saying_why() -> None:
+    import pytest
+
+    from builder.errors import UserError
+    from builder.profile.record import tool_for
+
+    assert tool_for("perf", None, "perf-gcc") == "perf"
+    assert tool_for("uftrace", None, "uftrace-clang") == "uftrace"
+    with pytest.raises(UserError, match='futex-gcc is built with instrument = "none", for no profiler'):
+        tool_for("none", None, "futex-gcc")
+    with pytest.raises(UserError, match="--tool perf needs frame pointers") as exc:
+        tool_for("uftrace", "perf", "uftrace-clang")
+    assert exc.value.exit_code == 2
+    with pytest.raises(UserError, match="--tool uftrace needs -finstrument-functions"):
+        tool_for("perf", "uftrace", "perf-gcc")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 import sqlite3
 from collections.abc import Callable
 from pathlib import Path
@@ -13,6 +14,9 @@ from ..errors import UserError
 from ..layout import Layout
 from ..tomlfile import suggest
 from . import compare, questions, results, stats
+
+# The profilers' own data in a profile's folder: large, and read with perf/uftrace, not from a report.
+RAW_PROFILE = shutil.ignore_patterns("perf.data*", "uftrace.data")
 
 Say = Callable[[str], None]
 
@@ -142,13 +146,35 @@ def write(layout: Layout, variants: list[str], out: Path, say: Say, run_id: int 
         baseline = variants[0]
         rendered = [_suite(con, s, rows, variants, baseline, run_id, out) for s in suites]
     manifests = [m for v in names if (m := read_manifest(layout, v)) is not None]
+    profiled = _profiles(layout.profiles(run_id), names, out)
     text = _template("report.md.j2").render(
-        variants=variants, run=run, manifests=manifests, baseline=baseline, suites=rendered
+        variants=variants, run=run, manifests=manifests, baseline=baseline, suites=rendered, profiles=profiled
     )
     report = out / "report.md"
     report.write_text(text)
     say(f"report: {report} ({len(rendered)} suites, {len(rendered)} plots)")
     return report
+
+
+def _profiles(stored: Path, names: list[str], out: Path) -> dict[str, Any] | None:
+    """A `variant profile` run's files, copied beside the report (not the raw data): None for other runs."""
+    found = []
+    for v in names:
+        summary = stored / v / "profile.json"
+        if not summary.is_file():
+            continue
+        s = json.loads(summary.read_text())
+        shutil.copytree(stored / v, out / "profiles" / v, dirs_exist_ok=True, ignore=RAW_PROFILE)
+        total = s["total"] or 1
+        shares = {g: 100 * w / total for g, w in s["groups"].items()}
+        found.append({"variant": v, "title": s["title"], "event": s["event"], "shares": shares})
+    if not found:
+        return None
+    diff = stored / "flame-vs.svg"
+    for f in (diff, stored / "groups-vs.md"):
+        if f.is_file():
+            shutil.copy2(f, out / "profiles" / f.name)
+    return {"variants": found, "groups": list(found[0]["shares"]), "diff": diff.is_file()}
 
 
 def _suite(

@@ -12,7 +12,7 @@ import sys
 import click
 
 from ..errors import VariantError
-from . import bench, build, catalogue, ci, patch, wheel  # noqa: F401  (each registers its commands)
+from . import bench, build, catalogue, ci, patch, profile, wheel  # noqa: F401  (each registers its commands)
 from .app import cli
 
 

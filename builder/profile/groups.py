@@ -19,9 +19,12 @@ from .stacks import Profile
 GROUPS: tuple[tuple[str, str], ...] = (
     (
         "barrier and thread sync",
+        # ggml_graph_compute_secondary_thread: a worker waiting for the next graph (the poll is inlined)
         r"^(ggml_barrier|ggml_graph_compute_thread_sync|ggml_graph_compute_check_for_work|"
+        r"ggml_graph_compute_secondary_thread|"
         r"ggml_graph_compute_poll_for_work|.*futex.*|.*sched_yield.*|do_sched_yield|__x64_sys_sched_yield|"
-        r"GOMP_.*|gomp_.*|__kmp.*|__kmpc_.*|omp_.*|pthread_cond_.*|pthread_mutex_.*|.*spin_lock.*)$",
+        r"GOMP_.*|gomp_.*|__kmp.*|__kmpc_.*|omp_.*|\[libgomp[^]]*\]|\[libomp[^]]*\]|"
+        r"pthread_cond_.*|pthread_mutex_.*|.*spin_lock.*)$",
     ),
     (
         "matmul / vec-dot kernels",
@@ -51,14 +54,20 @@ GROUPS: tuple[tuple[str, str], ...] = (
 )
 OTHER = "other"
 _COMPILED = tuple((name, re.compile(pattern)) for name, pattern in GROUPS)
+# Where a compute thread's work starts: a frame below it (an op no group names, e.g. flash attention)
+# is "other", not the group of whatever called the graph. With OpenMP that caller is libgomp, whose
+# frames are under every op: without this stop, each unnamed op would count as barrier time.
+COMPUTE_ENTRY = re.compile(r"^ggml_graph_compute_thread(\..*)?$")
 
 
 def group_of(stack: tuple[str, ...]) -> str:
-    """The group of a stack (root first): its innermost frame that matches one."""
+    """The group of a stack (root first): its innermost frame that matches one, up to the compute entry."""
     for frame in reversed(stack):
         for name, pattern in _COMPILED:
             if pattern.match(frame):
                 return name
+        if COMPUTE_ENTRY.match(frame):
+            return OTHER
     return OTHER
 
 

@@ -14,7 +14,7 @@ from pathlib import Path
 
 from ..errors import UserError
 from ..run import capture
-from .stacks import Profile, fold_perf_script, parse_folded
+from .stacks import Profile, fold_perf_events, parse_folded
 
 # What each tool needs in the binary, as `instrument` in the variant's manifest.
 NEEDS = {
@@ -22,9 +22,13 @@ NEEDS = {
              "one or two frames deep)"),
     "uftrace": ("uftrace", "-finstrument-functions (uftrace records the entry and exit hooks it adds)"),
 }  # fmt: skip
-PERF_EVENTS = "cpu-clock"  # a software event: no hardware counters on these VMs
-PERF_FREQ = "999"
+# Software events only (no hardware counters on these VMs): CPU time sampled at 999 Hz, and every
+# page fault and context switch with its call stack (period 1: each one is a sample).
+PERF_EVENTS = ("cpu-clock/freq=999/", "page-faults/period=1/", "context-switches/period=1/")
 UFTRACE_SAMPLE = "1us"
+UFTRACE_MIN_TIME = "5us"
+# The profile each tool's flame graph and groups are drawn from; the others are beside it.
+MAIN = {"perf": "cpu-clock", "uftrace": "time"}
 
 
 @dataclass(frozen=True)
@@ -42,18 +46,23 @@ class Recorder:
         if exe is None:
             raise UserError(f"{self.tool} is not installed (make setup installs it; see `variant doctor`)")
         if self.tool == "perf":
-            return (exe, "record", "-q", "-e", PERF_EVENTS, "-F", PERF_FREQ, "--call-graph", "fp",
-                    "-o", str(self.data), "--")  # fmt: skip
-        return (exe, "record", "--no-pager", "-d", str(self.data), "--")
+            events = tuple(a for e in PERF_EVENTS for a in ("-e", e))
+            return (exe, "record", "-q", *events, "--call-graph", "fp", "-o", str(self.data), "--")
+        # Every function of the binary has entry and exit hooks; calls shorter than the time filter are
+        # dropped while recording (their time stays in the caller), or a generated token's millions of
+        # dot-product calls would make gigabytes of trace.
+        return (exe, "record", "--no-pager", "-t", UFTRACE_MIN_TIME, "-d", str(self.data), "--")
 
-    def fold(self) -> Profile:
+    def fold(self) -> dict[str, Profile]:
+        """The recorded profiles by event, MAIN[tool] first (it is there even when it caught nothing)."""
         if self.tool == "perf":
             out = capture(["perf", "script", "-i", self.data, "-F", "comm,tid,period,event,ip,sym,dso"])
-            return fold_perf_script(out.stdout.splitlines())
+            events = fold_perf_events(out.stdout.splitlines())
+            return {"cpu-clock": events.pop("cpu-clock", Profile({}, "ns")), **events}
         out = capture(
             ["uftrace", "dump", "-d", self.data, "--flame-graph", f"--sample-time={UFTRACE_SAMPLE}"]
         )
-        return parse_folded(out.stdout.splitlines(), unit="us")
+        return {"time": parse_folded(out.stdout.splitlines(), unit="us")}
 
     def extras(self) -> dict[str, Path]:
         """uftrace's own views: its call-graph summary and a Chrome/Perfetto trace of the run."""

@@ -1,32 +1,38 @@
-"""`variant profile`: one bench case of a variant under its profiler, written out as files a person reads.
+"""`variant profile`: one bench case of each variant under its profiler, stored as a run beside the results.
 
-For each variant: folded stacks, a flame graph, the groups table (where did
-the time go) and the top functions by self and total time. With a baseline
-(`--vs`), the groups side by side and a differential flame graph of the
-candidate against the baseline.
+A profile is a run of the results database like a benchmark's: its id names
+the folder the files go to (.variant/profiles/<run id>/<variant>/), and its
+measurements (time per group, page faults, context switches, and the case's
+own tokens/s under the profiler) are rows `variant report` and `variant
+compare` read like any other suite's.
 """
 
 from __future__ import annotations
 
-import json
+import dataclasses
+import shutil
+import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from ..bench import results
 from ..bench.case import Case, Context
-from ..bench.installed import Installed, held
+from ..bench.installed import Installed, held_all
 from ..bench.profiles import Profile as RunProfile
+from ..bench.results import Measurement
 from ..bench.runner import why_not
 from ..bench.suites import SUITES
 from ..errors import UserError
 from ..layout import Layout
 from ..tomlfile import suggest
-from . import flame, groups
-from .record import Recorder, tool_for
+from . import groups, write
+from .record import MAIN, Recorder, tool_for
 from .stacks import Profile
 
 Say = Callable[[str], None]
-TIMEOUT = 600.0  # a profiled run is slower than a measured one (uftrace: much slower)
+SUITE = "profile"  # the suite name its measurements are stored under
+RAW = ("perf.data", "perf.data.old", "uftrace.data")  # the tools' own data: kept in the store, not copied
 
 
 @dataclass(frozen=True)
@@ -35,85 +41,124 @@ class Profiled:
     case: str
     tool: str
     folder: Path
-    profile: Profile
+    events: dict[str, Profile]  # MAIN[tool] first
+    measured: tuple[Measurement, ...]  # the case's own numbers, taken under the profiler
+
+    @property
+    def main(self) -> Profile:
+        return self.events[MAIN[self.tool]]
+
+
+@dataclass(frozen=True)
+class ProfileRun:
+    run_id: int
+    folder: Path
+    profiled: tuple[Profiled, ...]  # baseline first with --vs
+    compared: tuple[Path, ...]  # groups-vs.md and flame-vs.svg with --vs
 
 
 def pick(cases: list[Case], wanted: tuple[str, ...]) -> Case:
-    """The one case whose label holds every word of --case (generation before prompt when both fit)."""
+    """The case whose label holds every word of --case (generation before prompt when both fit)."""
     fits = [c for c in cases if all(w in c.label.split() or w in c.label for w in wanted)]
     if not fits:
         labels = ", ".join(c.label for c in cases)
-        raise UserError(f"no case matches {' '.join(wanted)!r}; the suite has: {labels}")
+        raise UserError(f"--case {' '.join(wanted)!r} matches no case; the suite has: {labels}")
     tg = [c for c in fits if " tg " in f" {c.label} "]
     return (tg or fits)[0]
 
 
-def record_one(
-    layout: Layout, inst: Installed, tool: str, suite: str, wanted: tuple[str, ...], threads: int,
-    folder: Path, say: Say,
-) -> Profiled:  # fmt: skip
-    rec = Recorder(tool, folder)
-    folder.mkdir(parents=True, exist_ok=True)
-    run_profile = RunProfile(name=f"profile-{tool}", timeout=TIMEOUT, profiler=rec.prefix())
-    ctx = Context(layout, run_profile, (threads,), say, insts=(inst,))
-    case = pick(SUITES[suite].make(ctx), wanted)
-    say(f"{inst.name}: {case.label} under {tool}")
-    case.run(inst)
-    prof = rec.fold()
-    write(folder, f"{inst.name}: {case.label}", prof)
-    for name in rec.extras():
-        say(f"{inst.name}: {folder / name}")
-    return Profiled(inst.name, case.label, tool, folder, prof)
-
-
-def groups_table(named: list[tuple[str, Profile]]) -> str:
-    head = "| group | " + " | ".join(n for n, _ in named) + " |\n|---|" + "---:|" * len(named) + "\n"
-    shares = [(groups.shares(p), p.total) for _, p in named]
-    names = list(shares[0][0])
-    rows = [f"| {g} | " + " | ".join(f"{100 * s[g] / t:.1f}%" if t else "-" for s, t in shares) + " |"
-            for g in names]  # fmt: skip
-    return head + "\n".join(rows) + "\n"
-
-
-def top_table(p: Profile, n: int = 15) -> str:
-    out = "| function | self | total |\n|---|---:|---:|\n"
-    for f in groups.top(p, n):
-        out += (
-            f"| `{f.name}` | {100 * f.self_weight / p.total:.1f}% | {100 * f.total_weight / p.total:.1f}% |\n"
-        )
+def measurements(p: Profiled) -> list[Measurement]:
+    """What goes in the results database: time per group, event counts, the case's own numbers."""
+    base = {"case": p.case, "tool": p.tool}
+    metric = "cpu_s" if p.tool == "perf" else "traced_s"
+    out = [
+        Measurement(SUITE, metric, "s", {**base, "group": g}, write.seconds(w, p.main.unit), better="lower")
+        for g, w in groups.shares(p.main).items()
+    ]
+    for name, prof in p.events.items():
+        if name != MAIN[p.tool]:
+            out.append(
+                Measurement(SUITE, name.replace("-", "_"), prof.unit, base, prof.total, better="lower")
+            )
+    for m in p.measured:
+        note = f"under {p.tool} (slower than unprofiled)"
+        out.append(dataclasses.replace(m, suite=SUITE, params={**m.params, **base}, note=note))
     return out
 
 
-def write(folder: Path, title: str, p: Profile) -> None:
-    (folder / "folded.txt").write_text(p.folded())
-    (folder / "flame.svg").write_text(flame.svg(p, title))
-    events = "cpu-clock, a software event (no hardware counters here)" if p.unit == "ns" else p.unit
-    (folder / "groups.md").write_text(f"# {title}\n\nWeights: {events}.\n\n" + groups_table([("share", p)]))
-    (folder / "top.md").write_text(f"# {title}: top functions by self time\n\n" + top_table(p))
-    summary = {"title": title, "unit": p.unit, "total": p.total, "groups": groups.shares(p)}
-    (folder / "profile.json").write_text(json.dumps(summary, indent=1) + "\n")
+def record_one(
+    layout: Layout, inst: Installed, tool: str, case_of: Callable[[Context], Case], threads: int,
+    timeout: float, folder: Path, say: Say,
+) -> Profiled:  # fmt: skip
+    rec = Recorder(tool, folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    run_profile = RunProfile(name=f"profile-{tool}", timeout=timeout, profiler=rec.prefix())
+    case = case_of(Context(layout, run_profile, (threads,), say, insts=(inst,)))
+    say(f"{inst.name}: {case.label} under {tool}")
+    measured = case.run(inst)
+    if any(m.value is None for m in measured):
+        raise UserError(
+            f"{inst.name}: {case.label} did not finish within {timeout:g} s under {tool}; "
+            "raise --timeout or profile fewer threads"
+        )
+    events = rec.fold()
+    if not events[MAIN[tool]].total:
+        raise UserError(f"{inst.name}: {tool} recorded no {MAIN[tool]} sample in {rec.data}")
+    for name in rec.extras():
+        say(f"{inst.name}: {folder / name}")
+    write.write(folder, f"{inst.name}: {case.label}", tool, events)
+    return Profiled(inst.name, case.label, tool, folder, events, tuple(measured))
 
 
 def run(
     layout: Layout, names: list[str], *, tool: str | None, suite: str, wanted: tuple[str, ...],
-    threads: int, out: Path, say: Say,
-) -> list[Profiled]:  # fmt: skip
+    threads: int, type_: str, timeout: float, out: Path | None, command: str, say: Say,
+) -> ProfileRun:  # fmt: skip
+    """Profile each of names (with --vs: baseline first) and store the run; the files also go to out."""
     if suite not in SUITES:
         raise UserError(f'unknown suite "{suite}"' + suggest(suite, SUITES))
-    done = []
-    for name in names:
-        with held(layout, name) as inst:
-            why = why_not(suite, [inst])
-            if why:
-                raise UserError(f"{name}: suite {suite} cannot run: {why}")
-            chosen = tool_for(str(inst.manifest.get("instrument", "none")), tool, name)
-            done.append(record_one(layout, inst, chosen, suite, wanted, threads, out / name, say))
-    if len(done) == 2:
-        base, cand = done
-        (out / "groups-vs.md").write_text(
-            f"# {cand.case}: {cand.variant} vs {base.variant}\n\n"
-            + groups_table([(base.variant, base.profile), (cand.variant, cand.profile)])
-        )
-        title = f"{cand.variant} vs {base.variant}: {cand.case} (red: more of the time, blue: less)"
-        (out / "flame-vs.svg").write_text(flame.svg(cand.profile, title, baseline=base.profile))
-    return done
+    with held_all(layout, names) as insts:
+        tools = []
+        for inst in insts:  # every refusal before anything runs or is stored
+            if why := why_not(suite, [inst]):
+                raise UserError(f"{inst.name}: suite {suite} cannot run: {why}")
+            tools.append(tool_for(str(inst.manifest.get("instrument", "none")), tool, inst.name))
+
+        if len(set(tools)) > 1:
+            raise UserError(f"--vs compares one tool's profiles; these need {' and '.join(tools)}")
+
+        def case_of(ctx: Context) -> Case:
+            return pick(SUITES[suite].make(dataclasses.replace(ctx, types=(type_,))), wanted)
+
+        # Recorded into a staging folder and stored only when every variant is done: a failed or
+        # interrupted profile leaves no run in the database and no folder under profiles/.
+        root = layout.profiles()
+        root.mkdir(parents=True, exist_ok=True)
+        staging = Path(tempfile.mkdtemp(prefix=".new-", dir=root))
+        try:
+            done = [
+                record_one(layout, inst, chosen, case_of, threads, timeout, staging / inst.name, say)
+                for inst, chosen in zip(insts, tools, strict=True)
+            ]
+            compared: list[str] = []
+            if len(done) == 2:
+                base, cand = done
+                title = f"{cand.case}: {cand.variant} vs {base.variant}"
+                vs = write.write_vs(staging, title, (base.variant, base.main), (cand.variant, cand.main))
+                compared = [f.name for f in vs]
+            with results.connect(layout.home / "results.sqlite") as con:
+                run_id = results.start_run(con, f"profile-{tools[0]}", command)
+                folder = layout.profiles(run_id)
+                shutil.rmtree(folder, ignore_errors=True)  # an orphan of a database made anew
+                staging.rename(folder)
+                for inst, p in zip(insts, done, strict=True):
+                    for m in measurements(p):
+                        results.record(con, run_id, inst.manifest, 0, m)
+        except BaseException:
+            shutil.rmtree(staging, ignore_errors=True)
+            raise
+    say(f"profile run {run_id}: {folder}")
+    if out is not None:
+        shutil.copytree(folder, out, dirs_exist_ok=True, ignore=shutil.ignore_patterns(*RAW))
+    done = [dataclasses.replace(p, folder=folder / p.variant) for p in done]
+    return ProfileRun(run_id, folder, tuple(done), tuple(folder / n for n in compared))

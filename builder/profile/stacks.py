@@ -16,8 +16,10 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 HEADER = re.compile(
-    r"^(?P<comm>\S.*?)\s+(?P<tid>\d+)\s+(?:\S+:\s+)?(?P<period>\d+)\s+(?P<event>[\w:-]+):\s*$"
+    r"^(?P<comm>\S.*?)\s+(?P<tid>\d+)\s+(?:\S+:\s+)?(?P<period>\d+)\s+(?P<event>[\w:-]+)(?:/[^ ]*/)?:\s*$"
 )
+# What a sample's period counts, per software event (the only kind these VMs have).
+UNITS = {"cpu-clock": "ns", "task-clock": "ns", "page-faults": "faults", "context-switches": "switches"}
 FRAME = re.compile(r"^\s+[0-9a-f]+\s+(?P<sym>.+?)(?:\+0x[0-9a-f]+)?\s+\((?P<dso>[^)]*)\)\s*$")
 UNKNOWN = "[unknown]"
 
@@ -45,17 +47,18 @@ def _frame(sym: str, dso: str) -> str:
     return sym
 
 
-def fold_perf_script(lines: Iterable[str], *, comm: bool = True) -> Profile:
-    """Fold `perf script` output (default fields, or -F comm,tid,period,event,ip,sym,dso)."""
-    stacks: Counter[tuple[str, ...]] = Counter()
-    head: tuple[str, int] | None = None
+def fold_perf_events(lines: Iterable[str], *, comm: bool = True) -> dict[str, Profile]:
+    """Fold `perf script` output (default fields, or -F comm,tid,period,event,ip,sym,dso), one
+    Profile per event: "cpu-clock/freq=999/" and "cpu-clock" are both cpu-clock."""
+    by_event: dict[str, Counter[tuple[str, ...]]] = {}
+    head: tuple[str, int, str] | None = None
     frames: list[str] = []
 
     def flush() -> None:
         if head is not None:
-            name, period = head
+            name, period, event = head
             stack = tuple(reversed(frames)) or (UNKNOWN,)
-            stacks[((name,) if comm else ()) + stack] += period
+            by_event.setdefault(event, Counter())[((name,) if comm else ()) + stack] += period
 
     for raw in lines:
         line = raw.rstrip("\n")
@@ -66,13 +69,18 @@ def fold_perf_script(lines: Iterable[str], *, comm: bool = True) -> Profile:
         m = HEADER.match(line)
         if m and not line[0].isspace():
             flush()
-            head, frames = (m["comm"], int(m["period"])), []
+            head, frames = (m["comm"], int(m["period"]), m["event"]), []
             continue
         f = FRAME.match(line)
         if f and head is not None:
             frames.append(_frame(f["sym"], f["dso"]))
     flush()
-    return Profile(dict(stacks), "ns")
+    return {e: Profile(dict(c), UNITS.get(e, "samples")) for e, c in by_event.items()}
+
+
+def fold_perf_script(lines: Iterable[str], *, comm: bool = True) -> Profile:
+    """The cpu-clock profile of `perf script` output (empty when it holds no cpu-clock sample)."""
+    return fold_perf_events(lines, comm=comm).get("cpu-clock", Profile({}, "ns"))
 
 
 def parse_folded(lines: Iterable[str], unit: str = "samples") -> Profile:
