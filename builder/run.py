@@ -190,6 +190,11 @@ def _anon_huge_kib(pid: int) -> int:
     return 0
 
 
+def _kill_group(pid: int) -> None:
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(pid, signal.SIGKILL)
+
+
 def measure(
     args: Sequence[Arg],
     *,
@@ -214,7 +219,16 @@ def measure(
     ):
         t0 = time.monotonic()
         try:
-            proc = subprocess.Popen(argv, env=_env(env), stdout=out, stderr=err, preexec_fn=_die_with_parent)
+            # Its own process group: a wrapper in front of the program (perf record, uftrace record)
+            # forks it, and a timeout must kill the program too, not only the wrapper.
+            proc = subprocess.Popen(
+                argv,
+                env=_env(env),
+                stdout=out,
+                stderr=err,
+                preexec_fn=_die_with_parent,
+                start_new_session=True,
+            )
         except FileNotFoundError as exc:
             raise UserError(f"{argv[0]}: not found") from exc
         peak_huge = 0
@@ -227,12 +241,12 @@ def measure(
                     break
                 peak_huge = max(peak_huge, _anon_huge_kib(proc.pid))
                 if timeout is not None and time.monotonic() - t0 > timeout:
-                    proc.kill()
+                    _kill_group(proc.pid)
                     _, wstatus, usage = os.wait4(proc.pid, 0)
                     break
                 time.sleep(sample_every)
         except BaseException:
-            proc.kill()
+            _kill_group(proc.pid)
             os.wait4(proc.pid, 0)
             raise
         finally:

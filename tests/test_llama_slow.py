@@ -408,7 +408,8 @@ def test_profile_a_perf_build_against_another_and_find_the_run_in_the_report(
         assert deep and all(ln.split(" ")[0].count(";") >= 3 for ln in deep[:20])
         ET.fromstring((out / p["variant"] / "flame.svg").read_text())
         assert "| barrier and thread sync |" in (out / p["variant"] / "groups.md").read_text()
-    assert (out / "flame-vs.svg").is_file() and not list(out.rglob("perf.data"))
+    assert (out / "flame-vs.svg").is_file() and (out / "flame-vs-baseline.svg").is_file()
+    assert not list(out.rglob("perf.data"))
     assert "perf-futex-gcc vs perf-openmp-off-gcc" in (out / "groups-vs.md").read_text()
 
     report = tmp_path / "report"

@@ -94,6 +94,21 @@ def test_flame_graph_is_valid_svg_with_a_tooltip_per_frame_and_a_differential_mo
     diff = ET.fromstring(flame.svg(moved, "diff", baseline=base))
     tips = {t.text.split(" ")[0]: t.text for t in diff.iter("{http://www.w3.org/2000/svg}title") if t.text}
     assert "+50.00 points" in tips["b"] and "-50.00 points" in tips["a"]
+    # at the baseline's widths, colours still tell the change from baseline to candidate
+    inverted = ET.fromstring(flame.svg(base, "diff", baseline=moved, invert=True))
+    tips = {
+        t.text.split(" ")[0]: t.text for t in inverted.iter("{http://www.w3.org/2000/svg}title") if t.text
+    }
+    assert "+50.00 points" in tips["b"] and "-50.00 points" in tips["a"]
+    gone = stacks.Profile({("c", "a"): 1}, "samples")  # b vanished from the candidate
+    tips = {
+        t.text.split(" ")[0]: t.text
+        for t in ET.fromstring(flame.svg(base, "d", baseline=gone, invert=True)).iter(
+            "{http://www.w3.org/2000/svg}title"
+        )
+        if t.text
+    }
+    assert "-25.00 points" in tips["b"]
 
 
 def test_pick_takes_the_case_holding_every_word_and_prefers_generation() -> None:

@@ -6,6 +6,7 @@ import io
 import json
 import os
 import sys
+import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -114,6 +115,28 @@ def test_measure_survives_invalid_utf8_and_counts_rusage() -> None:
     assert m.maxrss_kib > 20_000 and m.minflt > 1000 and m.user_s + m.sys_s > 0
     slow = run.measure([sys.executable, "-c", "import time; time.sleep(5)"], timeout=0.3)
     assert slow.returncode is None and slow.wall_s < 3
+
+
+def test_a_timeout_kills_the_program_behind_a_wrapper_too(tmp_path: Path) -> None:
+    """perf record and uftrace record fork the program they profile: killing the wrapper is not enough."""
+    pid_file = tmp_path / "pid"
+    wrapper = (
+        "import subprocess, sys, time\n"
+        "child = subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(60)'])\n"
+        f"open({str(pid_file)!r}, 'w').write(str(child.pid))\n"
+        "child.wait()\n"
+    )
+    m = run.measure([sys.executable, "-c", wrapper], timeout=1.0)
+    assert m.returncode is None
+    child = int(pid_file.read_text())
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline:  # killed; reaped by init, or a zombie until then
+        stat = Path(f"/proc/{child}/stat")
+        if not stat.exists() or stat.read_text().split(") ", 1)[1].startswith("Z"):
+            break
+        time.sleep(0.05)
+    else:
+        raise AssertionError(f"the wrapped program {child} outlived the timeout")
 
 
 def test_warnings_ledger_keeps_steps_that_did_not_run_and_maps_other_worktrees(tmp_path: Path) -> None:

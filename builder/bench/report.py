@@ -171,7 +171,7 @@ def _profiles(stored: Path, names: list[str], out: Path) -> dict[str, Any] | Non
     if not found:
         return None
     diff = stored / "flame-vs.svg"
-    for f in (diff, stored / "groups-vs.md"):
+    for f in (diff, stored / "flame-vs-baseline.svg", stored / "groups-vs.md"):
         if f.is_file():
             shutil.copy2(f, out / "profiles" / f.name)
     return {"variants": found, "groups": list(found[0]["shares"]), "diff": diff.is_file()}

@@ -89,6 +89,7 @@ def profile(
         )
         return
     named = [(p.variant, p.main) for p in done.profiled]
+    click.echo("\n" + write.WHAT[done.profiled[0].tool])
     click.echo(f"\n{done.profiled[-1].case}, {MAIN[done.profiled[0].tool]} (run {done.run_id}):\n")
     click.echo(write.groups_table(named))
     for p in done.profiled:

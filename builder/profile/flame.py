@@ -68,8 +68,13 @@ def _shares_by_path(root: Node, total: int, prefix: tuple[str, ...] = ()) -> dic
     return out
 
 
-def svg(profile: Profile, title: str, *, baseline: Profile | None = None) -> str:
-    """The SVG text; with baseline, a differential graph (widths: profile, colours: change)."""
+def svg(profile: Profile, title: str, *, baseline: Profile | None = None, invert: bool = False) -> str:
+    """The SVG text; with baseline, a differential graph (widths: profile, colours: change).
+
+    invert: profile is the baseline and `baseline` the candidate, so what the candidate lost shows
+    at the width it had (a frame gone from the candidate is invisible in the candidate's widths);
+    colours still say the change from baseline to candidate.
+    """
     root = tree(profile)
     total = root.weight
     before = _shares_by_path(tree(baseline), baseline.total) if baseline is not None else None
@@ -87,7 +92,8 @@ def svg(profile: Profile, title: str, *, baseline: Profile | None = None) -> str
                     colour, extra = PALETTE[groups.group_of(here)], ""
                 else:
                     delta = _share(child, total) - before.get(here, 0.0)
-                    colour, extra = _diff_colour(delta), f", {delta * 100:+.2f} points vs baseline"
+                    delta = -delta if invert else delta
+                    colour, extra = _diff_colour(delta), f", {delta * 100:+.2f} points in the candidate"
                 rects.append(_rect(child, x, depth, width, total, profile.unit, colour, extra))
                 place(child, x, depth + 1, here)
             x += width

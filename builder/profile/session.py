@@ -54,7 +54,7 @@ class ProfileRun:
     run_id: int
     folder: Path
     profiled: tuple[Profiled, ...]  # baseline first with --vs
-    compared: tuple[Path, ...]  # groups-vs.md and flame-vs.svg with --vs
+    compared: tuple[Path, ...]  # with --vs: groups-vs.md, flame-vs.svg, flame-vs-baseline.svg
 
 
 def pick(cases: list[Case], wanted: tuple[str, ...]) -> Case:
@@ -143,8 +143,7 @@ def run(
             compared: list[str] = []
             if len(done) == 2:
                 base, cand = done
-                title = f"{cand.case}: {cand.variant} vs {base.variant}"
-                vs = write.write_vs(staging, title, (base.variant, base.main), (cand.variant, cand.main))
+                vs = write.write_vs(staging, cand.case, (base.variant, base.main), (cand.variant, cand.main))
                 compared = [f.name for f in vs]
             with results.connect(layout.home / "results.sqlite") as con:
                 run_id = results.start_run(con, f"profile-{tools[0]}", command)

@@ -18,8 +18,8 @@ from .stacks import Profile
 
 WHAT = {
     "perf": "perf record: cpu-clock sampled at 999 Hz, and every page fault and context switch, each with "
-    "its frame-pointer call stack. Software events only: these VMs expose no hardware counters "
-    "(no cycles, instructions or cache misses).",
+    "its frame-pointer call stack. Software events only: the VMs this runs on have no hardware counters "
+    "(cycles, instructions, cache misses), and the same events everywhere keep profiles comparable.",
     "uftrace": "uftrace record: every function's entry and exit (-finstrument-functions). Times are wall "
     "time summed over threads, so a thread waiting in a function counts as time in it.",
 }
@@ -102,11 +102,17 @@ def write(folder: Path, title: str, tool: str, events: dict[str, Profile]) -> di
     return summary
 
 
-def write_vs(folder: Path, title: str, base: tuple[str, Profile], cand: tuple[str, Profile]) -> list[Path]:
-    """The groups side by side, and the candidate's flame graph coloured by change against the baseline."""
+def write_vs(folder: Path, case: str, base: tuple[str, Profile], cand: tuple[str, Profile]) -> list[Path]:
+    """The groups side by side, and two differential flame graphs coloured by the change from base to
+    cand (red: a larger share of the time, blue: smaller): one at the candidate's widths (what grew),
+    one at the baseline's (what shrank, including frames the candidate no longer has)."""
+    title = f"{case}: {cand[0]} vs {base[0]}"
     table = folder / "groups-vs.md"
     table.write_text(f"# {title}\n\n" + groups_table([base, cand]))
-    diff = folder / "flame-vs.svg"
-    caption = f"{cand[0]} vs {base[0]}: {title} (red: a larger share of the time, blue: smaller)"
-    diff.write_text(flame.svg(cand[1], caption, baseline=base[1]))
-    return [table, diff]
+    grew, shrank = folder / "flame-vs.svg", folder / "flame-vs-baseline.svg"
+    colours = "red: a larger share in the candidate, blue: smaller"
+    grew.write_text(flame.svg(cand[1], f"{title}, at {cand[0]}'s widths ({colours})", baseline=base[1]))
+    shrank.write_text(
+        flame.svg(base[1], f"{title}, at {base[0]}'s widths ({colours})", baseline=cand[1], invert=True)
+    )
+    return [table, grew, shrank]
