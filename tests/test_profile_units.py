@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import json
 import xml.etree.ElementTree as ET
+from collections.abc import Callable
 from pathlib import Path
 
 from builder.bench.results import Measurement
 from builder.profile import flame, groups, session, stacks, write
+
+from .conftest import Catalogue, Outcome
 
 FIXTURES = Path(__file__).parent / "fixtures"
 # perf record -e cpu-clock -F 499 --call-graph fp -- llama-bench -p 0 -n 64 -t 4 (openmp-off-gcc, the
@@ -212,3 +215,21 @@ def test_a_variant_is_profiled_with_the_tool_it_was_built_for_or_refused_saying_
     assert exc.value.exit_code == 2
     with pytest.raises(UserError, match="--tool uftrace needs -finstrument-functions"):
         tool_for("perf", "uftrace", "perf-gcc")
+
+
+def test_bad_profile_requests_exit_2_and_store_nothing(
+    catalogue: Catalogue, run: Callable[..., Outcome]
+) -> None:
+    catalogue.variant("perf-x", 'toolchain = "gcc"\ninstrument = "perf"\n')
+    asked = {
+        ("profile", "perf-x", "--suite", "e2ee"): 'unknown suite "e2ee" (did you mean "e2e"?)',
+        ("profile", "perf-x", "--vs", "perf-x"): "each variant is profiled once",
+        ("profile", "perf-x", "perf-y", "--vs", "perf-z"): "--vs perf-z compares one variant with it; got 2",
+        ("profile", "perf-x"): "perf-x is not built; run `variant build perf-x` first",
+    }
+    for args, message in asked.items():
+        got = run(catalogue.root, *args)
+        assert got.code == 2 and message in got.err, (args, got.err)
+    profiles = catalogue.home / "profiles"
+    assert not profiles.exists() or not any(profiles.iterdir())
+    assert not (catalogue.home / "results.sqlite").exists()

@@ -59,7 +59,7 @@ class ProfileRun:
 
 def pick(cases: list[Case], wanted: tuple[str, ...]) -> Case:
     """The case whose label holds every word of --case (generation before prompt when both fit)."""
-    fits = [c for c in cases if all(w in c.label.split() or w in c.label for w in wanted)]
+    fits = [c for c in cases if all(w in c.label for w in wanted)]
     if not fits:
         labels = ", ".join(c.label for c in cases)
         raise UserError(f"--case {' '.join(wanted)!r} matches no case; the suite has: {labels}")
@@ -81,7 +81,7 @@ def measurements(p: Profiled) -> list[Measurement]:
                 Measurement(SUITE, name.replace("-", "_"), prof.unit, base, prof.total, better="lower")
             )
     for m in p.measured:
-        note = f"under {p.tool} (slower than unprofiled)"
+        note = f"taken under {p.tool}: not comparable with an unprofiled run"
         out.append(dataclasses.replace(m, suite=SUITE, params={**m.params, **base}, note=note))
     return out
 
@@ -117,6 +117,8 @@ def run(
     """Profile each of names (with --vs: baseline first) and store the run; the files also go to out."""
     if suite not in SUITES:
         raise UserError(f'unknown suite "{suite}"' + suggest(suite, SUITES))
+    if len(set(names)) != len(names):
+        raise UserError(f"each variant is profiled once; got {' '.join(names)}")
     with held_all(layout, names) as insts:
         tools = []
         for inst in insts:  # every refusal before anything runs or is stored
