@@ -105,6 +105,13 @@ def test_uftrace_instrument_is_verified(catalogue: Catalogue, run: Run) -> None:
     assert "__cyg_profile_func_enter referenced" in checks["instrument"]["detail"]
     assert "-finstrument-functions" in checks["compile"]["detail"]
     assert checks["debug-info"]["ok"] and "in every binary" in checks["debug-info"]["detail"]
+    if shutil.which("clang-19"):
+        # clang hooks after inlining (its plain flag leaves libstdc++ inline members undefined at link)
+        catalogue.variant("trace-cl", TARGETS + 'instrument = "uftrace"\ntoolchain = "clang"\n')
+        assert run(catalogue.root, "build", "trace-cl").code == 0
+        checks = {c["check"]: c for c in _manifest(catalogue, "trace-cl")["verification"]}
+        assert "__cyg_profile_func_enter referenced" in checks["instrument"]["detail"]
+        assert "-finstrument-functions-after-inlining" in checks["compile"]["detail"]
 
 
 @pytest.mark.skipif(not shutil.which("clang-19"), reason="clang-19 not installed")

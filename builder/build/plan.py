@@ -272,7 +272,7 @@ def make(
     tc = toolchain.resolve(tspec)
     floors.check_version(tc, floor)
     options = {**RECIPE_CMAKE, **dict(src.cmake), **dict(v.cmake)}
-    flags = v.flags + INSTRUMENTS[v.instrument].flags
+    flags = v.flags + INSTRUMENTS[v.instrument].flags_for(tspec.family)
 
     cmake_path, cmake_version = cmake_binary()
     env = build_env()
