@@ -399,7 +399,7 @@ def test_profile_a_perf_build_against_another_and_find_the_run_in_the_report(
     assert [p["variant"] for p in data["profiles"]] == ["perf-openmp-off-gcc", "perf-futex-gcc"]
     for p in data["profiles"]:
         shares, total = p["groups"], p["total"]
-        assert p["case"] == "barrier t=2" and sum(shares.values()) == total > 0
+        assert p["case"] == "barrier t=2" and total > 0
         # test-barrier is a graph of tiny ops with a barrier after each: the barrier holds much of the CPU
         assert shares["barrier and thread sync"] > 0.3 * total, shares
         folded = (Path(p["folder"]) / "folded.txt").read_text().splitlines()

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import xml.etree.ElementTree as ET
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
+
+import pytest
 
 from builder.bench.results import Measurement
 from builder.profile import flame, groups, session, stacks, write
@@ -57,7 +61,6 @@ def test_each_software_event_folds_into_its_own_profile() -> None:
 def test_groups_partition_the_profile_by_innermost_matching_frame() -> None:
     p = stacks.fold_perf_script(SPIN_T4.read_text().splitlines())
     share = groups.shares(p)
-    assert sum(share.values()) == p.total
     # the spin barrier oversubscribed: most of the CPU goes to ggml_barrier
     assert share["barrier and thread sync"] > 0.8 * p.total
     assert share["memory and page faults"] > 0 and share["matmul / vec-dot kernels"] > 0
@@ -128,6 +131,10 @@ def test_pick_takes_the_case_holding_every_word_and_prefers_generation() -> None
         case("e2e q8_0 tg t=4"),
     ]
     assert session.pick(cases, ("t=4",)).label == "e2e q8_0 tg t=4"
+    # words, not substrings: t=1 is not t=16, and 8 is no case's word
+    assert session.pick([case("e2e q8_0 tg t=16"), case("e2e q8_0 tg t=1")], ("t=1",)).label.endswith("t=1")
+    with pytest.raises(UserError, match="matches no case"):
+        session.pick(cases, ("8",))
     assert session.pick(cases, ("pp", "t=4")).label == "e2e q8_0 pp t=4"
     try:
         session.pick(cases, ("t=8",))
@@ -191,7 +198,7 @@ def test_a_profile_becomes_files_rows_of_its_run_and_a_section_of_the_report(tmp
     assert rows[("tg_tps", None)]["suite"] == "profile" and "under perf" in rows[("tg_tps", None)]["note"]
 
     (p.folder / "perf.data").write_bytes(b"raw")  # the profiler's own data stays in the store
-    text = report.write(layout, ["a"], tmp_path / "out", say=lambda _m: None).read_text()
+    text = report.write(layout, ["a"], tmp_path / "out", say=lambda _m: None, run_id=run).read_text()
     assert "## Profiles (`variant profile`)" in text
     share = 100 * barrier["value"] / cpu_total
     assert f"| barrier and thread sync | {share:.1f}% |" in text
@@ -201,8 +208,6 @@ def test_a_profile_becomes_files_rows_of_its_run_and_a_section_of_the_report(tmp
 
 
 def test_a_variant_is_profiled_with_the_tool_it_was_built_for_or_refused_saying_why() -> None:
-    import pytest
-
     from builder.errors import UserError
     from builder.profile.record import tool_for
 
@@ -233,3 +238,121 @@ def test_bad_profile_requests_exit_2_and_store_nothing(
     profiles = catalogue.home / "profiles"
     assert not profiles.exists() or not any(profiles.iterdir())
     assert not (catalogue.home / "results.sqlite").exists()
+
+
+class _Fake:
+    """A profiling session around fake installed variants: everything but perf itself is real."""
+
+    def __init__(self, root: Path, monkeypatch: Any) -> None:
+        from contextlib import contextmanager
+
+        from builder.bench.installed import Installed
+        from builder.layout import Layout
+
+        (root / "variants").mkdir(parents=True)
+        self.layout = Layout.at(root)
+        self.calls = 0
+        self.fail_at: int | None = None
+        self.error: BaseException = RuntimeError("perf died")
+
+        def inst(name: str) -> Installed:
+            manifest = {"variant": name, "hash": name[0] * 64, "instrument": "perf", "patches": [],
+                        "source": {"commit": "c" * 40, "origin": "pypi"}}  # fmt: skip
+            return Installed(name, root / "dist" / name / "bin", manifest)
+
+        @contextmanager
+        def held_all(layout: Any, names: list[str]) -> Iterator[list[Installed]]:
+            yield [inst(n) for n in names]
+
+        def record_one(layout: Any, i: Installed, tool: str, case_of: Any, t: int, timeout: float,
+                       folder: Path, say: Any) -> session.Profiled:  # fmt: skip
+            self.calls += 1
+            if self.calls == self.fail_at:
+                raise self.error
+            p = dataclasses.replace(_spin_profiled(folder), variant=i.name)
+            write.write(folder, f"{i.name}: {p.case}", "perf", p.events)
+            return p
+
+        monkeypatch.setattr(session, "held_all", held_all)
+        monkeypatch.setattr(session, "why_not", lambda suite, insts: None)
+        monkeypatch.setattr(session, "record_one", record_one)
+
+    def run(self, *names: str, vs: bool = True) -> session.ProfileRun:
+        return session.run(
+            self.layout, list(names), vs=vs, tool=None, suite="e2e", wanted=(), threads=4, type_="q8_0",
+            timeout=10, out=None, command="variant profile", say=lambda _m: None,
+        )  # fmt: skip
+
+    def stored(self) -> tuple[list[int], list[str]]:
+        from builder.bench import results
+
+        db = self.layout.home / "results.sqlite"
+        runs = []
+        if db.exists():
+            with results.connect(db) as con:
+                runs = [r[0] for r in con.execute("SELECT id FROM runs")]
+        root = self.layout.profiles()
+        return runs, sorted(p.name for p in root.iterdir()) if root.exists() else []
+
+
+def test_a_profile_run_is_stored_whole_or_not_at_all(tmp_path: Path, monkeypatch: Any) -> None:
+    from builder.bench import results
+
+    fake = _Fake(tmp_path / "cat", monkeypatch)
+    fake.fail_at = 2  # the candidate's recording fails
+    with pytest.raises(RuntimeError, match="perf died"):
+        fake.run("base", "cand")
+    assert fake.stored() == ([], [])
+    fake.calls, fake.error = 0, KeyboardInterrupt()  # interrupted while recording the candidate
+    with pytest.raises(KeyboardInterrupt):
+        fake.run("base", "cand")
+    assert fake.stored() == ([], [])
+
+    real_record, rows = results.record, [0]
+
+    def record_then_fail(*args: Any, **kw: Any) -> None:  # the database fails halfway through the rows
+        rows[0] += 1
+        if rows[0] == 5:
+            raise OSError("disk full")
+        real_record(*args, **kw)
+
+    fake.calls, fake.fail_at = 0, None
+    monkeypatch.setattr(results, "record", record_then_fail)
+    with pytest.raises(OSError, match="disk full"):
+        fake.run("base", "cand")
+    assert fake.stored() == ([], [])
+    monkeypatch.setattr(results, "record", real_record)
+
+    done = fake.run("base", "cand")
+    assert fake.stored() == ([done.run_id], [str(done.run_id)])
+    assert {f.name for f in done.compared} == {"groups-vs.md", "flame-vs.svg", "flame-vs-baseline.svg"}
+    assert json.loads((done.folder / "vs.json").read_text())["baseline"] == "base"
+    with results.connect(fake.layout.home / "results.sqlite") as con:
+        # numbers taken under perf: a report or comparison without --run means the newest benchmark
+        assert results.latest_run_with(con, ["base", "cand"], None) is None
+        assert results.latest_run_with(con, ["base", "cand"], "profile") == done.run_id
+
+
+def test_the_report_names_the_profiled_pair_in_its_own_order(tmp_path: Path, monkeypatch: Any) -> None:
+    from builder.bench import report
+
+    fake = _Fake(tmp_path / "cat", monkeypatch)
+    done = fake.run("base", "cand")
+    for name in ("base", "cand"):
+        (fake.layout.dist / name).mkdir(parents=True)
+        manifest = {
+            "variant": name,
+            "hash": "h" * 64,
+            "patches": [],
+            "source": {"commit": "c" * 40, "origin": "pypi"},
+        }
+        (fake.layout.dist / name / "manifest.json").write_text(json.dumps(manifest))
+    say = lambda _m: None  # noqa: E731
+    text = report.write(fake.layout, ["cand", "base"], tmp_path / "r", say, run_id=done.run_id).read_text()
+    assert (
+        "red: a larger share in cand than in base" in text
+        and (tmp_path / "r/profiles/flame-vs.svg").is_file()
+    )
+    assert not list((tmp_path / "r").rglob("*folded.txt"))  # what a person reads, not the stacks
+    alone = report.write(fake.layout, ["base"], tmp_path / "one", say, run_id=done.run_id).read_text()
+    assert "## Profiles" in alone and "differential" not in alone

@@ -15,8 +15,11 @@ from ..layout import Layout
 from ..tomlfile import suggest
 from . import compare, questions, results, stats
 
-# The profilers' own data in a profile's folder: large, and read with perf/uftrace, not from a report.
-RAW_PROFILE = shutil.ignore_patterns("perf.data*", "uftrace.data")
+# What a report takes from a profile's folder: what a person reads (not the raw data, folded stacks,
+# or uftrace's Chrome trace, which can be hundreds of megabytes).
+READABLE_ONLY = shutil.ignore_patterns(
+    "perf.data*", "uftrace.data", "*.folded.txt", "folded.txt", "trace.json"
+)
 
 Say = Callable[[str], None]
 
@@ -146,7 +149,7 @@ def write(layout: Layout, variants: list[str], out: Path, say: Say, run_id: int 
         baseline = variants[0]
         rendered = [_suite(con, s, rows, variants, baseline, run_id, out) for s in suites]
     manifests = [m for v in names if (m := read_manifest(layout, v)) is not None]
-    profiled = _profiles(layout.profiles(run_id), names, out)
+    profiled = _profiles(run, layout.profiles(run_id), names, out)
     text = _template("report.md.j2").render(
         variants=variants, run=run, manifests=manifests, baseline=baseline, suites=rendered, profiles=profiled
     )
@@ -156,25 +159,30 @@ def write(layout: Layout, variants: list[str], out: Path, say: Say, run_id: int 
     return report
 
 
-def _profiles(stored: Path, names: list[str], out: Path) -> dict[str, Any] | None:
-    """A `variant profile` run's files, copied beside the report (not the raw data): None for other runs."""
+def _profiles(run: dict[str, Any], stored: Path, names: list[str], out: Path) -> dict[str, Any] | None:
+    """A `variant profile` run's readable files (flame graphs, tables) copied beside the report."""
+    if not str(run["profile"]).startswith("profile-") or not stored.is_dir():
+        return None  # a benchmark run, or a profile folder without its run (a database made anew)
     found = []
     for v in names:
         summary = stored / v / "profile.json"
         if not summary.is_file():
             continue
         s = json.loads(summary.read_text())
-        shutil.copytree(stored / v, out / "profiles" / v, dirs_exist_ok=True, ignore=RAW_PROFILE)
+        shutil.copytree(stored / v, out / "profiles" / v, dirs_exist_ok=True, ignore=READABLE_ONLY)
         total = s["total"] or 1
         shares = {g: 100 * w / total for g, w in s["groups"].items()}
         found.append({"variant": v, "title": s["title"], "event": s["event"], "shares": shares})
     if not found:
         return None
-    diff = stored / "flame-vs.svg"
-    for f in (diff, stored / "flame-vs-baseline.svg", stored / "groups-vs.md"):
-        if f.is_file():
-            shutil.copy2(f, out / "profiles" / f.name)
-    return {"variants": found, "groups": list(found[0]["shares"]), "diff": diff.is_file()}
+    vs_file = stored / "vs.json"
+    vs = json.loads(vs_file.read_text()) if vs_file.is_file() else None
+    if vs is not None and {vs["baseline"], vs["candidate"]} <= {f["variant"] for f in found}:
+        for name in ("flame-vs.svg", "flame-vs-baseline.svg", "groups-vs.md"):
+            shutil.copy2(stored / name, out / "profiles" / name)
+    else:
+        vs = None  # the comparison needs both of its variants in the report
+    return {"variants": found, "groups": list(found[0]["shares"]), "vs": vs}
 
 
 def _suite(

@@ -96,17 +96,22 @@ def _migrate(con: sqlite3.Connection) -> None:
     con.commit()
 
 
-def start_run(con: sqlite3.Connection, profile: str, command: str) -> int:
+def start_run(con: sqlite3.Connection, profile: str, command: str, *, commit: bool = True) -> int:
+    """A new run; commit=False leaves it (and what is recorded after it) to the caller's transaction."""
     cur = con.execute(
         "INSERT INTO runs (started, host, profile, command, uuid) VALUES (?, ?, ?, ?, ?)",
         (now_iso(precise=True), host_description(), profile, command, uuid.uuid4().hex),
     )
-    con.commit()
+    if commit:
+        con.commit()
     assert cur.lastrowid is not None
     return cur.lastrowid
 
 
-def record(con: sqlite3.Connection, run_id: int, manifest: dict[str, Any], rep: int, m: Measurement) -> None:
+def record(
+    con: sqlite3.Connection, run_id: int, manifest: dict[str, Any], rep: int, m: Measurement, *,
+    commit: bool = True,
+) -> None:  # fmt: skip
     patches = [f"{p['series']}/{p['file']}@{p['sha256'][:12]}" for p in manifest.get("patches", [])]
     con.execute(
         "INSERT INTO measurements (run_id, variant, hash, source_commit, patches, suite, metric, unit,"
@@ -128,12 +133,22 @@ def record(con: sqlite3.Connection, run_id: int, manifest: dict[str, Any], rep: 
             now_iso(),
         ),
     )
-    con.commit()
+    if commit:
+        con.commit()
+
+
+PROFILED = "profile"  # the suite of `variant profile`'s rows: numbers taken under a profiler
 
 
 def latest_run_with(con: sqlite3.Connection, variants: list[str], suite: str | None) -> int | None:
-    """The newest run that measured every one of variants (in suite, if given)."""
-    query = "SELECT run_id FROM measurements WHERE variant = ?" + (" AND suite = ?" if suite else "")
+    """The newest run that measured every one of variants (in suite, if given).
+
+    Without a suite, profiling runs do not count: their numbers were taken under perf or uftrace,
+    and `variant report A B` means the newest benchmark (a profile run is asked for by --run).
+    """
+    query = "SELECT run_id FROM measurements WHERE variant = ?" + (
+        " AND suite = ?" if suite else f" AND suite != '{PROFILED}'"
+    )
     common: set[int] | None = None
     for v in variants:
         args: tuple[str, ...] = (v, suite) if suite else (v,)

@@ -43,7 +43,9 @@ from . import app
     "--timeout", type=click.FloatRange(min=1), default=300.0, show_default=True, help="Seconds per program."
 )
 @click.option("--out", type=click.Path(file_okay=False), help="Also copy the files here (not the raw data).")
-@click.option("--json", "as_json", is_flag=True, help="Print the run, its folders and group shares as JSON.")
+@click.option(
+    "--json", "as_json", is_flag=True, help="Print the run, its folders, and each group's weight and share."
+)
 @click.pass_context
 def profile(
     ctx: click.Context, names: tuple[str, ...], baseline: str | None, tool: str | None, suite: str,
@@ -61,9 +63,9 @@ def profile(
     order = [baseline, *names] if baseline else list(names)
     command = shlex.join(["variant", *sys.argv[1:]]) if "profile" in sys.argv[1:] else "variant profile"
     done = session.run(
-        layout, order, tool=tool, suite=suite, wanted=tuple(case_words.split()), threads=threads,
-        type_=type_, timeout=timeout, out=Path(out).resolve() if out else None, command=command,
-        say=app.say,
+        layout, order, vs=baseline is not None, tool=tool, suite=suite, wanted=tuple(case_words.split()),
+        threads=threads, type_=type_, timeout=timeout, out=Path(out).resolve() if out else None,
+        command=command, say=app.say,
     )  # fmt: skip
     if as_json:
         app.emit_json(
@@ -79,7 +81,8 @@ def profile(
                         "event": MAIN[p.tool],
                         "unit": p.main.unit,
                         "total": p.main.total,
-                        "groups": groups.shares(p.main),
+                        "groups": groups.shares(p.main),  # in unit
+                        "shares": {g: w / p.main.total for g, w in groups.shares(p.main).items()},
                         "events": {e: q.total for e, q in p.events.items()},
                     }
                     for p in done.profiled

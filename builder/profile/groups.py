@@ -24,7 +24,8 @@ GROUPS: tuple[tuple[str, str], ...] = (
         r"ggml_graph_compute_secondary_thread|"
         r"ggml_graph_compute_poll_for_work|.*futex.*|.*sched_yield.*|do_sched_yield|__x64_sys_sched_yield|"
         r"GOMP_.*|gomp_.*|__kmp.*|__kmpc_.*|omp_.*|\[libgomp[^]]*\]|\[libomp[^]]*\]|"
-        r"pthread_cond_.*|pthread_mutex_.*|.*spin_lock.*)$",
+        # linux:schedule: uftrace's event for a thread off the CPU, which in ggml is a wait
+        r"pthread_cond_.*|pthread_mutex_.*|.*spin_lock.*|linux:schedule)$",
     ),
     (
         "matmul / vec-dot kernels",

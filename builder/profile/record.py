@@ -14,7 +14,7 @@ from pathlib import Path
 
 from ..errors import UserError
 from ..run import capture
-from .stacks import Profile, fold_perf_events, parse_folded
+from .stacks import Profile, fold_perf_events, fold_uftrace
 
 # What each tool needs in the binary, as `instrument` in the variant's manifest.
 NEEDS = {
@@ -62,7 +62,8 @@ class Recorder:
         out = capture(
             ["uftrace", "dump", "-d", self.data, "--flame-graph", f"--sample-time={UFTRACE_SAMPLE}"]
         )
-        return {"time": parse_folded(out.stdout.splitlines(), unit="us")}
+        info = capture(["uftrace", "info", "-d", self.data]).stdout
+        return {"time": fold_uftrace(out.stdout.splitlines(), info)}
 
     def extras(self) -> dict[str, Path]:
         """uftrace's own views: its call-graph summary and a Chrome/Perfetto trace of the run."""

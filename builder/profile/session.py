@@ -31,7 +31,7 @@ from .record import MAIN, Recorder, tool_for
 from .stacks import Profile
 
 Say = Callable[[str], None]
-SUITE = "profile"  # the suite name its measurements are stored under
+SUITE = results.PROFILED  # the suite its measurements are stored under
 RAW = ("perf.data", "perf.data.old", "uftrace.data")  # the tools' own data: kept in the store, not copied
 
 
@@ -59,7 +59,7 @@ class ProfileRun:
 
 def pick(cases: list[Case], wanted: tuple[str, ...]) -> Case:
     """The case whose label holds every word of --case (generation before prompt when both fit)."""
-    fits = [c for c in cases if all(w in c.label for w in wanted)]
+    fits = [c for c in cases if set(wanted) <= set(c.label.split())]
     if not fits:
         labels = ", ".join(c.label for c in cases)
         raise UserError(f"--case {' '.join(wanted)!r} matches no case; the suite has: {labels}")
@@ -110,54 +110,81 @@ def record_one(
     return Profiled(inst.name, case.label, tool, folder, events, tuple(measured))
 
 
+def _writable(out: Path) -> Path:
+    """--out, created now: a folder that cannot be written is refused before anything runs."""
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        probe = out / ".variant-probe"
+        probe.write_text("")
+        probe.unlink()
+    except OSError as exc:
+        raise UserError(f"--out {out}: cannot write there ({exc.strerror or exc})") from exc
+    return out
+
+
 def run(
-    layout: Layout, names: list[str], *, tool: str | None, suite: str, wanted: tuple[str, ...],
+    layout: Layout, names: list[str], *, vs: bool, tool: str | None, suite: str, wanted: tuple[str, ...],
     threads: int, type_: str, timeout: float, out: Path | None, command: str, say: Say,
 ) -> ProfileRun:  # fmt: skip
-    """Profile each of names (with --vs: baseline first) and store the run; the files also go to out."""
+    """Profile each of names (vs: two, the baseline first, and compare them) and store the run.
+
+    Recorded into a staging folder; the run's rows and the folder are stored in one transaction
+    once every variant is done, so a failed or interrupted profile leaves no run and no folder.
+    """
     if suite not in SUITES:
         raise UserError(f'unknown suite "{suite}"' + suggest(suite, SUITES))
     if len(set(names)) != len(names):
         raise UserError(f"each variant is profiled once; got {' '.join(names)}")
+    if out is not None:
+        out = _writable(out)
     with held_all(layout, names) as insts:
         tools = []
         for inst in insts:  # every refusal before anything runs or is stored
             if why := why_not(suite, [inst]):
                 raise UserError(f"{inst.name}: suite {suite} cannot run: {why}")
             tools.append(tool_for(str(inst.manifest.get("instrument", "none")), tool, inst.name))
-
-        if len(set(tools)) > 1:
-            raise UserError(f"--vs compares one tool's profiles; these need {' and '.join(tools)}")
+        if vs and tools[0] != tools[1]:
+            raise UserError(
+                f"--vs compares profiles of one tool: {names[1]} is profiled with {tools[1]}, "
+                f"{names[0]} with {tools[0]} (give --tool, or a baseline with the same instrument)"
+            )
 
         def case_of(ctx: Context) -> Case:
             return pick(SUITES[suite].make(dataclasses.replace(ctx, types=(type_,))), wanted)
 
-        # Recorded into a staging folder and stored only when every variant is done: a failed or
-        # interrupted profile leaves no run in the database and no folder under profiles/.
         root = layout.profiles()
         root.mkdir(parents=True, exist_ok=True)
         staging = Path(tempfile.mkdtemp(prefix=".new-", dir=root))
+        folder: Path | None = None
         try:
             done = [
                 record_one(layout, inst, chosen, case_of, threads, timeout, staging / inst.name, say)
                 for inst, chosen in zip(insts, tools, strict=True)
             ]
             compared: list[str] = []
-            if len(done) == 2:
+            if vs:
                 base, cand = done
-                vs = write.write_vs(staging, cand.case, (base.variant, base.main), (cand.variant, cand.main))
-                compared = [f.name for f in vs]
+                pair = (base.variant, base.main), (cand.variant, cand.main)
+                compared = [f.name for f in write.write_vs(staging, cand.case, *pair)]
             with results.connect(layout.home / "results.sqlite") as con:
-                run_id = results.start_run(con, f"profile-{tools[0]}", command)
-                folder = layout.profiles(run_id)
-                shutil.rmtree(folder, ignore_errors=True)  # an orphan of a database made anew
-                staging.rename(folder)
-                for inst, p in zip(insts, done, strict=True):
-                    for m in measurements(p):
-                        results.record(con, run_id, inst.manifest, 0, m)
+                try:
+                    run_id = results.start_run(con, f"profile-{tools[0]}", command, commit=False)
+                    for inst, p in zip(insts, done, strict=True):
+                        for m in measurements(p):
+                            results.record(con, run_id, inst.manifest, 0, m, commit=False)
+                    folder = layout.profiles(run_id)
+                    shutil.rmtree(folder, ignore_errors=True)  # an orphan of a database made anew
+                    staging.rename(folder)
+                    con.commit()
+                except BaseException:
+                    con.rollback()
+                    raise
         except BaseException:
             shutil.rmtree(staging, ignore_errors=True)
+            if folder is not None:
+                shutil.rmtree(folder, ignore_errors=True)
             raise
+    assert folder is not None  # stored: the transaction above committed
     say(f"profile run {run_id}: {folder}")
     if out is not None:
         shutil.copytree(folder, out, dirs_exist_ok=True, ignore=shutil.ignore_patterns(*RAW))

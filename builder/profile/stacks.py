@@ -95,3 +95,16 @@ def parse_folded(lines: Iterable[str], unit: str = "samples") -> Profile:
             raise ValueError(f"not a folded stack line: {line[:80]!r}")
         stacks[tuple(stack.split(";"))] += int(weight)
     return Profile(dict(stacks), unit)
+
+
+def fold_uftrace(lines: Iterable[str], info: str) -> Profile:
+    """`uftrace dump --flame-graph --sample-time=1us` under a root frame named after the program.
+
+    uftrace's stacks start at each thread's first traced function; perf's start at the thread's
+    command name, which the top-functions table leaves out. The same root here keeps one rule for
+    both (and the flame graph one tree). info: `uftrace info`, whose "exe image" names the program.
+    """
+    exe = re.search(r"^# exe image\s*:\s*(\S+)", info, re.MULTILINE)
+    root = exe[1].rsplit("/", 1)[-1] if exe else "uftrace"
+    traced = parse_folded(lines, unit="us")
+    return Profile({(root, *stack): w for stack, w in traced.stacks.items()}, "us")

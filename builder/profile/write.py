@@ -107,6 +107,10 @@ def write_vs(folder: Path, case: str, base: tuple[str, Profile], cand: tuple[str
     cand (red: a larger share of the time, blue: smaller): one at the candidate's widths (what grew),
     one at the baseline's (what shrank, including frames the candidate no longer has)."""
     title = f"{case}: {cand[0]} vs {base[0]}"
+    # which is which, for `variant report` (its variants may come in another order)
+    (folder / "vs.json").write_text(
+        json.dumps({"baseline": base[0], "candidate": cand[0], "case": case}) + "\n"
+    )
     table = folder / "groups-vs.md"
     table.write_text(f"# {title}\n\n" + groups_table([base, cand]))
     grew, shrank = folder / "flame-vs.svg", folder / "flame-vs-baseline.svg"
