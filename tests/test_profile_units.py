@@ -56,6 +56,29 @@ def test_each_software_event_folds_into_its_own_profile() -> None:
     assert yields > 0.8 * events["context-switches"].total
     faults = groups.shares(events["page-faults"])
     assert faults["memory and page faults"] > 0.5 * events["page-faults"].total
+    # a switch's leaf is always the scheduler; the table says where the thread entered the kernel
+    assert groups.top(events["context-switches"], 1)[0].name in ("schedule", "__schedule")
+    assert groups.top(groups.user_side(events["context-switches"]), 1)[0].name == "__sched_yield"
+    assert "| context-switches | 20 switches | `__sched_yield` " in write.events_table(events)
+
+
+def test_uftrace_stacks_get_the_program_as_root_and_group_like_perf_ones() -> None:
+    # `uftrace dump --flame-graph --sample-time=1us` of uftrace-clang's llama-bench, tg at t=2 (OpenMP),
+    # recorded with -t 5us: its 100 heaviest stacks plus some of its waits
+    lines = (FIXTURES / "uftrace-flame-graph-t2.txt").read_text().splitlines()
+    p = stacks.fold_uftrace(lines, (FIXTURES / "uftrace-info.txt").read_text())
+    assert p.unit == "us" and {s[0] for s in p.stacks} == {"llama-bench"}
+    assert p.total == sum(int(ln.rsplit(" ", 1)[1]) for ln in lines)
+    rows = {f.name: f for f in groups.functions(p)}
+    # the first traced function is a function, not a root to leave out; the program is the root
+    assert "llama-bench" not in rows and rows["ggml_graph_compute_thread"].total_weight > 0.5 * p.total
+    share = groups.shares(p)
+    assert share["matmul / vec-dot kernels"] > 0.6 * p.total  # mul_mat (vec_dot calls < 5 us fold in)
+    assert share["barrier and thread sync"] > 0  # __kmpc_barrier, linux:schedule
+    assert groups.group_of(("llama-bench", "ggml_graph_compute_thread", "linux:schedule")) == (
+        "barrier and thread sync"
+    )
+    assert stacks.fold_uftrace(["main;f 3"], "").stacks == {("uftrace", "main", "f"): 3}
 
 
 def test_groups_partition_the_profile_by_innermost_matching_frame() -> None:

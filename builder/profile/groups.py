@@ -81,6 +81,21 @@ def shares(profile: Profile) -> dict[str, int]:
     return out
 
 
+# Where a stack enters the kernel: a system call, an exception (page fault) or an interrupt.
+KERNEL_ENTRY = re.compile(r"^(entry_SYSCALL.*|asm_exc_.*|asm_sysvec_.*|asm_common_interrupt)$")
+
+
+def user_side(profile: Profile) -> Profile:
+    """Each stack cut where it enters the kernel: a context switch's leaf is always `schedule`, but
+    the frame that called into the kernel (`__sched_yield`, `syscall` for a futex wait, the spinning
+    `ggml_barrier` a timer interrupt preempted) says where the thread was."""
+    out: Counter[tuple[str, ...]] = Counter()
+    for stack, weight in profile.stacks.items():
+        cut = next((i for i, f in enumerate(stack) if KERNEL_ENTRY.match(f)), len(stack))
+        out[stack[: max(cut, 1)]] += weight
+    return Profile(dict(out), profile.unit)
+
+
 @dataclass(frozen=True)
 class Function:
     name: str

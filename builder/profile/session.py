@@ -104,8 +104,8 @@ def record_one(
     events = rec.fold()
     if not events[MAIN[tool]].total:
         raise UserError(f"{inst.name}: {tool} recorded no {MAIN[tool]} sample in {rec.data}")
-    for name in rec.extras():
-        say(f"{inst.name}: {folder / name}")
+    if extras := rec.extras():
+        say(f"{inst.name}: {tool}'s own views: {', '.join(extras)}")
     write.write(folder, f"{inst.name}: {case.label}", tool, events)
     return Profiled(inst.name, case.label, tool, folder, events, tuple(measured))
 

@@ -20,8 +20,9 @@ WHAT = {
     "perf": "perf record: cpu-clock sampled at 999 Hz, and every page fault and context switch, each with "
     "its frame-pointer call stack. Software events only: the VMs this runs on have no hardware counters "
     "(cycles, instructions, cache misses), and the same events everywhere keep profiles comparable.",
-    "uftrace": "uftrace record: every function's entry and exit (-finstrument-functions). Times are wall "
-    "time summed over threads, so a thread waiting in a function counts as time in it.",
+    "uftrace": "uftrace record -t 5us: the entry and exit of every call of 5 us or more (the hooks "
+    "-finstrument-functions adds; a shorter call's time stays in its caller). Times are wall time "
+    "summed over threads, so a thread waiting in a function counts as time in it.",
 }
 EVENT_FILES = {"cpu-clock": "", "time": "", "page-faults": "faults.", "context-switches": "switches."}
 
@@ -61,10 +62,12 @@ def top_table(p: Profile, n: int = 15) -> str:
 
 
 def events_table(events: dict[str, Profile]) -> str:
-    out = "| event | total | where most happened (self) |\n|---|---:|---|\n"
+    out = "| event | total | where the threads were (the frame that entered the kernel, or the leaf) |\n"
+    out += "|---|---:|---|\n"
     for name, p in events.items():
+        user = groups.user_side(p)
         where = ", ".join(
-            f"`{f.name}` {100 * f.self_weight / p.total:.0f}%" for f in groups.top(p, 3) if f.self_weight
+            f"`{f.name}` {100 * f.self_weight / p.total:.0f}%" for f in groups.top(user, 3) if f.self_weight
         )
         out += f"| {name} | {amount(p.total, p.unit)} | {where or '-'} |\n"
     return out
@@ -86,7 +89,9 @@ def write(folder: Path, title: str, tool: str, events: dict[str, Profile]) -> di
     top = f"# {title}: top functions by self time\n\n## {MAIN[tool]}\n\n" + top_table(main)
     for name, p in events.items():
         if name != MAIN[tool] and p.total:
-            top += f"\n## {name}\n\n" + top_table(p, 10)
+            top += f"\n## {name}, by the frame that entered the kernel\n\n" + top_table(
+                groups.user_side(p), 10
+            )
     (folder / "top.md").write_text(top)
     summary = {
         "title": title,
