@@ -141,11 +141,11 @@ def test_flame_graph_is_valid_svg_with_a_tooltip_per_frame_and_a_differential_mo
 
 
 def test_pick_takes_the_case_holding_every_word_and_prefers_generation() -> None:
+    from builder.bench.case import Case
     from builder.errors import UserError
-    from builder.profile import session
 
-    def case(label: str) -> session.Case:
-        return session.Case("e2e", label, lambda inst: [])
+    def case(label: str) -> Case:
+        return Case("e2e", label, lambda inst: [])
 
     cases = [
         case("e2e q8_0 pp t=2"),
@@ -363,7 +363,7 @@ def test_the_report_names_the_profiled_pair_in_its_own_order(tmp_path: Path, mon
     done = fake.run("base", "cand")
     for name in ("base", "cand"):
         (fake.layout.dist / name).mkdir(parents=True)
-        manifest = {
+        manifest: dict[str, Any] = {
             "variant": name,
             "hash": "h" * 64,
             "patches": [],
