@@ -3,7 +3,8 @@
 The cases are `variant bench`'s own (suites.py): the profiler goes in front of
 the case's program through the bench profile's wrapper, so what is profiled
 is exactly what is benchmarked. Only software events exist on these VMs (no
-hardware counters): perf records cpu-clock, and the report says so.
+hardware counters): perf records cpu-clock, page faults and context switches,
+and the files say so.
 """
 
 from __future__ import annotations
