@@ -15,11 +15,11 @@ from ..layout import Layout
 from ..tomlfile import suggest
 from . import compare, questions, results, stats
 
+# The profilers' own data in a profile's folder (`variant profile`): large, read with perf or uftrace.
+RAW_PROFILE = ("perf.data*", "uftrace.data")
 # What a report takes from a profile's folder: what a person reads (not the raw data, folded stacks,
 # or uftrace's Chrome trace, which can be hundreds of megabytes).
-READABLE_ONLY = shutil.ignore_patterns(
-    "perf.data*", "uftrace.data", "*.folded.txt", "folded.txt", "trace.json"
-)
+READABLE_ONLY = shutil.ignore_patterns(*RAW_PROFILE, "*folded.txt", "trace.json")
 
 Say = Callable[[str], None]
 

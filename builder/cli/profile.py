@@ -81,8 +81,8 @@ def profile(
                         "event": MAIN[p.tool],
                         "unit": p.main.unit,
                         "total": p.main.total,
-                        "groups": groups.shares(p.main),  # in unit
-                        "shares": {g: w / p.main.total for g, w in groups.shares(p.main).items()},
+                        "groups": (weights := groups.shares(p.main)),  # in unit
+                        "shares": {g: w / p.main.total for g, w in weights.items()},
                         "events": {e: q.total for e, q in p.events.items()},
                     }
                     for p in done.profiled

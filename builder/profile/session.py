@@ -20,6 +20,7 @@ from ..bench import results
 from ..bench.case import Case, Context
 from ..bench.installed import Installed, held_all
 from ..bench.profiles import Profile as RunProfile
+from ..bench.report import RAW_PROFILE
 from ..bench.results import Measurement
 from ..bench.runner import why_not
 from ..bench.suites import SUITES
@@ -32,7 +33,6 @@ from .stacks import Profile
 
 Say = Callable[[str], None]
 SUITE = results.PROFILED  # the suite its measurements are stored under
-RAW = ("perf.data", "perf.data.old", "uftrace.data")  # the tools' own data: kept in the store, not copied
 
 
 @dataclass(frozen=True)
@@ -187,6 +187,6 @@ def run(
     assert folder is not None  # stored: the transaction above committed
     say(f"profile run {run_id}: {folder}")
     if out is not None:
-        shutil.copytree(folder, out, dirs_exist_ok=True, ignore=shutil.ignore_patterns(*RAW))
+        shutil.copytree(folder, out, dirs_exist_ok=True, ignore=shutil.ignore_patterns(*RAW_PROFILE))
     done = [dataclasses.replace(p, folder=folder / p.variant) for p in done]
     return ProfileRun(run_id, folder, tuple(done), tuple(folder / n for n in compared))

@@ -30,11 +30,11 @@ EVENT_FILES = {"cpu-clock": "", "time": "", "page-faults": "faults.", "context-s
 def amount(weight: float, unit: str) -> str:
     """A weight as a person reads it: ns and us as seconds, counts as counts."""
     if unit in ("ns", "us"):
-        return f"{weight / (1e9 if unit == 'ns' else 1e6):.3f} s"
+        return f"{seconds(weight, unit):.3f} s"
     return f"{weight:,.0f} {unit}"
 
 
-def seconds(weight: int, unit: str) -> float:
+def seconds(weight: float, unit: str) -> float:
     return weight / (1e9 if unit == "ns" else 1e6 if unit == "us" else 1.0)
 
 
