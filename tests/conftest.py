@@ -13,6 +13,7 @@ import pytest
 from builder import cli
 
 from . import fakes
+from .tools import need
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -131,12 +132,10 @@ def free_port() -> int:
 def redis_server(tmp_path: Path) -> Iterator[Redis]:
     """Our own redis-server on 127.0.0.1 and a free port, no persistence, gone after the test.
 
-    Not a skip when it is missing: `make setup` installs Debian's redis-server, and a test of
-    the remote cache that silently does not run would prove nothing.
+    Missing, it is a failure under CI and a skip elsewhere (tests/tools.py): a test of the
+    remote cache that silently does not run in CI would prove nothing.
     """
-    exe = shutil.which("redis-server")
-    if exe is None:
-        pytest.fail("redis-server is not installed (make setup installs Debian's redis-server)")
+    exe = need("redis-server")
     folder = tmp_path / "redis"
     folder.mkdir()
     port = free_port()

@@ -22,6 +22,7 @@ from builder.spec.variant import DEFAULT_TARGETS
 
 from .conftest import Catalogue, Outcome
 from .fakes import git, make_patch
+from .tools import need
 
 Run = Callable[..., Outcome]
 TARGETS = 'targets = ["test-barrier", "llama-simple"]\n'
@@ -105,17 +106,17 @@ def test_uftrace_instrument_is_verified(catalogue: Catalogue, run: Run) -> None:
     assert "__cyg_profile_func_enter referenced" in checks["instrument"]["detail"]
     assert "-finstrument-functions" in checks["compile"]["detail"]
     assert checks["debug-info"]["ok"] and "in every binary" in checks["debug-info"]["detail"]
-    if shutil.which("clang-19"):
-        # clang hooks after inlining (its plain flag leaves libstdc++ inline members undefined at link)
-        catalogue.variant("trace-cl", TARGETS + 'instrument = "uftrace"\ntoolchain = "clang"\n')
-        assert run(catalogue.root, "build", "trace-cl").code == 0
-        checks = {c["check"]: c for c in _manifest(catalogue, "trace-cl")["verification"]}
-        assert "__cyg_profile_func_enter referenced" in checks["instrument"]["detail"]
-        assert "-finstrument-functions-after-inlining" in checks["compile"]["detail"]
+    # clang hooks after inlining (its plain flag leaves libstdc++ inline members undefined at link)
+    need("clang-19")
+    catalogue.variant("trace-cl", TARGETS + 'instrument = "uftrace"\ntoolchain = "clang"\n')
+    assert run(catalogue.root, "build", "trace-cl").code == 0
+    checks = {c["check"]: c for c in _manifest(catalogue, "trace-cl")["verification"]}
+    assert "__cyg_profile_func_enter referenced" in checks["instrument"]["detail"]
+    assert "-finstrument-functions-after-inlining" in checks["compile"]["detail"]
 
 
-@pytest.mark.skipif(not shutil.which("clang-19"), reason="clang-19 not installed")
 def test_clang_variant_is_compiled_by_clang(catalogue: Catalogue, run: Run) -> None:
+    need("clang-19")
     catalogue.variant("cl", TARGETS + 'toolchain = "clang"\n')
     res = run(catalogue.root, "build", "cl")
     assert res.code == 0, res.err

@@ -13,6 +13,7 @@ import pytest
 
 from .conftest import Catalogue, Outcome, write_sources
 from .fakes import git, make_sdist, make_upstream
+from .tools import need
 
 Run = Callable[..., Outcome]
 Edit = tuple[str, str, str, str]  # file, old, new, subject
@@ -169,8 +170,7 @@ def test_rebase_conflict_exits_2_names_the_file_and_leaves_the_edit_worktree(
 
 
 def test_check_names_the_patch_that_breaks_the_build(catalogue: Catalogue, run: Run) -> None:
-    if shutil.which("clang-format-19") is None:
-        pytest.skip("clang-format-19 is not installed (make setup installs it)")
+    need("clang-format-19")
     fix = ("ggml/ggml.h", "int ggml_threads(void)\n", "int ggml_threads(void);\n", "ggml : restore it")
     make_series(catalogue, "s", catalogue.upstream.path, catalogue.upstream.commit, [ONE, BREAK, fix])
     catalogue.variant("big", 'targets = ["test-barrier", "llama-simple"]\npatches = ["s"]\n')
@@ -189,8 +189,7 @@ def test_check_names_the_patch_that_breaks_the_build(catalogue: Catalogue, run: 
 
 
 def test_check_flags_subject_body_and_whitespace(catalogue: Catalogue, run: Run) -> None:
-    if shutil.which("clang-format-19") is None:
-        pytest.skip("clang-format-19 is not installed (make setup installs it)")
+    need("clang-format-19")
     sdir = make_series(catalogue, "s", catalogue.upstream.path, catalogue.upstream.commit, [ONE])
     patch = sdir / "0001-ggml-barrier-kind-one.patch"
     text = patch.read_text().replace(
@@ -311,8 +310,7 @@ def test_export_writes_pr_md_from_stored_runs(catalogue: Catalogue, run: Run) ->
 
 
 def test_check_stops_at_a_patch_that_does_not_apply(catalogue: Catalogue, run: Run) -> None:
-    if shutil.which("clang-format-19") is None:
-        pytest.skip("clang-format-19 is not installed (make setup installs it)")
+    need("clang-format-19")
     sdir = make_series(catalogue, "s", catalogue.upstream.path, catalogue.upstream.commit, [ONE, TWO, THREE])
     bad = sdir / "0002-ggml-mark-two.patch"
     bad.write_text(bad.read_text().replace("-int ggml_threads(void);", "-int ggml_threadz(void);"))

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import subprocess
 import sys
 import textwrap
@@ -22,10 +21,10 @@ from builder.layout import Layout
 
 from .conftest import REPO, Catalogue, Outcome
 from .fakes import make_patch
+from .tools import need
 
 Run = Callable[..., Outcome]
 TARGETS = 'targets = ["test-barrier", "llama-simple"]\n'
-HAS_CLANG = shutil.which("clang-19") is not None
 
 
 def _manifest(cat: Catalogue, name: str) -> dict[str, Any]:
@@ -51,12 +50,14 @@ def _refused(cat: Catalogue, run: Run, name: str, *needles: str) -> Outcome:
     "toolchain, entry",
     [
         ("gcc", "GOMP_"),
-        pytest.param("clang", "__kmpc_", marks=pytest.mark.skipif(not HAS_CLANG, reason="no clang")),
+        ("clang", "__kmpc_"),
     ],
 )
 def test_openmp_linked_but_never_called_is_refused(
     catalogue: Catalogue, run: Run, toolchain: str, entry: str
 ) -> None:
+    if toolchain == "clang":
+        need("clang-19")
     # The runtime is in NEEDED (the fake links OpenMP) but no parallel region is compiled in:
     # what clang-19 does to a GGML_OPENMP build whose -DGGML_USE_OPENMP was undone.
     catalogue.variant("idle", TARGETS + f'toolchain = "{toolchain}"\n[cmake]\nFAKE_OPENMP_UNUSED = true\n')
@@ -95,10 +96,10 @@ def test_sanitizer_is_verified_and_removing_the_key_really_removes_it(catalogue:
     _refused(catalogue, run, "deaf", "thread sanitizer on, but")
 
 
-@pytest.mark.skipif(not HAS_CLANG, reason="no clang")
 def test_clang_tsan_carries_ubsan_handlers_in_its_runtime_and_is_not_refused_for_them(
     catalogue: Catalogue, run: Run
 ) -> None:
+    need("clang-19")
     # compiler-rt's static TSan runtime defines __ubsan_* handlers: not a sign of -fsanitize=undefined.
     catalogue.variant("tsan", TARGETS + 'toolchain = "clang"\n[cmake]\nGGML_SANITIZE_THREAD = true\n')
     res = run(catalogue.root, "build", "tsan")
