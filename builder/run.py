@@ -21,6 +21,7 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from . import scratch
 from .errors import CommandError, UserError
 
 log = logging.getLogger("variant")
@@ -202,16 +203,18 @@ def measure(
     timeout: float | None = None,
     sample_every: float = 0.05,
 ) -> Measured:
-    """Run a benchmark child and collect its rusage (os.wait4) and huge-page use.
+    """Run a program under test and collect its rusage (os.wait4) and huge-page use.
 
     Output goes to temporary files rather than pipes, so a chatty child never
-    blocks on a full pipe while we poll it.
+    blocks on a full pipe while we poll it. It runs in the scratch folder, with
+    paths it can take (scratch.py); the Measured's argv is the caller's.
     """
     import tempfile
     import time
 
     argv = _argv(args)
     log.debug("$ %s", shlex.join(argv))
+    ran = scratch.argv(argv)
     # Models with random weights print arbitrary bytes: decode leniently.
     with (
         tempfile.TemporaryFile("w+", encoding="utf-8", errors="replace") as out,
@@ -222,7 +225,8 @@ def measure(
             # Its own process group: a wrapper in front of the program (perf record, uftrace record)
             # forks it, and a timeout must kill the program too, not only the wrapper.
             proc = subprocess.Popen(
-                argv,
+                ran,
+                cwd=scratch.folder(),
                 env=_env(env),
                 stdout=out,
                 stderr=err,

@@ -150,7 +150,17 @@ PROGRAM_C = r"""
 #include <stdio.h>
 #include <string.h>
 #include "ggml.h"
-int main(void) {
+int main(int argc, char ** argv) {
+    /* like ik_llama.cpp's programs: a log in the working directory */
+    FILE * log = fopen("llama.log", "a");
+    if (log) { fprintf(log, "%s ran\n", NAME); fclose(log); }
+    /* like BitNet's llama-bench: -m is a list split at spaces and commas */
+    for (int i = 1; i + 1 < argc; i++) {
+        if (strcmp(argv[i], "-m") == 0 && strcspn(argv[i + 1], " ,") != strlen(argv[i + 1])) {
+            fprintf(stderr, "failed to open '%.*s'\n", (int) strcspn(argv[i + 1], " ,"), argv[i + 1]);
+            return 1;
+        }
+    }
     printf("%s ok kind=%d threads=%d leak=%d kcfg=%s generated=%d\n", NAME, ggml_barrier_kind(),
            ggml_threads() > 0, ggml_env_leak(), ggml_kcfg(), ggml_generated());
     /* what smoke and the barrier suite read from the real programs */

@@ -17,7 +17,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from ..layout import Layout
-from ..run import capture
+from ..run import capture, measure
 from ..source.sources import Source
 from . import forkmodels
 from .installed import Installed
@@ -37,7 +37,7 @@ def enabled(inst: Installed, option: str) -> bool:
 def perplexity(inst: Installed, model: Path, text: Path) -> tuple[float | None, str]:
     argv = [inst.tool("llama-perplexity"), "-m", str(model), "-f", str(text), "-c", "128", "-b", "128",
             "--chunks", "4", "-t", "2"]  # fmt: skip
-    res = capture(argv, env=inst.runtime_env(), check=False, timeout=900)
+    res = measure(argv, env=inst.runtime_env(), timeout=900)
     found = PPL.search(res.stdout + res.stderr)
     if res.returncode != 0 or not found:
         return None, (res.stderr or res.stdout)[-800:]
@@ -52,8 +52,8 @@ def kernel_share(inst: Installed, model: Path, prefixes: tuple[str, ...]) -> tup
     with tempfile.TemporaryDirectory(prefix="variant-perf-") as tmp:
         data = Path(tmp) / "perf.data"
         bench = [inst.tool("llama-bench"), "-m", str(model), "-p", "0", "-n", "16", "-t", "1", "-r", "1"]
-        rec = capture([perf, "record", "-q", "-e", "cpu-clock", "-F", "999", "-o", str(data), "--", *bench],
-                      env=inst.runtime_env(), check=False, timeout=900)  # fmt: skip
+        rec = measure([perf, "record", "-q", "-e", "cpu-clock", "-F", "999", "-o", str(data), "--", *bench],
+                      env=inst.runtime_env(), timeout=900)  # fmt: skip
         if rec.returncode != 0:
             return 0.0, "", f"perf record failed ({rec.returncode}): {(rec.stderr or rec.stdout)[-400:]}"
         rep = capture([perf, "report", "-i", str(data), "--stdio", "--no-children", "--sort", "symbol", "-q"],

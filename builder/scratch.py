@@ -1,0 +1,105 @@
+"""Where the programs under test run, and paths every fork's programs can take.
+
+Two things the tool's callers should never see from a program it runs:
+
+- Files it writes in its working directory. ik_llama.cpp's programs write
+  `llama.log` and `main.log` there; run from a checkout they ended up committed.
+  Programs run in this process's scratch folder, removed at exit (one left by
+  a killed run is removed by the next run that makes its own).
+- A path it cannot take. Some forks' programs split a path at spaces or commas
+  (BitNet's `llama-bench -m` tries to open '/tmp/new' for '/tmp/new user/...'),
+  so a model in a project whose path has a space, a comma or a non-ASCII letter
+  is passed as a link in the scratch folder, whose own path is plain.
+"""
+
+from __future__ import annotations
+
+import atexit
+import contextlib
+import hashlib
+import os
+import re
+import shutil
+import tempfile
+from pathlib import Path
+
+from .errors import UserError
+
+PREFIX = "variant-run-"
+# What every fork's argument parsers pass through unchanged: no space, comma, quote,
+# glob or non-ASCII letter (a comma separates values in llama-bench's lists).
+PLAIN = re.compile(r"[A-Za-z0-9_./+-]+")
+
+_folder: Path | None = None
+
+
+def plain(text: str) -> bool:
+    return PLAIN.fullmatch(text) is not None
+
+
+def _root() -> Path:
+    """The system's temporary folder, or /tmp when TMPDIR itself is not a plain path."""
+    for candidate in (tempfile.gettempdir(), "/tmp", "/var/tmp"):
+        if plain(candidate) and os.access(candidate, os.W_OK):
+            return Path(candidate)
+    raise UserError(
+        f"no temporary folder with a plain path (TMPDIR={tempfile.gettempdir()!r}): programs of some "
+        "forks cannot take a path with spaces or commas; set TMPDIR to a folder without them"
+    )
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _clean_stale(root: Path) -> None:
+    """Scratch folders of runs that were killed: their owner's pid (in the name) is gone."""
+    for leftover in root.glob(f"{PREFIX}*"):
+        pid = leftover.name[len(PREFIX) :].split("-", 1)[0]
+        if pid.isdigit() and int(pid) != os.getpid() and not _alive(int(pid)):
+            shutil.rmtree(leftover, ignore_errors=True)
+
+
+def folder() -> Path:
+    """This process's scratch folder (made on first use, removed at exit)."""
+    global _folder
+    if _folder is None or not _folder.is_dir():
+        root = _root()
+        with contextlib.suppress(OSError):
+            _clean_stale(root)
+        _folder = Path(tempfile.mkdtemp(prefix=f"{PREFIX}{os.getpid()}-", dir=root))
+        atexit.register(shutil.rmtree, _folder, True)
+    return _folder
+
+
+def takeable(path: Path) -> Path:
+    """path itself when it is plain; otherwise a link to it in the scratch folder."""
+    if plain(str(path)):
+        return path
+    # The same file always gets the same link; the name keeps its suffix (.gguf) for tools that look.
+    tag = hashlib.sha256(os.fsencode(path)).hexdigest()[:12]
+    tail = re.sub(r"[^A-Za-z0-9_.+-]", "_", path.name)[-60:]
+    link = folder() / "links" / f"{tag}-{tail}"
+    if not link.is_symlink():
+        link.parent.mkdir(exist_ok=True)
+        link.symlink_to(path.resolve())
+    return link
+
+
+def argv(args: list[str]) -> list[str]:
+    """args with every existing file or folder that is not a plain path replaced by takeable().
+
+    The program (args[0]) is left as it is: exec takes any path, and a program finds its
+    libraries through its real location.
+    """
+    out = args[:1]
+    for a in args[1:]:
+        p = Path(a)
+        out.append(str(takeable(p)) if not plain(a) and p.is_absolute() and p.exists() else a)
+    return out
