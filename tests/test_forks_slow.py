@@ -71,8 +71,16 @@ def forks(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Forks]:
 
 
 def test_tmac_futex_builds_from_the_archives_and_its_kernels_run(forks: Forks) -> None:
-    built = json.loads(forks.cli("build", "--json", "tmac-clang", "tmac-futex-clang").stdout)
-    futex = built[1]
+    # A new user's two commands, each on its own: the variant builds and smokes before its baseline
+    # exists (its kernels shown to run, the comparison said to be skipped).
+    (futex,) = json.loads(forks.cli("build", "--json", "tmac-futex-clang").stdout)
+    alone = json.loads(forks.cli("smoke", "tmac-futex-clang", "--json").stdout)
+    assert all(c["ok"] for c in alone), [c for c in alone if not c["ok"]]
+    assert any(
+        c["detail"].startswith("greedy output not compared: its default baseline tmac-clang") for c in alone
+    )
+    assert float(next(c for c in alone if c["binary"] == "perf")["detail"].split("%")[0]) > 20
+    built = [*json.loads(forks.cli("build", "--json", "tmac-clang").stdout), futex]
     for m in built:
         checks = {c["check"]: c for c in m["verification"]}
         assert all(c["ok"] for c in checks.values()), checks
@@ -87,7 +95,7 @@ def test_tmac_futex_builds_from_the_archives_and_its_kernels_run(forks: Forks) -
     by = {(c["variant"], c["binary"]): c for c in smoke}
     assert all(c["ok"] for c in smoke), [c for c in smoke if not c["ok"]]
     assert by[("tmac-futex-clang", "llama-cli")]["detail"].startswith(
-        "greedy output vs tmac-clang: identical"
+        "greedy output vs tmac-clang (its default baseline): identical"
     )
     ppl = by[("tmac-futex-clang", "llama-perplexity")]["detail"]
     assert ppl.startswith("i4 (kernels)") and "vs f16" in ppl

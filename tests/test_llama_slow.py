@@ -259,7 +259,9 @@ def test_futex_barrier_series_builds_decodes_like_the_spin_barrier_and_is_tsan_c
 
     smoke = llama.variant_cli("smoke", "futex-gcc", "--json")
     greedy = next(c for c in json.loads(smoke.stdout) if c["detail"].startswith("greedy output vs"))
-    assert greedy["detail"].startswith("greedy output vs openmp-off-gcc: identical"), greedy
+    assert greedy["detail"].startswith("greedy output vs openmp-off-gcc (its default baseline): identical"), (
+        greedy
+    )
 
     # ThreadSanitizer exits 66 on a report; run both the fitting and the oversubscribed path.
     tsan_bin = llama.root / "dist" / "futex-tsan-clang" / "bin" / "test-barrier"
