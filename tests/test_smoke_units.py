@@ -5,6 +5,9 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
+
+from builder.bench import forksmoke
 
 from .conftest import Catalogue, Outcome
 from .fakes import make_patch
@@ -12,8 +15,9 @@ from .fakes import make_patch
 Run = Callable[..., Outcome]
 
 
-def _by_detail(out: str, start: str) -> dict[str, object]:
-    return next(c for c in json.loads(out) if str(c["detail"]).startswith(start))
+def _by_detail(out: str, start: str) -> dict[str, Any]:
+    found: dict[str, Any] = next(c for c in json.loads(out) if str(c["detail"]).startswith(start))
+    return found
 
 
 def test_a_patched_variant_smokes_alone_and_compares_once_its_baseline_is_built(
@@ -42,7 +46,7 @@ def test_a_patched_variant_smokes_alone_and_compares_once_its_baseline_is_built(
         "greedy output vs plain (its default baseline): identical"
     )
     given = run(catalogue.root, "smoke", "patched", "--baseline", "plain", "--json")
-    assert _by_detail(given.out, "greedy output vs plain")["detail"].startswith(  # type: ignore[union-attr]
+    assert _by_detail(given.out, "greedy output vs plain")["detail"].startswith(
         "greedy output vs plain (--baseline): identical"
     )
 
@@ -56,3 +60,16 @@ def test_a_failed_smoke_names_its_failing_rows_on_stderr_even_with_json(
     assert res.code == 1 and json.loads(res.out)[0]["ok"] is False
     assert "smoke: 1 of 1 checks failed:" in res.err
     assert "FAIL  other -: none of the smoke programs" in res.err
+
+
+def test_perf_report_rows_keep_the_symbol_and_drop_the_columns_after_it() -> None:
+    report = (
+        "    48.90%  [.] three_tbl_impl_1536_1536<1, 1536>                       -      -\n"
+        "    12.00%  [.] qgemm_lut_t1_int8_m256_k4096_n1_b4\n"
+        "     5.13%  [k] handle_mm_fault   -   -\n"
+    )
+    assert forksmoke.perf_rows(report) == [
+        (48.90, "three_tbl_impl_1536_1536<1, 1536>"),
+        (12.00, "qgemm_lut_t1_int8_m256_k4096_n1_b4"),
+        (5.13, "handle_mm_fault"),
+    ]

@@ -27,6 +27,7 @@ Say = Callable[[str], None]
 # "Final estimate: PPL = 618.47" (ik_llama.cpp: "... PPL over 4 chunks for n_ctx=128 = 470.28")
 PPL = re.compile(r"Final estimate: PPL[^\n]*= ([0-9.]+|nan|inf)", re.I)
 PERF_LINE = re.compile(r"^\s*([0-9.]+)%\s+(?:\S+\s+)?\[[.k]\]\s+(.*)$")
+COLUMNS = re.compile(r"\s{2,}")
 
 
 def enabled(inst: Installed, option: str) -> bool:
@@ -44,6 +45,13 @@ def perplexity(inst: Installed, model: Path, text: Path) -> tuple[float | None, 
     return float(found[1]), ""
 
 
+def perf_rows(report: str) -> list[tuple[float, str]]:
+    """(percent, symbol) of `perf report --stdio --sort symbol` lines."""
+    # A symbol may hold single spaces (C++ templates); columns after it are set off by several.
+    return [(float(m[1]), COLUMNS.split(m[2].strip())[0]) for line in report.splitlines()
+            if (m := PERF_LINE.match(line))]  # fmt: skip
+
+
 def kernel_share(inst: Installed, model: Path, prefixes: tuple[str, ...]) -> tuple[float, str, str]:
     """(% of cpu-clock samples of a generation in functions starting with prefixes, the top one, problem)."""
     perf = shutil.which("perf")
@@ -58,7 +66,7 @@ def kernel_share(inst: Installed, model: Path, prefixes: tuple[str, ...]) -> tup
             return 0.0, "", f"perf record failed ({rec.returncode}): {(rec.stderr or rec.stdout)[-400:]}"
         rep = capture([perf, "report", "-i", str(data), "--stdio", "--no-children", "--sort", "symbol", "-q"],
                       check=False, timeout=300)  # fmt: skip
-    rows = [(float(m[1]), m[2].strip()) for line in rep.stdout.splitlines() if (m := PERF_LINE.match(line))]
+    rows = perf_rows(rep.stdout)
     ours = [(pct, sym) for pct, sym in rows if sym.startswith(prefixes)]
     top = max(ours, default=(0.0, ""))[1]
     return (
