@@ -3,7 +3,8 @@
 `capture()` is for short commands whose output we parse; `live()` is for long
 ones (CMake, Ninja) whose merged output is streamed line by line to a log file
 and a callback (progress). Nothing here ever goes through a shell, so spec
-values with metacharacters reach the child literally.
+values with metacharacters reach the child literally. A command as logged, and
+as a CommandError shows it, has any URL's password hidden (redact.py).
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from pathlib import Path
 
 from . import scratch
 from .errors import CommandError, UserError
+from .redact import redact_argv
 
 log = logging.getLogger("variant")
 
@@ -55,6 +57,11 @@ def _env(env: Mapping[str, str] | None, inherit: bool = True) -> dict[str, str] 
     return merged
 
 
+def _shown(argv: list[str]) -> str:
+    """A command line as logged and as errors show it: any URL's password hidden (redact.py)."""
+    return shlex.join(redact_argv(argv))
+
+
 def _tail(text: str, lines: int = TAIL_LINES) -> str:
     return "\n".join(text.rstrip().splitlines()[-lines:])
 
@@ -70,7 +77,7 @@ def capture(
 ) -> Result:
     """Run a short command and return its output; raise CommandError on failure if check."""
     argv = _argv(args)
-    log.debug("$ %s%s", shlex.join(argv), f"   (in {cwd})" if cwd else "")
+    log.debug("$ %s%s", _shown(argv), f"   (in {cwd})" if cwd else "")
     try:
         proc = subprocess.run(
             argv,
@@ -88,9 +95,9 @@ def capture(
             f"{argv[0]}: command not found (run `variant doctor` to see what is missing)"
         ) from exc
     except subprocess.TimeoutExpired as exc:
-        raise CommandError(argv, -1, f"timed out after {timeout} s") from exc
+        raise CommandError(redact_argv(argv), -1, f"timed out after {timeout} s") from exc
     if check and proc.returncode != 0:
-        raise CommandError(argv, proc.returncode, _tail(proc.stderr or proc.stdout))
+        raise CommandError(redact_argv(argv), proc.returncode, _tail(proc.stderr or proc.stdout))
     return Result(tuple(argv), proc.returncode, proc.stdout, proc.stderr)
 
 
@@ -119,11 +126,11 @@ def live(
     child gets env and nothing else (builds: see host/env.py).
     """
     argv = _argv(args)
-    log.debug("$ %s%s", shlex.join(argv), f"   (in {cwd})" if cwd else "")
+    log.debug("$ %s%s", _shown(argv), f"   (in {cwd})" if cwd else "")
     tail: collections.deque[str] = collections.deque(maxlen=TAIL_LINES)
     log_file.parent.mkdir(parents=True, exist_ok=True)
     with open(log_file, "a", encoding="utf-8", errors="replace") as out:
-        out.write(f"$ {shlex.join(argv)}\n")
+        out.write(f"$ {_shown(argv)}\n")
         out.flush()
         try:
             proc = subprocess.Popen(
@@ -158,7 +165,7 @@ def live(
             raise
         out.write(f"[exit {rc}]\n")
     if rc != 0:
-        raise CommandError(argv, rc, "\n".join(tail), log=log_file)
+        raise CommandError(redact_argv(argv), rc, "\n".join(tail), log=log_file)
 
 
 @dataclass(frozen=True)
@@ -213,7 +220,7 @@ def measure(
     import time
 
     argv = _argv(args)
-    log.debug("$ %s", shlex.join(argv))
+    log.debug("$ %s", _shown(argv))
     ran = scratch.argv(argv)
     # Models with random weights print arbitrary bytes: decode leniently.
     with (
@@ -277,7 +284,7 @@ def measure(
 def background(args: Sequence[Arg]) -> Iterator[None]:
     """A helper process (a CPU hog, say) that lives exactly as long as the with-block."""
     argv = _argv(args)
-    log.debug("$ %s &", shlex.join(argv))
+    log.debug("$ %s &", _shown(argv))
     proc = subprocess.Popen(
         argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, preexec_fn=_die_with_parent
     )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import socket
 import subprocess
@@ -15,10 +16,17 @@ from typing import Any
 
 import pytest
 
+from builder import run as run_mod
 from builder.build import ccache as remote
+from builder.build import plan as plan_mod
+from builder.errors import CommandError
+from builder.layout import Layout
+from builder.redact import redact
+from builder.wheel import make as wheel_make
 
 from . import fakes
 from .conftest import REPO, Catalogue, Outcome, Redis, ccache_counters, free_port, write_sources
+from .test_wheel_units import PIN as WHEEL_PIN
 
 Run = Callable[..., Outcome]
 VARIANT = 'targets = ["test-barrier", "llama-simple"]\n'
@@ -167,34 +175,59 @@ def test_a_store_that_does_not_answer_is_left_out_with_a_warning(
     m = json.loads((catalogue.dist / "v" / "manifest.json").read_text())
     assert m["ccache"]["remote"]["state"] == "unreachable"
     # left out of the build itself: no compile waited for it
-    assert "CCACHE_REMOTE_STORAGE" not in " ".join(m["commands"]["configure"])
+    assert remote.CONFIG_VAR not in " ".join(m["commands"]["configure"])
+    assert not (catalogue.home / "private").exists()  # nor was its config file written
     assert m["ccache"]["remote_errors"] == 0 and m["ccache"]["misses"] >= 3
 
 
-def test_remote_is_configured_once_never_hashed_and_its_password_never_shown(
+def test_remote_is_configured_once_never_hashed_and_never_on_a_command_line(
     catalogue: Catalogue, run: Run, clean_env: None, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     catalogue.variant("v", VARIANT)
     plain = json.loads(run(catalogue.root, "show", "--json", "v").out)
-    assert "CCACHE_REMOTE_STORAGE" not in " ".join(plain["configure"])
+    assert remote.CONFIG_VAR not in " ".join(plain["configure"])
     (catalogue.root / "catalogue.toml").write_text(
         '[ccache]\nremote = "redis://user:s3cret@cache.example:6380"\n'
     )
-    shared = json.loads(run(catalogue.root, "show", "--json", "v").out)
+    shared_out = run(catalogue.root, "show", "--json", "v").out
+    shared = json.loads(shared_out)
     assert shared["hash"] == plain["hash"]
+    plan = plan_mod.make(Layout.at(catalogue.root), "v")
+    assert plan.remote is not None and plan.remote.origin == str(catalogue.root / "catalogue.toml")
+    conf = remote.config_path(catalogue.home, plan.remote)
+    # The launcher names the config file, and nothing of the store itself: not even its host.
     launcher = next(a for a in shared["configure"] if a.startswith("-DCMAKE_C_COMPILER_LAUNCHER="))
-    assert "CCACHE_REMOTE_STORAGE=redis://user:***@cache.example:6380|connect-timeout=500|" in launcher
-    assert "CCACHE_NOREMOTE_ONLY=true" in launcher
-    assert "s3cret" not in run(catalogue.root, "show", "v").out
+    assert f"{remote.CONFIG_VAR}={conf};ccache" in launcher and "cache.example" not in launcher
+    assert "s3cret" not in shared_out + run(catalogue.root, "show", "v").out
+    assert not conf.parent.exists()  # show writes nothing
+
+    # What a build writes first: 0600 in a 0700 folder, beside (never in) the cache folder CI uploads,
+    # and the primary config's own settings kept (ccache -M writes max_size there), ours replacing its store.
+    (catalogue.home / "ccache").mkdir(parents=True)
+    (catalogue.home / "ccache" / "ccache.conf").write_text("max_size = 7G\nremote_storage = http://stale:1\n")
+    assert remote.write_config(plan.ccache_env, plan.remote) == conf
+    assert conf.stat().st_mode & 0o777 == 0o600 and conf.parent.stat().st_mode & 0o777 == 0o700
+    assert not conf.is_relative_to(catalogue.home / "ccache")
+    shown = _ccache_config(dict(plan.ccache_env))
+    assert shown["remote_storage"] == (
+        str(conf),
+        "redis://user:s3cret@cache.example:6380|connect-timeout=500|operation-timeout=5000",
+    )
+    assert shown["remote_only"] == (str(conf), "false") and shown["max_size"] == (str(conf), "7.0G")
+    assert shown["cache_dir"] == ("environment", str(catalogue.home / "ccache"))
+
     # the environment wins over the file; "off" turns it off
     monkeypatch.setenv(remote.ENV, "http://other.example:8080/cache|layout=flat")
-    env = json.loads(run(catalogue.root, "show", "--json", "v").out)
-    assert "CCACHE_REMOTE_STORAGE=http://other.example:8080/cache|layout=flat|connect-timeout" in " ".join(
-        env["configure"]
+    env = plan_mod.make(Layout.at(catalogue.root), "v")
+    assert env.remote is not None and env.remote.origin == remote.ENV
+    assert (
+        env.remote.storage
+        == "http://other.example:8080/cache|layout=flat|connect-timeout=500|operation-timeout=5000"
     )
-    assert env["hash"] == plain["hash"]
+    assert remote.config_path(catalogue.home, env.remote) != conf  # two stores, two files
+    assert json.loads(run(catalogue.root, "show", "--json", "v").out)["hash"] == plain["hash"]
     monkeypatch.setenv(remote.ENV, "off")
-    assert "CCACHE_REMOTE_STORAGE" not in " ".join(
+    assert remote.CONFIG_VAR not in " ".join(
         json.loads(run(catalogue.root, "show", "--json", "v").out)["configure"]
     )
     monkeypatch.delenv(remote.ENV)
@@ -204,3 +237,167 @@ def test_remote_is_configured_once_never_hashed_and_its_password_never_shown(
     (catalogue.root / "catalogue.toml").write_text('[ccache]\nremote = "redis://h"\nconect-timeout = 5\n')
     res = run(catalogue.root, "show", "v")
     assert res.code == 2 and 'did you mean "connect-timeout"' in res.err
+
+
+def _ccache_config(env: dict[str, str]) -> dict[str, tuple[str, str]]:
+    """ccache's own view of its settings in env (`ccache --show-config`): key -> (origin, value)."""
+    out = subprocess.run(
+        ["ccache", "--show-config"], env={"PATH": os.environ["PATH"], **env}, capture_output=True, text=True
+    )
+    assert out.returncode == 0, out.stderr
+    found = {}
+    for line in out.stdout.splitlines():
+        origin, _, setting = line.partition(") ")
+        key, _, value = setting.partition(" = ")
+        found[key] = (origin.removeprefix("("), value)
+    return found
+
+
+@pytest.mark.parametrize(
+    ("url", "shown"),
+    [
+        ("redis://user:PASSWORD@cache.example:6380", "redis://user:***@cache.example:6380"),
+        ("redis://PASSWORD@cache.example", "redis://***@cache.example"),  # ccache's password-only form
+        ("redis://:PASSWORD@cache.example/2", "redis://:***@cache.example/2"),
+        ("http://user:PASS@WORD@cache.example/c", "http://user:***@cache.example/c"),  # an unescaped '@'
+        ("https://PASSWORD@github.com/o/r.git", "https://***@github.com/o/r.git"),  # a token
+        ("ssh://git@github.com/o/r.git", "ssh://git@github.com/o/r.git"),  # a login, not a secret
+        ("redis://cache.example:6379", "redis://cache.example:6379"),
+    ],
+)
+def test_redact_hides_a_password_in_both_of_ccaches_spellings(url: str, shown: str) -> None:
+    assert redact(url) == shown
+    launcher = f"-DL=/usr/bin/env;X={url}|connect-timeout=500;ccache"
+    assert redact(launcher) == f"-DL=/usr/bin/env;X={shown}|connect-timeout=500;ccache"
+
+
+def test_every_recorded_command_and_error_hides_the_password(
+    tmp_path: Path, catalogue: Catalogue, run: Run, clean_env: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    log = tmp_path / "build.log"
+    fail = [sys.executable, "-c", "raise SystemExit(3)", "redis://PASSWORD@cache.example"]
+    with pytest.raises(CommandError) as live_error:
+        run_mod.live(fail, log_file=log)
+    with pytest.raises(CommandError) as capture_error:
+        run_mod.capture([*fail, "http://user:PASSWORD@cache.example/c"])
+    for err in (live_error.value, capture_error.value):
+        assert "PASSWORD" not in str(err) + " ".join(err.argv) and "redis://***@cache.example" in str(err)
+    assert "PASSWORD" not in log.read_text() and "redis://***@cache.example" in log.read_text()
+
+    # the configuration's own errors, for both spellings and both places it is configured
+    catalogue.variant("v", VARIANT)
+    monkeypatch.setenv(remote.ENV, "redis://PASSWORD@cache.example:63x9")
+    res = run(catalogue.root, "show", "v")
+    assert res.code == 2 and f"{remote.ENV}: " in res.err and "redis://***@cache.example:63x9" in res.err
+    monkeypatch.delenv(remote.ENV)
+    (catalogue.root / "catalogue.toml").write_text('[ccache]\nremote = "s3://user:PASSWORD@bucket"\n')
+    res = run(catalogue.root, "show", "v")
+    assert res.code == 2 and "s3://user:***@bucket" in res.err and "PASSWORD" not in res.err
+    # A URL becomes one line of ccache's config file: a newline would add a setting (here a
+    # command ccache runs before every compiler); whitespace is refused, and not echoed.
+    monkeypatch.setenv(remote.ENV, "redis://PASS WORD@h\nprefix_command=touch /tmp/pwned")
+    res = run(catalogue.root, "show", "v")
+    assert res.code == 2 and "whitespace or a control character" in res.err and "WORD" not in res.err
+
+
+def test_a_failed_configure_shows_the_password_nowhere(
+    catalogue: Catalogue, redis_server: Redis, run: Run, clean_env: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # FAKE_DEP's find_package fails: configure stops after CMake has run the compiler checks
+    # through the launcher and written its cache.
+    catalogue.variant("v", VARIANT + "[cmake]\nFAKE_DEP = true\n")
+    url = f"redis://user:{SECRET}@127.0.0.1:{redis_server.port}"
+    monkeypatch.setenv(remote.ENV, url)
+    res = run(catalogue.root, "build", "v")
+    assert res.code == 1 and "FakeDep" in res.err, res.err
+    assert SECRET not in res.out + res.err and f"{remote.CONFIG_VAR}=" in res.err
+    work = catalogue.home / "work" / "v"
+    assert (work / "build" / "CMakeCache.txt").is_file() and (work / "build.log").is_file()
+    assert _holding(SECRET, catalogue.root) == {_config_of(catalogue.home)}
+
+
+SECRET = "s3cret-PASSWORD-4711"
+
+
+def _holding(secret: str, *folders: Path) -> set[Path]:
+    """Every file under folders (symbolic links not followed) whose bytes hold secret."""
+    return {
+        Path(top) / name
+        for folder in folders
+        for top, _, files in os.walk(folder)
+        for name in files
+        if not (Path(top) / name).is_symlink() and secret.encode() in (Path(top) / name).read_bytes()
+    }
+
+
+def _config_of(home: Path) -> Path:
+    """The one ccache config file of ours, checked 0600 (the one file allowed to hold the password)."""
+    (found,) = (home / "private").iterdir()
+    assert found.suffix == ".conf" and found.stat().st_mode & 0o777 == 0o600, oct(found.stat().st_mode)
+    return found
+
+
+def _require_auth(redis: Redis, user: str, password: str) -> None:
+    """The store takes `user` with password, and its default user only with the same password."""
+    with socket.create_connection(("127.0.0.1", redis.port), timeout=5) as conn:
+        for command in (
+            ["ACL", "SETUSER", user, "on", f">{password}", "~*", "&*", "+@all"],
+            ["CONFIG", "SET", "requirepass", password],
+        ):
+            wire = f"*{len(command)}\r\n" + "".join(f"${len(a)}\r\n{a}\r\n" for a in command)
+            conn.sendall(wire.encode())
+            assert conn.recv(64).startswith(b"+OK"), command[:2]
+    with socket.create_connection(("127.0.0.1", redis.port), timeout=5) as conn:
+        conn.sendall(b"*1\r\n$4\r\nPING\r\n")
+        assert conn.recv(64).startswith(b"-NOAUTH")  # the store really wants the password
+
+
+def test_a_build_through_a_store_with_a_password_records_it_nowhere(
+    tmp_path: Path,
+    catalogue: Catalogue,
+    redis_server: Redis,
+    run: Run,
+    clean_env: None,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """issue 28's acceptance: after builds through a store with a password, only ccache's own 0600
+    config holds it, not .variant/, dist/, a wheel's records or the generated workflow."""
+    _require_auth(redis_server, "user", SECRET)
+    # A: `user:password@`, from the environment (as CI sets it)
+    with_user = f"redis://user:{SECRET}@127.0.0.1:{redis_server.port}"
+    monkeypatch.setenv(remote.ENV, with_user)
+    catalogue.variant("v", VARIANT)
+    res = run(catalogue.root, "build", "v")
+    assert res.code == 0, res.err
+    ma = json.loads((catalogue.dist / "v" / "manifest.json").read_text())
+    assert ma["ccache"]["remote"] == {
+        "url": f"redis://user:***@127.0.0.1:{redis_server.port}",
+        "from": remote.ENV,
+        "state": "used",
+        "hits": 0,
+        "errors": 0,
+    }
+    # B: ccache's password-only form, from catalogue.toml; its hits prove the password reached ccache
+    monkeypatch.delenv(remote.ENV)
+    alone = f"redis://{SECRET}@127.0.0.1:{redis_server.port}"
+    b = _catalogue(tmp_path / "b", (catalogue.upstream.path, catalogue.upstream.commit), alone)
+    res = run(b, "build", "v")
+    assert res.code == 0, res.err
+    mb = _manifest(b)
+    assert mb["ccache"]["remote"]["url"] == f"redis://***@127.0.0.1:{redis_server.port}"
+    assert mb["ccache"]["remote"]["errors"] == 0 and mb["ccache"]["remote"]["hits"] >= 3
+    assert mb["ccache"]["remote"]["hits"] == mb["ccache"]["hits"]
+
+    # the wheel's records (the manifest staged into the wheel and <wheel>.json start from it)
+    write_sources(b, str(catalogue.upstream.path), catalogue.upstream.commit, WHEEL_PIN)
+    recipe = wheel_make.resolve(Layout.at(b), "v")
+    assert recipe.plan.remote is not None and remote.CONFIG_VAR in " ".join(recipe.cmake_args())
+    assert SECRET not in json.dumps(recipe.manifest()) + " ".join(recipe.cmake_args())
+    # the generated workflow
+    (b / "runners.toml").write_text('[runner.linux]\ntoolchains = ["gcc"]\n')
+    assert run(b, "ci", "generate").code == 0
+    assert (b / ".github" / "workflows" / "variants.yml").is_file()
+
+    assert _holding(SECRET, catalogue.root) == {_config_of(catalogue.home)}
+    # B's catalogue.toml is where the user wrote it; what the tool wrote is what counts
+    assert _holding(SECRET, b / ".variant", b / "dist", b / ".github") == {_config_of(b / ".variant")}

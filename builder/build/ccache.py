@@ -5,10 +5,16 @@ puts one cache behind every machine that builds the catalogue.
 
 Configured once for the catalogue (`catalogue.toml`: `[ccache] remote = "redis://host:port"` or
 `"http://host:port/path"`) or by the environment (`VARIANT_CCACHE_REMOTE`, which wins; `off`
-disables). The URL reaches ccache through the CMake launcher's environment
-(CCACHE_REMOTE_STORAGE) with short timeouts, is recorded in the manifest with any password
-hidden, and is never part of a variant's hash: where a compile was cached changes nothing in
+disables). It is never part of a variant's hash: where a compile was cached changes nothing in
 the binary.
+
+The URL may hold a password (`redis://[[user:]password@]host`), so it never reaches a command
+line: CMake would keep it in CMakeCache.txt and build.ninja, the build log and a failed
+command's error would show it. It is written to a ccache config file of its own, 0600 in the
+state folder's private/ (never in the cache folder, which CI uploads), and the launcher names
+only that file (CCACHE_CONFIGPATH). That file replaces ccache's primary config
+(<cache dir>/ccache.conf), so it carries that file's settings too. Everything recorded shows
+the URL through redact() (builder/redact.py).
 
 A store that is down or slow never fails a build. ccache 4.7.5 itself falls back to the local
 cache when a store refuses or drops connections (it counts a `remote_storage_error` and compiles),
@@ -20,6 +26,7 @@ configured timeouts; a store that does not answer is left out of that build, wit
 
 from __future__ import annotations
 
+import hashlib
 import http.client
 import os
 import shutil
@@ -28,11 +35,12 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import urlsplit
 
 from .. import tomlfile as tf
 from ..errors import SpecError, UserError
 from ..layout import Layout
+from ..redact import redact, redact_argv
 
 ENV = "VARIANT_CCACHE_REMOTE"
 KEYS = ("remote", "connect-timeout", "operation-timeout")
@@ -40,6 +48,9 @@ SCHEMES = {"redis": 6379, "http": 80}
 # ccache's own defaults are 100 ms and 10 s; a hung store would cost the latter on every compile.
 CONNECT_MS = 500
 OPERATION_MS = 5000
+CONFIG_VAR = "CCACHE_CONFIGPATH"  # the launcher's one remote setting: the path of our config file
+# Keys of ccache's config that say where the remote store is: ours replace the primary config's.
+REMOTE_KEYS = ("remote_storage", "remote_only", "secondary_storage")
 
 
 @dataclass(frozen=True)
@@ -52,7 +63,7 @@ class Remote:
 
     @property
     def storage(self) -> str:
-        """The CCACHE_REMOTE_STORAGE value."""
+        """ccache's remote_storage value: the URL (password and all) and the attributes."""
         return "|".join((self.url, *self.attributes))
 
     @property
@@ -60,28 +71,38 @@ class Remote:
         """The URL with any password hidden: for manifests, logs and warnings."""
         return redact(self.url)
 
-    def env(self) -> tuple[tuple[str, str], ...]:
-        # remote_only false (ccache spells a false boolean CCACHE_NO<NAME>=true; "false" is an
-        # error): hits from the store are copied into the local cache, and the local cache keeps
-        # serving when the store goes away in the middle of a build.
-        return (("CCACHE_REMOTE_STORAGE", self.storage), ("CCACHE_NOREMOTE_ONLY", "true"))
+    def config(self, primary: str) -> str:
+        """Our ccache config file: the primary config's settings, then the remote store.
+
+        remote_only false: hits from the store are copied into the local cache, and the local
+        cache keeps serving when the store goes away in the middle of a build.
+        """
+        kept = [ln for ln in primary.splitlines() if ln.split("=", 1)[0].strip() not in REMOTE_KEYS]
+        head = "# Written by variant for builds with the remote compile cache (0600: it holds the URL)."
+        return "\n".join([head, *kept, f"remote_storage = {self.storage}", "remote_only = false", ""])
 
 
-def redact(url: str) -> str:
-    parts = urlsplit(url)
-    if parts.password is None:
-        return url
-    host = parts.hostname or ""
-    netloc = (f"{parts.username}:***@" if parts.username else ":***@") + host
-    netloc += f":{parts.port}" if parts.port else ""
-    return urlunsplit(parts._replace(netloc=netloc))
+def config_path(home: Path, remote: Remote) -> Path:
+    """Where a store's config file lives: named by the store's URL with its password hidden.
+
+    Two stores used at once by two runs get two files. The name is on record (in the launcher,
+    so in CMakeCache.txt and manifests): a digest of the password, or of attributes such as a
+    token, would be a way to test guesses at them, so it leaves both out.
+    """
+    digest = hashlib.sha256(remote.shown.encode()).hexdigest()[:12]
+    return home / "private" / f"ccache-remote-{digest}.conf"
 
 
 def _parse(url: str, origin: str, where: Path | None, connect_ms: int, operation_ms: int) -> Remote:
     def bad(message: str) -> Exception:
         return SpecError(where, "ccache.remote", message) if where else UserError(f"{origin}: {message}")
 
-    base, *attrs = url.strip().split("|")
+    url = url.strip()
+    if any(c.isspace() or not c.isprintable() for c in url):
+        # It becomes one line of ccache's config file: a newline would add settings of its own.
+        # Not shown: a password with a space in it would not be recognised, and so not hidden.
+        raise bad("the URL holds whitespace or a control character (a URL has none)")
+    base, *attrs = url.split("|")
     parts = urlsplit(base)
     if parts.scheme not in SCHEMES:
         schemes = " or ".join(f"{s}://" for s in SCHEMES)
@@ -166,22 +187,51 @@ def settings(layout: Layout, name: str) -> tuple[tuple[tuple[str, str], ...], Re
         ("CCACHE_DEPEND", "true"),
         ("CCACHE_SLOPPINESS", "time_macros,include_file_mtime,include_file_ctime"),
         ("CCACHE_STATSLOG", str(layout.work(name) / "ccache-stats.log")),
-        *(remote.env() if remote else ()),
+        # The store's URL only through our config file (written by write_config before a build).
+        *(((CONFIG_VAR, str(config_path(layout.home, remote))),) if remote else ()),
     )
     return env, remote
 
 
+def write_config(env: tuple[tuple[str, str], ...], remote: Remote | None) -> Path | None:
+    """Write the config file the launcher names (0600, atomically); None when the build has no store.
+
+    Called before every configure and build: the file follows the store configured now and
+    the primary config's settings (`ccache -M` writes max_size there) as they are now.
+    """
+    settings = dict(env)
+    if remote is None or CONFIG_VAR not in settings:
+        return None
+    path = Path(settings[CONFIG_VAR])
+    primary = Path(settings["CCACHE_DIR"]) / "ccache.conf" if "CCACHE_DIR" in settings else None
+    text = remote.config(primary.read_text(errors="replace") if primary and primary.is_file() else "")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.parent.chmod(0o700)
+    if path.is_file() and path.stat().st_mode & 0o077 == 0 and path.read_text() == text:
+        return path
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp.unlink(missing_ok=True)
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    try:
+        os.fchmod(fd, 0o600)  # whatever the umask
+        with os.fdopen(fd, "w") as fh:
+            fh.write(text)
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+    return path
+
+
 def without_remote(env: tuple[tuple[str, str], ...], remote: Remote | None) -> tuple[tuple[str, str], ...]:
     """The environment with the local cache only (the remote store did not answer)."""
-    drop = {k for k, _ in remote.env()} if remote else set()
-    return tuple((k, v) for k, v in env if k not in drop)
+    return tuple((k, v) for k, v in env if not (remote and k == CONFIG_VAR))
 
 
 def shown_argv(argv: list[str], remote: Remote | None) -> list[str]:
-    """A command line with the remote store's password hidden: what manifests and show print."""
-    if remote is None or remote.shown == remote.url:
-        return argv
-    return [a.replace(remote.url, remote.shown) for a in argv]
+    """A command line fit to record: the store's URL (should one be there) shown, every password hidden."""
+    if remote is not None:
+        argv = [a.replace(remote.url, remote.shown) for a in argv]
+    return redact_argv(argv)
 
 
 def check(remote: Remote, name: str, say: Callable[[str], None]) -> dict[str, Any]:

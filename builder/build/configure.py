@@ -11,7 +11,7 @@ from typing import Any
 
 from ..progress import Progress
 from ..run import live
-from . import warnings
+from . import ccache, warnings
 from .plan import Plan
 from .warnings import NINJA_STATUS
 
@@ -54,6 +54,8 @@ def configure(plan: Plan, log_file: Path, say: Say) -> None:
     how = " afresh (the configure inputs changed)" if fresh else ""
     say(f"{plan.name}: configuring ({plan.variant.build_type}, {plan.toolchain.spec.name}){how}")
     record.unlink(missing_ok=True)
+    # CMake's compiler checks compile through the launcher too: the store's config file first.
+    ccache.write_config(plan.ccache_env, plan.remote)
     live([*argv, "--fresh"] if fresh else argv, log_file=log_file, env=dict(plan.env), inherit_env=False)
     record.write_text(json.dumps(inputs, indent=1))
 
@@ -75,6 +77,7 @@ def build(plan: Plan, log_file: Path, *, jobs: int | None = None) -> dict[str, l
         show_step(progress, line)
 
     env = {**dict(plan.env), "NINJA_STATUS": "[%f/%t] "}
+    ccache.write_config(plan.ccache_env, plan.remote)  # the launcher names it (CCACHE_CONFIGPATH)
     try:
         live(plan.build_argv(jobs), log_file=log_file, env=env, inherit_env=False, on_line=on_line)
     finally:

@@ -22,8 +22,8 @@ from pathlib import Path
 from typing import Any
 
 from .. import __version__
+from ..build import ccache, pipeline
 from ..build import configure as cmake
-from ..build import pipeline
 from ..build import plan as plan_mod
 from ..clock import now_iso
 from ..errors import BuildError
@@ -67,6 +67,7 @@ def _pip_wheel(recipe: Recipe, dest: Path, log_file: Path) -> Path:
     # pip runs the backend with this interpreter; its scripts (cmake, ninja) sit beside it.
     env["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), env.get("PATH", "")])
     progress = Progress(f"{plan.name}: building the wheel")
+    ccache.write_config(plan.ccache_env, plan.remote)  # the launcher in CMAKE_ARGS names it
 
     def on_line(line: str) -> None:
         cmake.show_step(progress, line)

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from ..build import ccache
 from ..build.plan import Plan
 from ..errors import UserError
 from ..layout import Layout
@@ -88,7 +89,8 @@ class Recipe:
                 "version": self.version,
                 "sdist": self.pin.describe(),
                 "vendor": VENDOR,
-                "cmake_args": self.cmake_args(),
+                # As recorded everywhere: a password in any of them hidden (the wheel is shared).
+                "cmake_args": ccache.shown_argv(self.cmake_args(), self.plan.remote),
                 "settings": self.settings(),
                 "programs_off": list(PROGRAMS),
                 "mtmd": self.mtmd,
