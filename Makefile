@@ -1,5 +1,7 @@
 # llama-variants: set up a machine, run the demo, test, lint.
 PYTHON ?= python3
+# pyproject.toml's requires-python: tarfile's data filter (builder/unpack.py) came with 3.11.4.
+PYTHON_FLOOR := 3.11.4
 SUDO   := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 APT_PACKAGES := git cmake ninja-build ccache pkg-config gcc g++ clang-19 libomp-19-dev \
                 liburing-dev uftrace linux-perf fio libdmlc-dev libdlpack-dev clang-format-19 \
@@ -9,10 +11,10 @@ DEMO_BASE      := openmp-off-gcc
 DEMO_CANDIDATE := futex-gcc
 DEMO_REPORT    := report
 
-.PHONY: setup demo test test-fast lint clean
+.PHONY: setup python-floor demo test test-fast lint clean
 
 # Everything the builds and tests need: Debian packages, then this package in editable mode.
-setup:
+setup: python-floor
 	@if command -v apt-get >/dev/null; then \
 	    missing=$$(for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
 	    if [ -n "$$missing" ]; then \
@@ -23,6 +25,12 @@ setup:
 	else echo "no apt-get: install $(APT_PACKAGES) by hand (see: variant doctor)"; fi
 	$(PYTHON) -m pip install -q --disable-pip-version-check -e '.[dev]'
 	variant doctor
+
+# Said before anything is installed, in words (pip would only say "requires a different Python").
+python-floor:
+	@$(PYTHON) -c 'import sys; floor = tuple(map(int, "$(PYTHON_FLOOR)".split("."))); \
+	    sys.exit(None if sys.version_info >= floor else "llama-variants needs Python >= $(PYTHON_FLOOR) " \
+	             f"(tarfile extraction filters); $(PYTHON) is {sys.version.split()[0]}: set PYTHON=...")'
 
 # The main job on the embedded default: build the spin barrier (ggml's threadpool) and the same
 # tree with the futex-yield-barrier series from the offline llama.cpp source, check that the

@@ -59,6 +59,7 @@ def build(layout: Layout, name: str, opts: Options, say: Say) -> Outcome:
         # Whoever held the lock may just have built the very same thing.
         if not opts.force and install.status(layout, name, plan.hash) == "up to date":
             return _up_to_date(layout, plan)
+        install.check_place(layout, name)  # before minutes of building, not at the publish
         return _build_locked(layout, plan, opts, say)
 
 

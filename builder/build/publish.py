@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from ..digest import sha256_file
+from ..errors import UserError
 from ..layout import Layout
 from ..lock import try_exclusive
 
@@ -40,6 +41,25 @@ def status(layout: Layout, name: str, plan_hash: str) -> str:
     bins = layout.dist / name / "bin"
     present = all((bins / b["name"]).is_file() for b in manifest.get("binaries", []))
     return "up to date" if manifest.get("hash") == plan_hash and present else "stale"
+
+
+def check_place(layout: Layout, name: str) -> None:
+    """dist/<name> is this tool's link or nothing: a folder or file a person put there is refused.
+
+    Publishing replaces dist/<name>; what stands there that this tool did not
+    make (it only ever makes a link into dist/.builds/) would be lost with it.
+    """
+    place = layout.dist / name
+    if place.is_symlink() or not place.exists():
+        return
+    what = "folder" if place.is_dir() else "file"
+    copy = (read_manifest(layout, name) or {}).get("tool_version") is not None
+    raise UserError(
+        f"{place}: a {what} this tool did not publish"
+        + (" (a copy of a build: it holds a manifest.json)" if copy else "")
+        + f"; building {name} publishes dist/{name} as a link to dist/.builds/ and would replace it. "
+        f"Move it elsewhere (or remove it), then build {name} again; nothing was built"
+    )
 
 
 def in_use_lock(layout: Layout, folder: Path) -> Path:
@@ -68,6 +88,7 @@ def publish(
     After a power loss dist/<name> names either the old folder or the new one,
     and whichever it names holds binaries and a manifest that belong together.
     """
+    check_place(layout, name)  # again, under the build lock: someone may have put it there meanwhile
     builds = layout.dist / ".builds"
     builds.mkdir(parents=True, exist_ok=True)
     nonce = uuid.uuid4().hex[:8]
@@ -97,9 +118,6 @@ def publish(
     link = layout.dist / name
     tmp_link = layout.dist / f".{name}.{nonce}.link"
     os.symlink(os.path.relpath(final, layout.dist), tmp_link)
-    if link.is_dir() and not link.is_symlink():
-        # A plain folder (copied in by hand): move it aside, it cannot be renamed over.
-        os.rename(link, builds / f"{name}-previous-{nonce}")
     os.replace(tmp_link, link)
     _fsync(layout.dist)
     _clean(layout, name, keep=final)
@@ -108,9 +126,9 @@ def publish(
 
 def _ours(name: str, candidate: str) -> bool:
     """Other variants may share the prefix (futex-gcc vs futex-gcc-lto): ours are
-    name-<12 hex>-<nonce>[.tmp] or name-previous-<nonce>."""
+    name-<12 hex>-<nonce>[.tmp]."""
     rest = candidate[len(name) + 1 :].removesuffix(".tmp").split("-")
-    return len(rest) == 2 and (len(rest[0]) == 12 or rest[0] == "previous")
+    return len(rest) == 2 and len(rest[0]) == 12
 
 
 def _clean(layout: Layout, name: str, keep: Path) -> None:
@@ -121,9 +139,9 @@ def _clean(layout: Layout, name: str, keep: Path) -> None:
     before its rename. A folder a smoke or bench is still running binaries
     from (its in-use lock is held) is left for a later publish to remove.
     """
-    ours = re.compile(rf"^\.{re.escape(name)}\.[0-9a-f]{{8}}\.link$")  # not another variant's
+    ours = re.compile(rf"\.{re.escape(name)}\.[0-9a-f]{{8}}\.link")  # not another variant's
     for leftover in layout.dist.glob(f".{name}.*.link"):
-        if ours.match(leftover.name):
+        if ours.fullmatch(leftover.name):
             leftover.unlink(missing_ok=True)
     for old in (layout.dist / ".builds").glob(f"{name}-*"):
         if old == keep or not _ours(name, old.name):

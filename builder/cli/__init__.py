@@ -19,7 +19,12 @@ from .app import cli
 def main(argv: list[str] | None = None) -> None:
     try:
         cli.main(args=argv, prog_name="variant", standalone_mode=False)
-    except click.exceptions.Abort:
+    except click.exceptions.Abort as exc:
+        if isinstance(exc.__cause__, EOFError):
+            # click turns an EOFError into Abort as it does Ctrl-C; a file that ends too early
+            # (a truncated gzip) is not an interruption. Files the tool reads say which one (exit 2).
+            click.echo(f"error: unexpected end of data: {exc.__cause__}", err=True)
+            sys.exit(1)
         click.echo("interrupted", err=True)
         sys.exit(130)
     except click.ClickException as exc:

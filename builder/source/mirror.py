@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
-from .. import git
+from .. import git, tempdirs
 from ..digest import sha256_file
 from ..errors import CommandError, UserError
 from ..layout import Layout
@@ -156,15 +157,17 @@ def create_mirror(layout: Layout, sources: list[Source], folder: Path, say: Say)
         if pin.kind == "pypi":
             got = pinned.fetch(layout, src, say)
             dest = folder / got.name
-            folder.mkdir(parents=True, exist_ok=True)
             if got.resolve() != dest.resolve():
-                shutil.copy2(got, dest)
+                # copied beside and renamed: a killed copy never leaves a partial sdist under its name
+                with tempdirs.folder(folder, "archive", say) as tmp:
+                    shutil.copy2(got, tmp / got.name)
+                    os.replace(tmp / got.name, dest)
         else:
             base = ensure_base(layout, src, offline=False, say=say, fetch=True)
             if base.origin != "git":
                 need = f"its git commit is needed to write {pin.name}"
                 raise UserError(f"{src.name}: {need}, and {src.url} is not reachable")
-            dest = pinned.write_archive(layout, src, base.commit, folder)
+            dest = pinned.write_archive(layout, src, base.commit, folder, say)
         sha = sha256_file(dest)
         say(f"{src.name}: wrote {dest}")
         out.append(Written(dest, sha, sha == pin.sha256))

@@ -14,18 +14,17 @@ from __future__ import annotations
 
 import gzip
 import os
+import re
 import shutil
 import sys
-import tarfile
-import tempfile
-import zipfile
 from pathlib import Path, PurePosixPath
 
-from .. import git
+from .. import git, tempdirs
 from ..digest import sha256_file
-from ..errors import UserError
+from ..errors import CommandError, UserError
 from ..layout import Layout
 from ..run import capture
+from ..unpack import unpack
 from .sources import Pin, Say, Source
 
 IMPORT_DATE = "@946684800 +0000"  # 2000-01-01: fixed, so the commit hash is a function of the tree
@@ -89,32 +88,62 @@ def fetch(layout: Layout, src: Source, say: Say) -> Path:
             f"{src.file}: {src.name}.archive: {pin.name} is in no mirror folder (mirrors: {where}); "
             f"give the folder that holds it with --mirror DIR or VARIANT_MIRRORS, or let git reach {src.url}"
         )
-    layout.downloads.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(dir=layout.downloads, prefix=".pip-") as tmp:
+    with tempdirs.folder(layout.downloads, "pip", say) as tmp:
         say(f"downloading {pin.name} (sdist) with pip")
-        # --no-binary names the one project: with ":all:" pip would also build the
-        # sdist's build requirements from source (scikit-build-core can ask for the
-        # cmake package, which then compiles CMake for many minutes).
-        project = pin.name.split("==", 1)[0].strip()
-        capture(
-            [
-                sys.executable, "-m", "pip", "download", "--no-deps", "--no-binary", project,
-                "--disable-pip-version-check", "--quiet", "--dest", tmp, pin.name,
-            ]
-        )  # fmt: skip
-        files = [p for p in Path(tmp).iterdir() if p.is_file()]
-        if len(files) != 1:
-            raise UserError(f"pip download {pin.name}: expected one file, got {len(files)}")
-        got = sha256_file(files[0])
-        if got != pin.sha256:
-            raise UserError(
-                f"{src.file}: {src.name}.sha256: the pin says {pin.sha256}, "
-                f"the downloaded {files[0].name} has {got}"
-            )
+        got = _pip_download(src, pin, tmp)
         cache.mkdir(parents=True, exist_ok=True)
-        final = cache / files[0].name
-        shutil.move(files[0], final)
+        final = cache / got.name
+        shutil.move(got, final)
         return final
+
+
+def _pip_download(src: Source, pin: Pin, tmp: Path) -> Path:
+    """The pinned sdist, downloaded by pip in hash-checking mode into tmp/got/.
+
+    `pip download` prepares an sdist's metadata, which runs the sdist's build
+    backend. With the pin as the requirement's --hash, pip compares the sha256
+    as soon as the file is downloaded and stops on a mismatch: a file that is
+    not the pinned one never gets to run any of its code. (The pinned one's
+    backend does run, as it does when a wheel is built from it.) pip's own
+    temporary folders go under tmp too, so a killed download leaves nothing
+    the next one does not remove.
+    """
+    got, scratch = tmp / "got", tmp / "tmp"
+    got.mkdir()
+    scratch.mkdir()
+    requirement = tmp / "requirement.txt"
+    requirement.write_text(f"{pin.name} --hash=sha256:{pin.sha256}\n")
+    # --no-binary names the one project: with ":all:" pip would also build the
+    # sdist's build requirements from source (scikit-build-core can ask for the
+    # cmake package, which then compiles CMake for many minutes).
+    project = pin.name.split("==", 1)[0].strip()
+    res = capture(
+        [
+            sys.executable, "-m", "pip", "download", "--no-deps", "--no-binary", project, "--require-hashes",
+            "--disable-pip-version-check", "--quiet", "--dest", got, "-r", requirement,
+        ],
+        env={"TMPDIR": str(scratch)},
+        check=False,
+    )  # fmt: skip
+    if res.returncode != 0:
+        if "DO NOT MATCH THE HASHES" in res.stderr:
+            found = re.search(r"\bGot\s+([0-9a-f]{64})", res.stderr)
+            raise UserError(
+                f"{src.file}: {src.name}.sha256: the pin says {pin.sha256}, the file pip downloaded for "
+                f"{pin.name} has {found[1] if found else 'another sha256'} (refused before any of its code "
+                "ran; nothing was kept)"
+            )
+        raise CommandError(list(res.argv), res.returncode, "\n".join(res.stderr.strip().splitlines()[-30:]))
+    files = [p for p in got.iterdir() if p.is_file()]
+    if len(files) != 1:
+        raise UserError(f"pip download {pin.name}: expected one file, got {len(files)}")
+    sha = sha256_file(files[0])
+    if sha != pin.sha256:  # pip checked it already; a second look costs one read
+        raise UserError(
+            f"{src.file}: {src.name}.sha256: the pin says {pin.sha256}, "
+            f"the downloaded {files[0].name} has {sha}"
+        )
+    return files[0]
 
 
 def _wanted(name: str, subdir: str) -> str | None:
@@ -132,30 +161,8 @@ def _wanted(name: str, subdir: str) -> str | None:
 
 
 def extract(archive: Path, subdir: str, dest: Path) -> int:
-    """Unpack archive/<top>/<subdir>/ into dest; returns the number of files."""
-    count = 0
-    if archive.name.endswith(".zip"):
-        with zipfile.ZipFile(archive) as zf:
-            for info in zf.infolist():
-                rel = _wanted(info.filename, subdir)
-                if rel is None or info.is_dir():
-                    continue
-                target = dest / rel
-                target.parent.mkdir(parents=True, exist_ok=True)
-                target.write_bytes(zf.read(info))
-                if (info.external_attr >> 16) & 0o111:
-                    target.chmod(0o755)
-                count += 1
-        return count
-    with tarfile.open(archive) as tar:
-        for member in tar.getmembers():
-            rel = _wanted(member.name, subdir)
-            if rel is None or member.isdir():
-                continue
-            member.name = rel
-            tar.extract(member, dest, filter="data")
-            count += 1
-    return count
+    """Unpack archive/<top>/<subdir>/ as dest (a new folder); returns the number of files."""
+    return unpack(archive, dest, lambda name: _wanted(name, subdir))
 
 
 def import_tree(layout: Layout, src: Source, say: Say) -> str:
@@ -168,15 +175,13 @@ def import_tree(layout: Layout, src: Source, say: Say) -> str:
         mirror.parent.mkdir(parents=True, exist_ok=True)
         git.git("init", "--bare", "--quiet", mirror)
         git.git("remote", "add", "origin", src.url, git_dir=mirror)
-    layout.home.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(dir=layout.home, prefix=".import-") as tmp:
-        tree_dir = Path(tmp) / "tree"
-        tree_dir.mkdir()
+    with tempdirs.folder(layout.home, "import", say) as tmp:
+        tree_dir = tmp / "tree"
         n = extract(archive, pin.subdir, tree_dir)
         if n == 0:
             raise UserError(f"{pin.name}: no files under {pin.subdir}/")
         say(f"{src.name}: committing {n} files from {archive.name}:{pin.subdir}")
-        env = {**IMPORT_ENV, "GIT_INDEX_FILE": str(Path(tmp) / "index")}
+        env = {**IMPORT_ENV, "GIT_INDEX_FILE": str(tmp / "index")}
         work = ["--work-tree", str(tree_dir)]
         # --force: the tree's own .gitignore must not drop files the sdist ships.
         git.git(*work, "add", "--all", "--force", ".", git_dir=mirror, env=env, cwd=tree_dir, neutral=True)
@@ -193,7 +198,7 @@ def import_tree(layout: Layout, src: Source, say: Say) -> str:
     return commit
 
 
-def write_archive(layout: Layout, src: Source, commit: str, folder: Path) -> Path:
+def write_archive(layout: Layout, src: Source, commit: str, folder: Path, say: Say) -> Path:
     """`git archive` of the pinned commit as folder/<pinned name>, gzip without a timestamp.
 
     What `variant mirror create` writes for an air-gapped machine: the same
@@ -203,11 +208,10 @@ def write_archive(layout: Layout, src: Source, commit: str, folder: Path) -> Pat
     pin = src.offline
     assert pin is not None and pin.kind == "archive"
     top = pin.name.removesuffix(".gz").removesuffix(".tgz").removesuffix(".tar").removesuffix(".zip")
-    folder.mkdir(parents=True, exist_ok=True)
     dest = folder / pin.name
     fmt = "zip" if pin.name.endswith(".zip") else "tar"
-    with tempfile.TemporaryDirectory(dir=folder, prefix=".archive-") as tmp:
-        raw = Path(tmp) / "tree"
+    with tempdirs.folder(folder, "archive", say) as tmp:
+        raw = tmp / "tree"
         git.git(
             "archive",
             f"--format={fmt}",
@@ -218,7 +222,7 @@ def write_archive(layout: Layout, src: Source, commit: str, folder: Path) -> Pat
             git_dir=layout.mirror(src.name),
         )
         if pin.name.endswith((".tar.gz", ".tgz")):
-            packed = Path(tmp) / "tree.gz"
+            packed = tmp / "tree.gz"
             with open(raw, "rb") as fin, gzip.GzipFile(packed, "wb", mtime=0) as fout:
                 shutil.copyfileobj(fin, fout)
             raw = packed

@@ -12,28 +12,18 @@ import json
 import os
 import re
 import shutil
-import tarfile
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from .. import git
+from .. import git, tempdirs
 from ..errors import UserError
+from ..unpack import below_top, unpack
 from .recipe import MANIFEST, VENDOR, Recipe
 
 VERSION_LINE = re.compile(r'^__version__ = "([^"]+)"$', re.M)
 INIT = "llama_cpp/__init__.py"
-
-
-def _unpack(archive: Path, dest: Path) -> None:
-    """The sdist's files under dest, without its top folder (llama_cpp_python-0.3.36/)."""
-    with tarfile.open(archive) as tar:
-        for member in tar.getmembers():
-            parts = member.name.split("/", 1)
-            if len(parts) < 2 or not parts[1] or member.isdir():
-                continue
-            member.name = parts[1]
-            tar.extract(member, dest, filter="data")
 
 
 def _vendor(worktree: Path, dest: Path) -> None:
@@ -41,8 +31,7 @@ def _vendor(worktree: Path, dest: Path) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         tar_file = Path(tmp) / "tree.tar"
         git.git("archive", "--format=tar", "-o", tar_file, "HEAD", cwd=worktree)
-        with tarfile.open(tar_file) as tar:
-            tar.extractall(dest, filter="data")
+        unpack(tar_file, dest)
 
 
 def _same(a: Path, b: Path) -> bool:
@@ -101,15 +90,18 @@ def _set_version(init: Path, version: str) -> None:
     init.write_text(VERSION_LINE.sub(f'__version__ = "{version}"', text, count=1))
 
 
-def stage(recipe: Recipe, sdist: Path, worktree: Path) -> int:
+def _quiet(message: str) -> None:
+    pass
+
+
+def stage(recipe: Recipe, sdist: Path, worktree: Path, say: Callable[[str], None] = _quiet) -> int:
     """recipe.staged := the sdist, vendor tree replaced, version labelled, manifest added.
 
     Returns how many files changed since the last wheel of this variant.
     """
-    recipe.work.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(dir=recipe.work, prefix=".stage-") as tmp:
-        fresh = Path(tmp)
-        _unpack(sdist, fresh)
+    with tempdirs.folder(recipe.work, "stage", say) as tmp:
+        fresh = tmp / "sdist"
+        unpack(sdist, fresh, below_top)  # without its top folder (llama_cpp_python-0.3.36/)
         if not (fresh / VENDOR).is_dir():
             raise UserError(f"{sdist.name}: has no {VENDOR}/ to replace with the variant's tree")
         shutil.rmtree(fresh / VENDOR)
