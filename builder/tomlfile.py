@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import difflib
+import json
 import re
 import tomllib
 from collections.abc import Iterable, Mapping
@@ -12,6 +13,13 @@ from typing import Any
 from .errors import SpecError
 
 Table = dict[str, Any]
+
+# The one rule for names that reach paths, branches, CI job names and shell lines: variants,
+# sources, runners. Always checked with fullmatch: re.match's "$" also matches before a
+# trailing newline, which would let "name\n" through.
+NAME_PATTERN = r"[A-Za-z0-9][A-Za-z0-9._-]*"
+NAME = re.compile(NAME_PATTERN, re.ASCII)
+NAME_RULE = "ASCII letters, digits, '.', '_' and '-', starting with a letter or digit"
 
 
 def load(path: Path) -> Table:
@@ -124,11 +132,19 @@ def get_table(path: Path, table: Mapping[str, Any], key: str, prefix: str = "") 
     return value
 
 
+def check_name(path: Path, key: str, name: str, what: str) -> None:
+    """A SpecError unless name follows NAME_RULE (name and key shown with escapes: a newline, say)."""
+    if not NAME.fullmatch(name):
+        shown = json.dumps(name, ensure_ascii=False)
+        key = key if key.isprintable() else json.dumps(key, ensure_ascii=False)
+        raise SpecError(path, key, f"invalid {what} name {shown}: names are made of {NAME_RULE}")
+
+
 def is_full_sha(value: str, length: int = 40) -> bool:
     return len(value) == length and all(c in "0123456789abcdef" for c in value)
 
 
-CMAKE_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_.+-]*$")
+CMAKE_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_.+-]*", re.ASCII)  # fullmatch: see NAME
 
 
 def render_cmake_value(path: Path, key: str, value: object) -> str:
@@ -143,7 +159,7 @@ def render_cmake_value(path: Path, key: str, value: object) -> str:
 def render_cmake_table(path: Path, table: dict[str, Any], prefix: str) -> dict[str, str]:
     rendered = {}
     for name, value in table.items():
-        if not CMAKE_NAME.match(name):
+        if not CMAKE_NAME.fullmatch(name):
             raise SpecError(path, prefix + name, "not a valid CMake variable name")
         rendered[name] = render_cmake_value(path, prefix + name, value)
     return rendered

@@ -12,7 +12,7 @@ from typing import Any
 
 import yaml
 
-from .conftest import REPO, Catalogue, Outcome
+from .conftest import REPO, Catalogue, Outcome, write_sources
 from .fakes import make_patch
 from .tools import need
 
@@ -152,6 +152,63 @@ def test_generated_workflow_passes_actionlint_and_embeds_the_matrix(
     catalogue.variant("another", 'build-type = "Debug"\n')
     assert json.loads(step["env"]["EXPECTED"]) != _matrix(catalogue, run)
     assert run(catalogue.root, "ci", "generate", "--out", str(out), "--check").code == 1
+
+
+def test_no_value_of_the_matrix_or_secret_is_spliced_into_a_shell_line(
+    catalogue: Catalogue, run: Run, tmp_path: Path
+) -> None:
+    """GitHub expands ${{ }} in a run: script before bash sees it: values reach scripts as variables."""
+    _sample(catalogue)
+    out = tmp_path / "variants.yml"
+    assert run(catalogue.root, "ci", "generate", "--out", str(out)).code == 0
+    wf = yaml.safe_load(out.read_text())
+    spliced = [
+        (name, step.get("name", step.get("run")))
+        for name, job in wf["jobs"].items()
+        for step in job["steps"]
+        if "${{" in step.get("run", "")
+    ]
+    assert spliced == []
+    build = wf["jobs"]["build"]
+    export = next(s for s in build["steps"] if s.get("name") == "export results")
+    assert export["run"] == 'variant results export "results/$JOB_NAME.json"'
+    assert build["env"]["JOB_NAME"] == "${{ matrix.name }}"
+    # The store's URL may hold a password: a secret (masked in logs), only where it is used.
+    assert build["env"]["VARIANT_CCACHE_REMOTE"] == "${{ secrets.VARIANT_CCACHE_REMOTE }}"
+    assert "vars." not in out.read_text() and "env" not in wf
+    assert [n for n, job in wf["jobs"].items() if "VARIANT_CCACHE_REMOTE" in str(job)] == ["build"]
+
+
+def test_runner_and_source_names_follow_the_name_rule_and_a_variant_that_does_not_resolve_gets_no_job(
+    catalogue: Catalogue, run: Run, tmp_path: Path
+) -> None:
+    _sample(catalogue)
+    out = tmp_path / "variants.yml"
+    hostile = "r$(touch /tmp/pwn)`id`"
+    (catalogue.root / "runners.toml").write_text(f'[runner."{hostile}"]\ntoolchains = ["gcc"]\n')
+    res = run(catalogue.root, "ci", "generate", "--out", str(out))
+    assert res.code == 2 and f'runners.toml: runner.{hostile}: invalid runner name "{hostile}"' in res.err
+    assert not out.exists()
+    (catalogue.root / "runners.toml").write_text('[runner."x64\\n"]\ntoolchains = ["gcc"]\n')
+    res = run(catalogue.root, "matrix", "--json")
+    assert res.code == 2 and 'runners.toml: "runner.x64\\n": invalid runner name "x64\\n"' in res.err
+    (catalogue.root / "runners.toml").write_text(RUNNERS)
+    # a source's name is checked where sources.toml is read, the matrix included
+    up = catalogue.upstream
+    write_sources(catalogue.root, str(up.path), up.commit, f'["s$(id)"]\nurl = "x"\ncommit = "{up.commit}"\n')
+    res = run(catalogue.root, "matrix", "--json")
+    assert res.code == 2 and 'sources.toml: s$(id): invalid source name "s$(id)"' in res.err
+    # a variant whose source is no tree of sources.toml would not build: the matrix is refused
+    write_sources(catalogue.root, str(up.path), up.commit)
+    catalogue.variant("stray", 'source = "llama-cpp"\n')
+    res = run(catalogue.root, "ci", "generate", "--out", str(out))
+    assert (
+        res.code == 2
+        and 'stray.toml: source: unknown source "llama-cpp" (did you mean "llama.cpp"?)' in res.err
+    )
+    assert not out.exists()
+    (catalogue.root / "variants" / "stray.toml").unlink()
+    assert run(catalogue.root, "ci", "generate", "--out", str(out)).code == 0
 
 
 def test_actionlint_rejects_a_broken_workflow(tmp_path: Path, catalogue: Catalogue, run: Run) -> None:

@@ -212,3 +212,31 @@ def test_variant_names_outside_the_allowed_characters(catalogue: Catalogue, run:
     assert 'invalid variant name "unicodé-name"' in res.err and "did you mean" not in res.err
     listed = run(catalogue.root, "list")
     assert listed.code == 2 and "unicodé-name" in listed.out and "invalid variant name" in listed.out
+
+
+def test_names_keys_and_targets_with_a_trailing_newline_are_refused(catalogue: Catalogue, run: Run) -> None:
+    # re.match's "$" also matches before a final newline: every such check is a fullmatch.
+    catalogue.variant("t", 'targets = ["llama-simple\\n"]\n')
+    res = _fails(catalogue, run, "show", "t")
+    assert "t.toml: targets[0]" in res.err and "is not a CMake target name" in res.err
+    catalogue.variant("k", '[cmake]\n"GGML_OPENMP\\n" = false\n')
+    res = _fails(catalogue, run, "show", "k")
+    assert "k.toml: cmake.GGML_OPENMP" in res.err and "not a valid CMake variable name" in res.err
+    catalogue.variant("v", "")
+    assert run(catalogue.root, "show", "v").code == 0
+    # a source's name follows the variant-name rule (it reaches paths, branches, CI job names)
+    up = catalogue.upstream
+    write_sources(
+        catalogue.root, str(up.path), up.commit, f'["llama.cpp\\n"]\nurl = "x"\ncommit = "{up.commit}"\n'
+    )
+    res = _fails(catalogue, run, "show", "v")
+    assert 'sources.toml: "llama.cpp\\n": invalid source name "llama.cpp\\n": names are made of' in res.err
+    write_sources(catalogue.root, str(up.path), up.commit, f'["l$(id)"]\nurl = "x"\ncommit = "{up.commit}"\n')
+    res = _fails(catalogue, run, "show", "v")
+    assert 'sources.toml: l$(id): invalid source name "l$(id)"' in res.err
+    # a pull request's URL
+    series = catalogue.series("s") / "series.toml"
+    before = series.read_text()
+    res = run(catalogue.root, "patch", "status", "s", "--pr", "https://github.com/o/r/pull/1\n")
+    assert res.code == 2 and "--pr" in res.err and "expected the pull request's URL" in res.err
+    assert series.read_text() == before

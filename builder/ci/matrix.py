@@ -14,12 +14,15 @@ Only the specs are read (no compiler is looked up), so a bare runner with Python
 from __future__ import annotations
 
 import fnmatch
+import json
 import math
 from dataclasses import dataclass
 from typing import Any
 
-from ..errors import UserError
+from .. import tomlfile as tf
+from ..errors import SpecError, UserError
 from ..layout import Layout
+from ..source import sources as sources_mod
 from ..spec import variant as spec
 from ..spec.variant import Variant
 from .runners import MAX_JOBS, Config, Runner
@@ -114,9 +117,29 @@ def baseline_of(v: Variant, variants: list[Variant]) -> str | None:
     return found[0] if found else None
 
 
+def _resolved(layout: Layout) -> list[Variant]:
+    """Every variant, each with a tree to build, or the spec error `variant build` would give.
+
+    A variant that does not resolve gets no CI job: the matrix is refused (as for any other
+    spec error), so no value of it is a string a spec made up. Its source is a name of
+    sources.toml, which follows the name rule like variant and runner names.
+    """
+    sources = sources_mod.load_all(layout.sources_file)
+    variants = [spec.resolve(layout.variants_dir, n) for n in spec.names(layout.variants_dir)]
+    for v in variants:
+        src = sources.get(v.source)
+        if src is None:
+            why = f"unknown source {json.dumps(v.source)}" + tf.suggest(v.source, sources)
+            raise SpecError(v.origin("source"), "source", f"{why} (in {layout.sources_file})")
+        if src.role != "tree":
+            why = f'"{src.name}" is a dependency (role = "dependency"), not a tree to build'
+            raise SpecError(v.origin("source"), "source", why)
+    return variants
+
+
 def cells(layout: Layout, config: Config, filters: tuple[str, ...] = ()) -> list[Cell]:
     wanted = parse_filters(filters)
-    variants = [spec.resolve(layout.variants_dir, n) for n in spec.names(layout.variants_dir)]
+    variants = _resolved(layout)
     out = []
     for runner in config.runners:
         for v in variants:
@@ -133,7 +156,7 @@ def cells(layout: Layout, config: Config, filters: tuple[str, ...] = ()) -> list
 
 
 def jobs(layout: Layout, config: Config, filters: tuple[str, ...] = ()) -> list[Job]:
-    every = [spec.resolve(layout.variants_dir, n) for n in spec.names(layout.variants_dir)]
+    every = _resolved(layout)
     groups: dict[tuple[str, str, str], list[Cell]] = {}
     for c in cells(layout, config, filters):
         groups.setdefault((c.runner.name, c.variant.source, c.variant.toolchain), []).append(c)

@@ -73,6 +73,8 @@ def load(path: Path, toolchains_dir: Path) -> Config:
     known = toolchain.available(toolchains_dir)
     runners = []
     for name, table in tf.get_table(path, data, "runner").items():
+        # The name becomes part of the CI matrix's job, cache and artifact names.
+        tf.check_name(path, f"runner.{name}", name, "runner")
         prefix = f"runner.{name}."
         if not isinstance(table, dict):
             raise SpecError(path, f"runner.{name}", "expected a table")

@@ -53,7 +53,7 @@ def set_status(series_dir: Path, *, state: str | None, pr: str | None) -> dict[s
             raise UserError(f'--state "{state}": expected one of {", ".join(series_mod.STATUSES)}')
         values["status"] = state
     if pr is not None:
-        if not re.match(r"^https?://\S+$", pr):
+        if not re.fullmatch(r"https?://\S+", pr):  # fullmatch: "$" would pass a trailing newline
             raise UserError(f'--pr "{pr}": expected the pull request\'s URL')
         values["pr"] = pr
     if values:

@@ -116,6 +116,8 @@ def load_all(path: Path) -> dict[str, Source]:
     data = tf.load(path)
     sources = {}
     for name, entry in data.items():
+        # A source's name reaches paths, branches and the CI matrix's job names.
+        tf.check_name(path, name, name, "source")
         if not isinstance(entry, dict):
             raise SpecError(path, name, "expected a table ([name] with url and commit)")
         sources[name] = _parse(path, name, entry)

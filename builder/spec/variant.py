@@ -32,8 +32,9 @@ KEYS = (
 )
 FLAG_KEYS = ("c", "cxx", "ld")
 BUILD_TYPES = ("Release", "RelWithDebInfo", "Debug", "MinSizeRel")
-NAME = re.compile(r"^_?[A-Za-z0-9][A-Za-z0-9._-]*$", re.ASCII)
-NAME_RULE = "ASCII letters, digits, '.', '_' and '-', starting with a letter or digit (mixins: with '_')"
+NAME = re.compile(r"_?" + tf.NAME_PATTERN, re.ASCII)  # fullmatch only (see tomlfile.NAME)
+NAME_RULE = tf.NAME_RULE + " (mixins: with '_')"
+TARGET = re.compile(r"[A-Za-z0-9_.+-]+", re.ASCII)
 
 DEFAULTS: dict[str, Any] = {
     "description": "",
@@ -93,7 +94,7 @@ def _validate(path: Path, data: dict[str, Any]) -> dict[str, Any]:
         if (lst := tf.get_str_list(path, data, key)) is not None:
             out[key] = lst
     for i, target in enumerate(out.get("targets", ())):
-        if not re.match(r"^[A-Za-z0-9_.+-]+$", target):
+        if not TARGET.fullmatch(target):
             raise SpecError(path, f"targets[{i}]", f'"{target}" is not a CMake target name')
     out["cmake"] = tf.render_cmake_table(path, tf.get_table(path, data, "cmake"), "cmake.")
     flags = tf.get_table(path, data, "flags")
