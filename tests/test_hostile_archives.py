@@ -406,6 +406,21 @@ def test_an_sdist_that_is_not_the_pinned_one_runs_none_of_its_code(
     assert (catalogue.home / "downloads" / _sha(sdist) / sdist.name).is_file() and _debris(catalogue) == []
 
 
+@pytest.mark.parametrize(
+    "extra", [" --config-settings=--build-option=evil", "\\n--index-url http://x.invalid"]
+)
+def test_a_pypi_pin_is_a_name_and_a_version_and_nothing_for_pip_to_take_as_options(
+    catalogue: Catalogue, run: Run, tmp_path: Path, marker: Path, extra: str
+) -> None:
+    """The pin becomes a line of pip's requirements file: options after it would reach pip."""
+    sdist = _marker_sdist(tmp_path)
+    pin = f'pypi = "marker-pkg==1.0{extra}"\nsubdir = "vendor/fake"\nsha256 = "{_sha(sdist)}"\n'
+    write_sources(catalogue.root, UNREACHABLE, catalogue.upstream.commit, pin)
+    res = run(catalogue.root, "fetch", "llama.cpp", "--offline")
+    assert res.code == 2 and 'llama.cpp.pypi: expected an exact pin like "name==1.2.3"' in res.err
+    assert not marker.exists()
+
+
 # --- what a killed run leaves behind ------------------------------------------------------------
 
 KILLED = """

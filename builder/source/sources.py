@@ -27,6 +27,7 @@ KEYS = (
 )  # fmt: skip
 ROLES = ("tree", "dependency")  # a dependency is built and installed for others, never a variant's source
 Say = Callable[[str], None]
+REQUIREMENT = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9._-]*[A-Za-z0-9])? ?== ?[A-Za-z0-9][A-Za-z0-9.+!_-]*")
 PLACEHOLDER = re.compile(r"\{(prefix|share|python|dep:[A-Za-z0-9._-]+)\}")
 
 
@@ -152,7 +153,8 @@ def _offline(path: Path, entry: dict[str, Any], p: str) -> Pin | None:
             if key in entry:
                 raise SpecError(path, p + key, "only meaningful together with pypi or archive")
         return None
-    if requirement is not None and "==" not in requirement:
+    # Nothing but a name and a version: the pin becomes a line of a pip requirements file.
+    if requirement is not None and not REQUIREMENT.fullmatch(requirement):
         raise SpecError(path, p + "pypi", f'expected an exact pin like "name==1.2.3", got "{requirement}"')
     if archive is not None and ("/" in archive or not archive.endswith((".tar.gz", ".tgz", ".tar", ".zip"))):
         raise SpecError(
