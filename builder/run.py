@@ -207,6 +207,7 @@ def measure(
     args: Sequence[Arg],
     *,
     env: Mapping[str, str] | None = None,
+    inherit_env: bool = True,
     timeout: float | None = None,
     sample_every: float = 0.05,
 ) -> Measured:
@@ -214,7 +215,8 @@ def measure(
 
     Output goes to temporary files rather than pipes, so a chatty child never
     blocks on a full pipe while we poll it. It runs in the scratch folder, with
-    paths it can take (scratch.py); the Measured's argv is the caller's.
+    paths it can take (scratch.py); the Measured's argv is the caller's. With
+    inherit_env=False it gets env and nothing else (benchmarks: bench/environment.py).
     """
     import tempfile
     import time
@@ -234,7 +236,7 @@ def measure(
             proc = subprocess.Popen(
                 ran,
                 cwd=scratch.folder(),
-                env=_env(env),
+                env=_env(env, inherit_env),
                 stdout=out,
                 stderr=err,
                 preexec_fn=_die_with_parent,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import sqlite3
 import subprocess
 from collections.abc import Callable
 from pathlib import Path
@@ -290,3 +291,95 @@ def test_a_load_mode_the_variant_does_not_document_is_skipped_on_it(tmp_path: Pa
         insts["base"], "default", ctx, told
     )
     assert said == ["base: its llama-completion has no load mode uring; skipped there"]  # once per variant
+
+
+def _env_printer(path: Path, seen: Path, output: str = "") -> None:
+    """A program that writes the environment it got to seen (one NAME=VALUE a line) and prints output."""
+    path.write_text(f"#!/bin/sh\n/usr/bin/env > {seen}\nprintf '%s\\n' '{output}'\n")
+    path.chmod(0o755)
+
+
+def _seen(seen: Path) -> dict[str, str]:
+    return dict(line.split("=", 1) for line in seen.read_text().splitlines() if "=" in line)
+
+
+def test_a_benchmark_process_gets_the_profiles_environment_not_the_callers(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from builder.bench import case as case_mod
+
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")
+    monkeypatch.setenv("GGML_SCHED_PRIO", "3")
+    monkeypatch.setenv("SOMETHING_ELSE", "x")
+    monkeypatch.setenv("LC_ALL", "de_DE.UTF-8")
+    (tmp_path / "bin").mkdir()
+    _env_printer(tmp_path / "bin" / "prog", tmp_path / "seen")
+    inst = installed.Installed("v", tmp_path / "bin", {"runtime": {"env": {"KCFG": "{share}/kcfg.ini"}}})
+    profile = profiles.Profile(name="p", env=(("OMP_WAIT_POLICY", "passive"),))
+    ctx = case_mod.Context(Layout.at(tmp_path), profile, (1,), lambda _m: None)
+    assert ctx.run(inst, [str(tmp_path / "bin" / "prog")]).returncode == 0
+    seen = _seen(tmp_path / "seen")
+    assert seen["OMP_WAIT_POLICY"] == "passive"  # the profile's
+    assert seen["KCFG"] == f"{tmp_path}/share/kcfg.ini"  # what the variant's programs need
+    assert seen["LC_ALL"] == "C" and seen["PATH"] == os.environ["PATH"] and seen["HOME"] == os.environ["HOME"]
+    assert not {"OMP_NUM_THREADS", "GGML_SCHED_PRIO", "SOMETHING_ELSE"} & set(seen)
+    assert set(seen) <= {"PATH", "HOME", "TMPDIR", "LC_ALL", "OMP_WAIT_POLICY", "KCFG", "PWD", "SHLVL", "_"}
+
+
+def test_bench_records_the_environment_of_its_processes_and_the_report_shows_it(
+    catalogue: Catalogue, run: Callable[..., Outcome], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    catalogue.variant("v", 'targets = ["test-barrier"]\n')
+    assert run(catalogue.root, "build", "v").code == 0
+    seen = tmp_path / "seen"
+    _env_printer(catalogue.dist / "v" / "bin" / "test-barrier", seen, "graph-compute: 1234.5 nsec per-node")
+    (catalogue.root / "profiles.toml").write_text('[quiet]\nenv = { OMP_PROC_BIND = "close" }\n')
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")  # exported in the shell for something else
+    monkeypatch.setenv("GOMP_SPINCOUNT", "0")
+    args = ["--suite", "barrier", "--reps", "1", "--threads", "1", "--profile", "quiet"]
+    res = run(
+        catalogue.root,
+        "bench",
+        "v",
+        *args,
+        "--env",
+        "OMP_WAIT_POLICY=passive",
+        "--env",
+        "GOMP_SPINCOUNT=10000",
+    )
+    assert res.code == 0, res.err
+    # the caller's OMP_NUM_THREADS is named as not passed; GOMP_SPINCOUNT was given with --env
+    (told,) = [line for line in res.err.splitlines() if line.startswith("not passed to the benchmarks: ")]
+    assert " OMP_NUM_THREADS=1 " in told and "GOMP_SPINCOUNT" not in told and "(give --env NAME=VALUE" in told
+    got = _seen(seen)
+    assert "OMP_NUM_THREADS" not in got
+    assert (got["OMP_PROC_BIND"], got["OMP_WAIT_POLICY"], got["GOMP_SPINCOUNT"]) == (
+        "close",
+        "passive",
+        "10000",
+    )
+    recorded = {
+        "GOMP_SPINCOUNT": "10000",
+        "LC_ALL": "C",
+        "OMP_PROC_BIND": "close",
+        "OMP_WAIT_POLICY": "passive",
+    }
+    con = sqlite3.connect(catalogue.home / "results.sqlite")
+    try:
+        (env,) = con.execute("SELECT env FROM runs").fetchone()
+    finally:
+        con.close()
+    assert json.loads(env) == recorded
+    out = tmp_path / "report"
+    assert run(catalogue.root, "report", "v", "--out", str(out)).code == 0
+    assert (
+        "| `GOMP_SPINCOUNT=10000` `LC_ALL=C` `OMP_PROC_BIND=close` `OMP_WAIT_POLICY=passive` |"
+        in (out / "report.md").read_text()
+    )
+    exported = tmp_path / "runs.json"
+    assert run(catalogue.root, "results", "export", str(exported)).code == 0
+    assert json.loads(exported.read_text())["runs"][0]["env"] == recorded
+    # a variable given badly is refused before anything runs
+    for bad in ("OMP_NUM_THREADS", "1X=2", "A B=1"):
+        res = run(catalogue.root, "bench", "v", "--suite", "barrier", "--env", bad)
+        assert res.code == 2 and f'--env "{bad}": expected NAME=VALUE' in res.err

@@ -7,6 +7,7 @@ import shutil
 import sqlite3
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from builder.bench import results
 
@@ -138,3 +139,135 @@ def test_old_databases_get_run_ids_and_bad_files_change_nothing(
     assert len(json.loads(run(catalogue.root, "results", "list", "--json").out)) == 2
     res = run(catalogue.root, "results", "export", str(good), "--run", "7")
     assert res.code == 2 and "no stored run with id 7" in res.err
+
+
+def _store(db: Path) -> None:
+    """Two runs without a bench (the fields the import checks do not need a build)."""
+    with results.connect(db) as con:
+        for env in ({"LC_ALL": "C", "OMP_NUM_THREADS": "2"}, None):
+            run_id = results.start_run(con, "default", "variant bench a b", env=env)
+            for rep, (a, b) in enumerate([(100.0, 50.0), (90.0, 48.0)]):
+                for name, value in (("a", a), ("b", b)):
+                    manifest = {"variant": name, "hash": "h" * 64, "source": {"commit": "c" * 40}}
+                    m = results.Measurement("barrier", "ns_per_node", "ns", {"threads": 2}, value)
+                    results.record(con, run_id, manifest, rep, m)
+
+
+def _dump(db: Path) -> list[str]:
+    con = sqlite3.connect(db)
+    try:
+        return list(con.iterdump())
+    finally:
+        con.close()
+
+
+# (where, hostile value, what the error says after the field): the values of issue 28 and their kin.
+M0 = ("runs", 0, "measurements", 0)
+HOSTILE: list[tuple[tuple[object, ...], object, str]] = [
+    ((*M0, "variant"), None, ".measurements[0].variant: expected a string, got null"),
+    ((*M0, "params"), {"threads": 2}, '.params: expected a string holding a JSON object, got {"threads": 2}'),
+    ((*M0, "rep"), 10**40, ".rep: expected an integer from 0 to 9223372036854775807 (SQLite's 64-bit range)"),
+    ((*M0, "rep"), True, ".rep: expected an integer, got true"),
+    ((*M0, "rep"), 1.5, ".rep: expected an integer, got 1.5"),
+    ((*M0, "rep"), -1, ".rep: expected an integer from 0"),
+    ((*M0, "value"), "fast", '.value: expected a finite number or null, got "fast"'),
+    ((*M0, "value"), float("nan"), ".value: expected a finite number or null, got nan"),
+    ((*M0, "value"), float("inf"), ".value: expected a finite number or null, got inf"),
+    ((*M0, "value"), float("-inf"), ".value: expected a finite number or null, got -inf"),
+    ((*M0, "value"), 10**400, ".value: expected a finite number or null, got an integer beyond any double"),
+    ((*M0, "value"), False, ".value: expected a finite number or null, got false"),
+    ((*M0, "value"), [1.0], ".value: expected a finite number or null, got [1.0]"),
+    ((*M0, "better"), "faster", '.better: expected "lower" or "higher", got "faster"'),
+    ((*M0, "better"), None, '.better: expected "lower" or "higher", got null'),
+    ((*M0, "params"), '{"threads": NaN}', "(JSON has no NaN)"),
+    ((*M0, "params"), "[2]", '.params: expected a string holding a JSON object, got "[2]"'),
+    ((*M0, "params"), "{not json", ".params: expected a string holding a JSON object"),
+    (
+        (*M0, "patches"),
+        ["s/0001.patch"],
+        '.patches: expected a string holding a JSON array of strings, got ["s/',
+    ),
+    ((*M0, "patches"), "[1]", ".patches: expected a string holding a JSON array of strings"),
+    ((*M0, "note"), "\ud800", ".note: expected a string of Unicode characters"),
+    ((*M0, "unit"), {"ns": 1}, '.unit: expected a string, got {"ns": 1}'),
+    ((*M0, "speed"), 1, ".measurements[0]: unknown key speed"),
+    (M0, [], ".measurements[0]: expected an object (a measurement), got []"),
+    (("runs", 0, "measurements"), {}, ".measurements: expected a list, got {}"),
+    (("runs", 0, "host"), 5, "runs[0].host: expected a string, got 5"),
+    (("runs", 0, "uuid"), "", "runs[0].uuid: expected a non-empty string"),
+    (("runs", 0, "env"), {"OMP_NUM_THREADS": 1}, "runs[0].env: expected a string for OMP_NUM_THREADS, got 1"),
+    (("runs", 0, "env"), {"OMP NUM": "1"}, "runs[0].env: expected variable names of letters, digits and _"),
+    (("runs", 0, "env"), ["LC_ALL=C"], "runs[0].env: expected an object of NAME: VALUE strings, or null"),
+    (("runs", 0), "run", 'runs[0]: expected an object (a run), got "run"'),
+    (("version",), True, "results format version true; this tool reads 1 and 2"),
+]
+
+
+def _set(doc: dict[str, Any], where: tuple[object, ...], value: object) -> None:
+    *path, last = where
+    node: Any = doc
+    for key in path:
+        node = node[key]
+    node[last] = value
+
+
+def test_import_refuses_every_hostile_field_naming_it_and_stores_nothing(
+    catalogue: Catalogue, run: Run, tmp_path: Path
+) -> None:
+    _store(catalogue.home / "results.sqlite")
+    good = tmp_path / "good.json"
+    assert run(catalogue.root, "results", "export", str(good)).code == 0
+    other = _other_catalogue(catalogue, tmp_path / "other")
+    db = other / ".variant" / "results.sqlite"
+    _store(db)  # runs of its own: a refused import must leave them exactly so
+    before = _dump(db)
+    summary = run(other, "results", "summary").out
+    uuid = json.loads(good.read_text())["runs"][0]["uuid"]
+    for where, value, said in HOSTILE:
+        doc = json.loads(good.read_text())
+        _set(doc, where, value)
+        bad = tmp_path / "bad.json"
+        bad.write_text(json.dumps(doc))  # NaN and Infinity as Python writes (and reads) them
+        # the good file first: nothing of it is stored either
+        res = run(other, "results", "import", str(good), str(bad))
+        assert res.code == 2, (where, value, res.err)
+        assert f"error: {bad}: " in res.err and said in res.err, (where, value, res.err)
+        if where[:2] == ("runs", 0) and where[2:] != ("uuid",) and len(where) > 2:
+            assert f'(run "{uuid}")' in res.err  # the run, by its identity
+        assert _dump(db) == before, (where, value)
+    # the store still reads: no stored "fast" for compare and summary to trip on
+    res = run(other, "results", "summary")
+    assert res.code == 0 and res.out == summary
+
+
+def test_runs_carry_their_environment_and_version_1_files_still_import(
+    catalogue: Catalogue, run: Run, tmp_path: Path
+) -> None:
+    _store(catalogue.home / "results.sqlite")
+    exported = tmp_path / "v2.json"
+    assert run(catalogue.root, "results", "export", str(exported)).code == 0
+    doc = json.loads(exported.read_text())
+    assert doc["version"] == 2
+    assert [r["env"] for r in doc["runs"]] == [{"LC_ALL": "C", "OMP_NUM_THREADS": "2"}, None]
+    other = _other_catalogue(catalogue, tmp_path / "other")
+    assert run(other, "results", "import", str(exported)).code == 0
+    back = tmp_path / "back.json"
+    assert run(other, "results", "export", str(back)).code == 0
+    assert _runs(back) == _runs(exported)
+
+    # a file of the first format: runs without "env", stored as not recorded
+    v1 = {**doc, "version": 1, "runs": [{k: v for k, v in r.items() if k != "env"} for r in doc["runs"]]}
+    for r in v1["runs"]:
+        r["uuid"] = r["uuid"][::-1]  # other runs than the ones already there
+    old = tmp_path / "v1.json"
+    old.write_text(json.dumps(v1))
+    third = _other_catalogue(catalogue, tmp_path / "third")
+    res = run(third, "results", "import", str(old))
+    assert res.code == 0 and "2 run(s) imported (8 measurements)" in res.out, res.err
+    assert run(third, "results", "export", str(back)).code == 0
+    assert [r["env"] for r in _runs(back)] == [None, None]
+    # "env" belongs to version 2: in a version 1 file it is a key this tool does not know
+    v1["runs"][0]["env"] = {}
+    old.write_text(json.dumps(v1))
+    res = run(other, "results", "import", str(old))
+    assert res.code == 2 and "runs[0]: unknown key env" in res.err

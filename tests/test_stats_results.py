@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+import shutil
 import sqlite3
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -13,6 +15,8 @@ from builder.bench import compare, results, stats
 from builder.bench.results import Measurement
 from builder.errors import UserError
 from builder.layout import Layout
+
+from .conftest import Catalogue, Outcome
 
 
 def test_clear_win_lower_is_better() -> None:
@@ -136,9 +140,15 @@ def test_report_writes_markdown_and_readable_plots(tmp_path: Path, monkeypatch: 
     # Parsed as a renderer would: every table is one table, with all its rows.
     tables = _tables(text)
     suite_rows = {s: len({r["params"] for r in _db_rows(layout, s)}) for s in ("barrier", "faults")}
-    # per suite: the figures table and one comparison; plus the variants table at the top
-    assert len(tables) == 1 + 2 * len(suite_rows), [t[0] for t in tables]
-    assert tables[0][0] == ["variant", "hash", "source commit", "patches"] and len(tables[0]) == 3
+    # per suite: the figures table and one comparison; plus the hardware and variants tables at the top
+    assert len(tables) == 2 + 2 * len(suite_rows), [t[0] for t in tables]
+    assert tables[0][0] == ["host", "profile", "environment of the benchmarks"] and len(tables[0]) == 2
+    # a run stored without its environment (start_run's default, and every run of an older store)
+    assert tables[0][1][1:] == [
+        "`default`",
+        "not recorded (a run stored before runs recorded their environment)",
+    ]
+    assert tables[1][0] == ["variant", "hash", "source commit", "patches"] and len(tables[1]) == 3
     figures = [t for t in tables if t[0][:2] == ["metric", "case"]]
     metrics = {s: _db_metric_cases(layout, s) for s in suite_rows}
     assert [len(t) - 1 for t in figures] == [metrics["barrier"], metrics["faults"]]
@@ -292,3 +302,125 @@ def test_questions_report_one_table_and_plot_per_question_from_its_run(tmp_path:
     (root / "questions.toml").write_text(QUESTIONS.replace('"formats"', '"fromats"', 1))
     with pytest.raises(UserError, match=r'lut.suite: unknown suite "fromats" \(did you mean "formats"\?\)'):
         report.write_questions(layout, [], tmp_path / "out", say=lambda _m: None)
+
+
+def _cli(run: Callable[..., Outcome], root: Path, tmp_path: Path) -> dict[str, Outcome]:
+    """Every command that reads the store."""
+    return {
+        "summary": run(root, "results", "summary"),
+        "list": run(root, "results", "list"),
+        "export": run(root, "results", "export", str(tmp_path / "out.json")),
+        "compare": run(root, "compare", "a", "b"),
+        "report": run(root, "report", "a", "b", "--out", str(tmp_path / "report")),
+        "questions": run(root, "report", "--questions", "--out", str(tmp_path / "report")),
+    }
+
+
+def test_a_corrupt_store_is_exit_2_naming_the_file_and_left_as_it_was(
+    catalogue: Catalogue, run: Callable[..., Outcome], tmp_path: Path
+) -> None:
+    db = catalogue.home / "results.sqlite"
+    db.parent.mkdir(parents=True)
+    (catalogue.root / "questions.toml").write_text(QUESTIONS)
+    garbage = bytes(range(256)) * 64
+    for damaged in (garbage, b"SQLite format 3\0" + garbage):  # not a database; a header and then garbage
+        db.write_bytes(damaged)
+        for command, res in _cli(run, catalogue.root, tmp_path).items():
+            assert res.code == 2, (command, res.err)
+            assert res.err.startswith(f"error: {db}: ") and "move it aside" in res.err, (command, res.err)
+            assert "Traceback" not in res.err
+        assert db.read_bytes() == damaged
+    assert not (tmp_path / "out.json").exists()
+
+
+def _sqlite(db: Path, script: str) -> None:
+    con = sqlite3.connect(db)
+    try:
+        con.executescript(script)
+        con.commit()
+    finally:
+        con.close()
+
+
+def test_a_store_of_another_schema_or_with_rows_of_the_wrong_type_is_refused_by_every_reader(
+    catalogue: Catalogue, run: Callable[..., Outcome], tmp_path: Path
+) -> None:
+    db = catalogue.home / "results.sqlite"
+    db.parent.mkdir(parents=True)
+    (catalogue.root / "questions.toml").write_text(QUESTIONS)
+
+    def refused(said: str) -> str:
+        before = db.read_bytes()
+        for command, res in _cli(run, catalogue.root, tmp_path).items():
+            assert res.code == 2 and f"error: {db}: " in res.err and said in res.err, (command, res.err)
+        assert db.read_bytes() == before  # nothing created, migrated or fixed in it
+        return res.err
+
+    # another program's database: not ours, and none of our tables is added to it
+    _sqlite(db, "CREATE TABLE users (id INTEGER PRIMARY KEY, name TEXT);")
+    refused("not a results database of this tool (it holds table users;")
+    # our tables, with a column of another type, without one, with one of someone else's
+    for ours, theirs, said in (
+        (
+            "value REAL,",
+            "value TEXT,",
+            "table measurements is not this tool's: column value is TEXT, expected REAL",
+        ),
+        ("command TEXT NOT NULL,", "", "table runs is not this tool's: it has no column command"),
+        (
+            "rep INTEGER NOT NULL,",
+            "rep INTEGER, speed REAL,",
+            "it has a column speed this tool does not know",
+        ),
+    ):
+        db.unlink()
+        assert ours in results.SCHEMA
+        _sqlite(db, results.SCHEMA.replace(ours, theirs))
+        refused(said)
+
+    # rows of the wrong type in a store of ours (an older tool's import stored "fast"): the row,
+    # its run, the column and what it holds are named, with the statement that removes the run
+    env = "'{\"OMP_NUM_THREADS\": 1}'"
+    for change, said in (
+        (
+            "UPDATE measurements SET value = 'fast' WHERE id = 3",
+            "measurements row 3 (run 1): value holds text 'fast', expected a finite number or null",
+        ),
+        (
+            "UPDATE measurements SET value = 9e999 WHERE id = 2",
+            "value holds real inf, expected a finite number",
+        ),
+        (
+            "UPDATE measurements SET rep = 'one' WHERE id = 2",
+            "rep holds text 'one', expected an integer >= 0",
+        ),
+        ("UPDATE measurements SET rep = 1.5 WHERE id = 2", "rep holds real 1.5, expected an integer >= 0"),
+        (
+            "UPDATE measurements SET params = 'threads=2' WHERE id = 4",
+            "measurements row 4 (run 1): params holds text 'threads=2', expected a JSON object",
+        ),
+        ("UPDATE measurements SET patches = '[\"s/x\", 1]' WHERE id = 4", "expected a JSON array of text"),
+        (
+            "UPDATE measurements SET better = 'faster' WHERE id = 5",
+            'better holds text \'faster\', expected text "lower" or "higher"',
+        ),
+        (
+            "UPDATE measurements SET variant = x'00ff' WHERE id = 5",
+            "variant holds blob b'\\x00\\xff', expected text",
+        ),
+        (
+            f"UPDATE runs SET env = {env} WHERE id = 1",
+            f"runs row 1: env holds text {env}, expected null or a JSON object of text values",
+        ),
+        (
+            "UPDATE measurements SET run_id = 7 WHERE id = 6",
+            "measurements row 6 (run 7): run_id holds integer 7, expected the id of a stored run",
+        ),
+    ):
+        db.unlink()
+        shutil.copy(_db(tmp_path / change[:30].replace(" ", "_")), db)
+        _sqlite(db, change)
+        err = refused(said)
+        # the way out it names works: the rest of the store reads again
+        _sqlite(db, err.split(f"sqlite3 {db} '")[1].split("'")[0])
+        assert run(catalogue.root, "results", "summary").code == 0

@@ -11,7 +11,7 @@ from typing import Any
 from ..errors import BuildError
 from ..layout import Layout
 from ..run import Measured, measure
-from . import models
+from . import environment, models
 from .installed import Installed
 from .profiles import Profile
 from .results import Measurement
@@ -46,11 +46,14 @@ class Context:
             self.layout.home / "models", models.spec_for(size, default_type, layers), self.say
         )
 
-    def env(self) -> dict[str, str]:
-        return dict(self.profile.env)
+    def env(self, inst: Installed) -> dict[str, str]:
+        """The whole environment of inst's benchmark processes: none of the caller's but PASSED."""
+        return environment.child(dict(self.profile.env), inst.runtime_env())
 
     def run(self, inst: Installed, argv: list[str]) -> Measured:
-        m = measure(self.profile.wrap(argv), env=self.env(), timeout=self.profile.timeout)
+        m = measure(
+            self.profile.wrap(argv), env=self.env(inst), inherit_env=False, timeout=self.profile.timeout
+        )
         if m.returncode not in (0, None):
             raise BuildError(
                 f"{inst.name}: {Path(argv[0]).name} failed with exit code {m.returncode}\n"

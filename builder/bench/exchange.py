@@ -1,12 +1,14 @@
 """Moving runs between results databases: `variant results export` / `import`, and the merged summary.
 
-A run travels whole: its identity (uuid), start time, host, profile and command, and every
+A run travels whole: its identity (uuid), start time, host, profile, command and the environment its
+benchmarks ran in (version 2; a version 1 file has none, stored as not recorded), and every
 measurement with the variant, hash, source commit, patches, suite, metric, unit, parameters,
 repetition, value, direction and note. Text columns are carried byte for byte (params and patches
 stay the JSON text they were stored as) and values as JSON numbers, which round-trip a double
 exactly, so `variant compare` prints the same table from the imported copy. Importing a run
 whose uuid is already there does nothing: merging the same files twice, or a file into the
-database it came from, changes nothing.
+database it came from, changes nothing. Every field of every file is checked (records.py) before
+anything is written, and the import is one transaction.
 """
 
 from __future__ import annotations
@@ -20,26 +22,13 @@ from typing import Any
 
 from ..clock import now_iso
 from ..errors import UserError
-from . import compare
+from . import compare, results
+from .records import MEASUREMENT_KEYS, RUN_KEYS, Run
+from .records import run as checked_run
 
 FORMAT = "llama-variants results"
-VERSION = 1
-RUN_KEYS = ("uuid", "started", "host", "profile", "command")
-MEASUREMENT_KEYS = (
-    "variant",
-    "hash",
-    "source_commit",
-    "patches",
-    "suite",
-    "metric",
-    "unit",
-    "params",
-    "rep",
-    "value",
-    "better",
-    "note",
-    "time",
-)
+VERSION = 2  # 2: runs carry "env"
+READS = (1, 2)
 
 
 @dataclass(frozen=True)
@@ -65,6 +54,7 @@ def export(con: sqlite3.Connection, path: Path, run_ids: list[int] | None = None
         runs.append(
             {
                 **{k: run[k] for k in RUN_KEYS},
+                "env": results.run_env(run),
                 "measurements": [{k: m[k] for k in MEASUREMENT_KEYS} for m in ms],
             }
         )
@@ -76,57 +66,61 @@ def export(con: sqlite3.Connection, path: Path, run_ids: list[int] | None = None
     return len(runs)
 
 
-def _read(path: Path) -> list[dict[str, Any]]:
+def _read(path: Path) -> list[Run]:
     try:
         doc = json.loads(path.read_text())
     except OSError as exc:
         raise UserError(f"{path}: cannot read: {exc.strerror}") from None
-    except ValueError as exc:
+    except UnicodeDecodeError as exc:
+        raise UserError(f"{path}: not UTF-8 text ({exc.reason} at byte {exc.start})") from None
+    except (ValueError, RecursionError) as exc:
         raise UserError(f"{path}: not JSON: {exc}") from None
     if not isinstance(doc, dict) or doc.get("format") != FORMAT:
         raise UserError(f'{path}: not a results export (expected "format": "{FORMAT}")')
-    if doc.get("version") != VERSION:
-        raise UserError(f"{path}: results format version {doc.get('version')!r}; this tool reads {VERSION}")
+    version = doc.get("version")
+    if isinstance(version, bool) or version not in READS:
+        raise UserError(
+            f"{path}: results format version {json.dumps(version)}; this tool reads "
+            + " and ".join(map(str, READS))
+        )
     runs = doc.get("runs")
     if not isinstance(runs, list):
         raise UserError(f'{path}: "runs": expected a list')
-    for i, run in enumerate(runs):
-        where = f"{path}: runs[{i}]"
-        if not isinstance(run, dict) or not isinstance(run.get("measurements"), list):
-            raise UserError(f'{where}: expected an object with "measurements"')
-        for key in RUN_KEYS:
-            if not isinstance(run.get(key), str) or (key == "uuid" and not run[key]):
-                raise UserError(f"{where}.{key}: expected a string")
-        for j, m in enumerate(run["measurements"]):
-            missing = [k for k in MEASUREMENT_KEYS if not isinstance(m, dict) or k not in m]
-            if missing:
-                raise UserError(f"{where}.measurements[{j}]: missing {', '.join(missing)}")
-    return runs
+    return [checked_run(path, i, raw, version) for i, raw in enumerate(runs)]
 
 
 def import_files(con: sqlite3.Connection, paths: list[Path]) -> list[Imported]:
-    """Add the runs of every file that are not there yet; all files are read before anything is written."""
+    """Add the runs of every file that are not there yet, in one transaction.
+
+    Every file is read and checked whole before anything is written: a refused file leaves the store
+    as it was, whichever file of several it is.
+    """
     docs = [(p, _read(p)) for p in paths]
     out = []
-    for path, runs in docs:
-        added = measured = skipped = 0
-        for run in runs:
-            if con.execute("SELECT 1 FROM runs WHERE uuid = ?", (run["uuid"],)).fetchone():
-                skipped += 1
-                continue
-            cur = con.execute(
-                f"INSERT INTO runs ({', '.join(RUN_KEYS)}) VALUES ({', '.join('?' * len(RUN_KEYS))})",
-                [run[k] for k in RUN_KEYS],
-            )
-            cols = ("run_id", *MEASUREMENT_KEYS)
-            con.executemany(
-                f"INSERT INTO measurements ({', '.join(cols)}) VALUES ({', '.join('?' * len(cols))})",
-                [[cur.lastrowid, *(m[k] for k in MEASUREMENT_KEYS)] for m in run["measurements"]],
-            )
-            added += 1
-            measured += len(run["measurements"])
-        out.append(Imported(path, added, measured, skipped))
-    con.commit()
+    try:
+        for path, runs in docs:
+            added = measured = skipped = 0
+            for run in runs:
+                if con.execute("SELECT 1 FROM runs WHERE uuid = ?", (run.uuid,)).fetchone():
+                    skipped += 1
+                    continue
+                cols = (*RUN_KEYS, "env")
+                cur = con.execute(
+                    f"INSERT INTO runs ({', '.join(cols)}) VALUES ({', '.join('?' * len(cols))})",
+                    (*run.values(), results.env_text(run.env)),
+                )
+                mcols = ("run_id", *MEASUREMENT_KEYS)
+                con.executemany(
+                    f"INSERT INTO measurements ({', '.join(mcols)}) VALUES ({', '.join('?' * len(mcols))})",
+                    [(cur.lastrowid, *m) for m in run.measurements],
+                )
+                added += 1
+                measured += len(run.measurements)
+            out.append(Imported(path, added, measured, skipped))
+        con.commit()
+    except BaseException:
+        con.rollback()
+        raise
     return out
 
 

@@ -17,6 +17,7 @@ from pathlib import Path
 from .. import tomlfile as tf
 from ..errors import SpecError, UserError
 from ..run import background, capture
+from . import environment
 
 KEYS = ("description", "threads", "cpus", "policy", "priority", "env", "load-cpus", "timeout")
 POLICIES = {"other": "-o", "batch": "-b", "idle": "-i", "fifo": "-f", "rr": "-r"}
@@ -68,8 +69,10 @@ def load(root: Path, name: str) -> Profile:
         raise SpecError(path, p + "timeout", "expected a positive number of seconds")
     env = tf.get_table(path, entry, "env", p)
     for k, v in env.items():
-        if not isinstance(v, str):
-            raise SpecError(path, f"{p}env.{k}", "expected a string")
+        if not environment.NAME.fullmatch(k):
+            raise SpecError(path, f"{p}env.{k}", "expected a variable name (letters, digits and _)")
+        if not isinstance(v, str) or "\0" in v:
+            raise SpecError(path, f"{p}env.{k}", "expected a string (without NUL bytes)")
     return Profile(
         name=name,
         description=tf.get_str(path, entry, "description", p) or "",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import sqlite3
 from collections.abc import Callable
@@ -13,7 +14,7 @@ from ..build.publish import read_manifest
 from ..errors import UserError
 from ..layout import Layout
 from ..tomlfile import suggest
-from . import compare, questions, results, stats
+from . import compare, environment, questions, results, stats
 
 # The profilers' own data in a profile's folder (`variant profile`): large, read with perf or uftrace.
 RAW_PROFILE = ("perf.data*", "uftrace.data")
@@ -22,6 +23,26 @@ RAW_PROFILE = ("perf.data*", "uftrace.data")
 READABLE_ONLY = shutil.ignore_patterns(*RAW_PROFILE, "*folded.txt", "trace.json")
 
 Say = Callable[[str], None]
+
+
+def _code(text: str) -> str:
+    """text as a code span inside a Markdown table cell: fenced past its own backticks, pipes escaped."""
+    text = text.replace("\n", "\\n")  # a line break would end the table
+    longest = max((len(run) for run in re.findall("`+", text)), default=0)
+    fence = "`" * (longest + 1)
+    pad = " " if text.startswith("`") or text.endswith("`") else ""
+    return f"{fence}{pad}{text}{pad}{fence}".replace("|", "\\|")
+
+
+def hardware(run: dict[str, Any]) -> dict[str, Any]:
+    """The run's hardware table: host, bench profile, and the environment its benchmarks ran in."""
+    env = results.run_env(run)
+    return {
+        "host": str(run["host"]).replace("|", "/"),
+        "profile": _code(str(run["profile"])),
+        "env": " ".join(_code(f"{k}={v}") for k, v in sorted(env.items())) if env else environment.show(env),
+        "recorded": env is not None,
+    }
 
 
 def _case(params: str) -> str:
@@ -151,8 +172,9 @@ def write(layout: Layout, variants: list[str], out: Path, say: Say, run_id: int 
     manifests = [m for v in names if (m := read_manifest(layout, v)) is not None]
     profiled = _profiles(run, layout.profiles(run_id), names, out)
     text = _template("report.md.j2").render(
-        variants=variants, run=run, manifests=manifests, baseline=baseline, suites=rendered, profiles=profiled
-    )
+        variants=variants, run=run, hardware=hardware(run), manifests=manifests, baseline=baseline,
+        suites=rendered, profiles=profiled,
+    )  # fmt: skip
     report = out / "report.md"
     report.write_text(text)
     say(f"report: {report} ({len(rendered)} suites, {len(rendered)} plots)")
@@ -227,4 +249,4 @@ def _answer(con: sqlite3.Connection, q: questions.Question, out: Path) -> dict[s
     run = dict(con.execute("SELECT * FROM runs WHERE id = ?", (run_id,)).fetchone())
     rows = results.rows(con, run_id, variants, q.suite)
     section = _suite(con, q.suite, rows, list(q.entries), q.entries[0], run_id, out, q.name)
-    return {**section, "q": q, "command": q.command, "run": run}
+    return {**section, "q": q, "command": q.command, "run": run, "hardware": hardware(run)}

@@ -3,17 +3,20 @@
 from __future__ import annotations
 
 import json
+import math
 import os
 import platform
 import sqlite3
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from ..clock import now_iso
+from ..errors import UserError
+from . import storecheck
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS runs (
@@ -22,7 +25,8 @@ CREATE TABLE IF NOT EXISTS runs (
     host TEXT NOT NULL,
     profile TEXT NOT NULL,
     command TEXT NOT NULL,
-    uuid TEXT                   -- the run's identity everywhere (export/import); see _migrate
+    uuid TEXT,                  -- the run's identity everywhere (export/import); see _migrate
+    env TEXT                    -- JSON object: the benchmarks' environment (environment.py); NULL: unknown
 );
 CREATE TABLE IF NOT EXISTS measurements (
     id INTEGER PRIMARY KEY,
@@ -41,10 +45,15 @@ CREATE TABLE IF NOT EXISTS measurements (
     note TEXT NOT NULL DEFAULT '',
     time TEXT NOT NULL
 );
-CREATE INDEX IF NOT EXISTS m_lookup ON measurements (variant, suite, run_id);
 """
-# Created after _migrate, which adds the column to databases made before it existed.
-UUID_INDEX = "CREATE UNIQUE INDEX IF NOT EXISTS runs_uuid ON runs (uuid);"
+# Created once the tables are known to be ours and _migrate added what older ones lack.
+INDEXES = """
+CREATE INDEX IF NOT EXISTS m_lookup ON measurements (variant, suite, run_id);
+CREATE UNIQUE INDEX IF NOT EXISTS runs_uuid ON runs (uuid);
+"""
+# Errors of a program's (a bug of ours) rather than of the file (not a database, damaged, locked,
+# unreadable): they stay tracebacks.
+PROGRAM_ERRORS = (sqlite3.IntegrityError, sqlite3.ProgrammingError)
 
 
 @dataclass(frozen=True)
@@ -72,35 +81,56 @@ def host_description() -> str:
 
 @contextmanager
 def connect(path: Path) -> Iterator[sqlite3.Connection]:
+    """The store, checked whole (storecheck.py) before anything reads it; a bad file is a UserError."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    con = sqlite3.connect(path)
-    con.row_factory = sqlite3.Row
-    con.executescript(SCHEMA)
-    _migrate(con)
     try:
-        yield con
-        con.commit()
+        con = sqlite3.connect(path)
+    except sqlite3.DatabaseError as exc:
+        raise UserError(f"{path}: cannot open the results database ({exc})") from None
+    con.row_factory = sqlite3.Row
+    try:
+        try:
+            storecheck.tables(con, path)
+            con.executescript(SCHEMA)
+            storecheck.columns(con, path)
+            _migrate(con)
+            con.executescript(INDEXES)
+            storecheck.rows(con, path)
+            yield con
+            con.commit()
+        except sqlite3.DatabaseError as exc:
+            if isinstance(exc, PROGRAM_ERRORS):
+                raise
+            way_out = "" if "locked" in str(exc) else " (not a readable results database; move it aside)"
+            raise UserError(f"{path}: {exc}{way_out}") from None
     finally:
         con.close()
 
 
 def _migrate(con: sqlite3.Connection) -> None:
-    """Databases from before run identities: add the column and give every old run a uuid."""
+    """Older stores: a uuid for every run (from before run identities); env NULL (before it was recorded)."""
     columns = {row[1] for row in con.execute("PRAGMA table_info(runs)")}
     if "uuid" not in columns:
         con.execute("ALTER TABLE runs ADD COLUMN uuid TEXT")
+    if "env" not in columns:
+        con.execute("ALTER TABLE runs ADD COLUMN env TEXT")
     missing = [row[0] for row in con.execute("SELECT id FROM runs WHERE uuid IS NULL")]
     for run_id in missing:
         con.execute("UPDATE runs SET uuid = ? WHERE id = ?", (uuid.uuid4().hex, run_id))
-    con.executescript(UUID_INDEX)
     con.commit()
 
 
-def start_run(con: sqlite3.Connection, profile: str, command: str, *, commit: bool = True) -> int:
-    """A new run; commit=False leaves it (and what is recorded after it) to the caller's transaction."""
+def start_run(
+    con: sqlite3.Connection, profile: str, command: str, *, env: Mapping[str, str] | None = None,
+    commit: bool = True,
+) -> int:  # fmt: skip
+    """A new run; commit=False leaves it (and what is recorded after it) to the caller's transaction.
+
+    env: the benchmarks' recorded environment (environment.recorded); None stores "not recorded".
+    """
     cur = con.execute(
-        "INSERT INTO runs (started, host, profile, command, uuid) VALUES (?, ?, ?, ?, ?)",
-        (now_iso(precise=True), host_description(), profile, command, uuid.uuid4().hex),
+        "INSERT INTO runs (started, host, profile, command, uuid, env) VALUES (?, ?, ?, ?, ?, ?)",
+        (now_iso(precise=True), host_description(), profile, command, uuid.uuid4().hex, env_text(env)),
     )
     if commit:
         con.commit()
@@ -113,6 +143,8 @@ def record(
     commit: bool = True,
 ) -> None:  # fmt: skip
     patches = [f"{p['series']}/{p['file']}@{p['sha256'][:12]}" for p in manifest.get("patches", [])]
+    if m.value is not None and not math.isfinite(m.value):  # storecheck would refuse the store after it
+        raise ValueError(f"{m.suite} {m.metric}: {m.value} is not a measurement")
     con.execute(
         "INSERT INTO measurements (run_id, variant, hash, source_commit, patches, suite, metric, unit,"
         " params, rep, value, better, note, time) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
@@ -125,7 +157,7 @@ def record(
             m.suite,
             m.metric,
             m.unit,
-            json.dumps(m.params, sort_keys=True),
+            json.dumps(m.params, sort_keys=True, allow_nan=False),
             rep,
             m.value,
             m.better,
@@ -135,6 +167,17 @@ def record(
     )
     if commit:
         con.commit()
+
+
+def env_text(env: Mapping[str, str] | None) -> str | None:
+    """How runs.env holds a recorded environment: JSON, sorted by name."""
+    return None if env is None else json.dumps(dict(sorted(env.items())))
+
+
+def run_env(run: sqlite3.Row | Mapping[str, Any]) -> dict[str, str] | None:
+    """A stored run's environment (None: not recorded); storecheck made sure it is an object of text."""
+    text = run["env"]
+    return None if text is None else dict(json.loads(text))
 
 
 PROFILED = "profile"  # the suite of `variant profile`'s rows: numbers taken under a profiler

@@ -2,6 +2,9 @@
 
 Every repetition runs each variant once, in turn (A B A B ...), so drift hits
 all of them alike; stats.py turns the pairs into ratios and a noise verdict.
+Every benchmark process gets an explicit environment (environment.py): the
+profile's env and --env, recorded with the run, and none of the caller's
+OMP_*, GGML_*, LD_PRELOAD... (named when set).
 """
 
 from __future__ import annotations
@@ -10,7 +13,7 @@ from ..errors import UserError
 from ..layout import Layout
 from ..patch import series as patches
 from ..tomlfile import suggest
-from . import profiles, results
+from . import environment, profiles, results
 from .case import DEFAULT_LOAD_MODES, Case, Context, Say
 from .installed import Installed, held_all
 from .profiles import Profile
@@ -73,6 +76,13 @@ def run(
             if s not in SUITES:
                 raise UserError(f'unknown suite "{s}"' + suggest(s, SUITES))
         profiles.check(profile)
+        env = dict(profile.env)
+        if dropped := environment.dropped(env):
+            shown = " ".join(f"{k}={v}" for k, v in dropped.items())
+            say(
+                f"not passed to the benchmarks: {shown} (give --env NAME=VALUE, or the profile's env, to set "
+                "one: it is then recorded with the run)"
+            )
         skipped = {s: why for s in suites if (why := why_not(s, insts))}
         for s, why in skipped.items():
             say(f"skipping suite {s}: {why}")
@@ -97,7 +107,7 @@ def run(
         total = len(cases) * reps * len(insts)
         done = 0
         with results.connect(layout.home / "results.sqlite") as con, profiles.competing_load(profile):
-            run_id = results.start_run(con, profile.name, command)
+            run_id = results.start_run(con, profile.name, command, env=environment.recorded(env))
             for case in cases:
                 for rep in range(reps):
                     for inst in insts:

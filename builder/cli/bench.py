@@ -11,7 +11,7 @@ from pathlib import Path
 import click
 
 from ..bench import compare as compare_mod
-from ..bench import loading, models, profiles, results
+from ..bench import environment, loading, models, profiles, results
 from ..bench import report as report_mod
 from ..bench import runner as bench_mod
 from ..bench import smoke as smoke_mod
@@ -190,6 +190,14 @@ def _load_modes(value: str | None) -> tuple[str, ...]:
     "--timeout", type=float, help="Seconds before a benchmark process is killed (default: the profile's)."
 )
 @click.option(
+    "--env",
+    "env",
+    multiple=True,
+    metavar="NAME=VALUE",
+    help="Set a variable for every benchmark process (over the profile's env); repeatable. Recorded with "
+    "the run. The caller's own OMP_*, GGML_*, LD_PRELOAD... are not passed.",
+)
+@click.option(
     "--load-mode",
     "load_modes",
     help="load and faults suites: comma-separated llama.cpp load modes (mmap, none, dio, ...); "
@@ -220,6 +228,7 @@ def bench(
     threads: str | None,
     profile_name: str,
     timeout: float | None,
+    env: tuple[str, ...],
     load_modes: str | None,
     layers: int | None,
     types: str,
@@ -231,6 +240,9 @@ def bench(
     prof = profiles.load(layout.root, profile_name)
     if timeout is not None:
         prof = dataclasses.replace(prof, timeout=timeout)
+    if env:
+        merged = {**dict(prof.env), **environment.parse(env)}
+        prof = dataclasses.replace(prof, env=tuple(sorted(merged.items())))
     # the whole command line, global options (--root) included: PR.md prints it to reproduce the run
     command = shlex.join(["variant", *sys.argv[1:]]) if "bench" in sys.argv[1:] else "variant bench"
     run_id = bench_mod.run(

@@ -16,7 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..bench import results
+from ..bench import environment, results
 from ..bench.case import Case, Context
 from ..bench.installed import Installed, held_all
 from ..bench.profiles import Profile as RunProfile
@@ -168,7 +168,9 @@ def run(
                 compared = [f.name for f in write.write_vs(staging, cand.case, *pair)]
             with results.connect(layout.home / "results.sqlite") as con:
                 try:
-                    run_id = results.start_run(con, f"profile-{tools[0]}", command, commit=False)
+                    # the bench's explicit environment (bench/environment.py), with no profile env
+                    env = environment.recorded({})
+                    run_id = results.start_run(con, f"profile-{tools[0]}", command, env=env, commit=False)
                     for inst, p in zip(insts, done, strict=True):
                         for m in measurements(p):
                             results.record(con, run_id, inst.manifest, 0, m, commit=False)
