@@ -11,7 +11,7 @@ DEMO_BASE      := openmp-off-gcc
 DEMO_CANDIDATE := futex-gcc
 DEMO_REPORT    := report
 
-.PHONY: setup python-floor demo test test-fast lint clean
+.PHONY: setup python-floor demo test test-fast lint docs help clean
 
 # Everything the builds and tests need: Debian packages, then this package in editable mode.
 setup: python-floor
@@ -53,10 +53,34 @@ test:
 test-fast:
 	$(PYTHON) -m pytest -q -m "not slow"
 
+LINT_PATHS := builder tests benchmarks docs
+
 lint:
-	ruff check builder tests benchmarks
-	ruff format --check builder tests benchmarks
+	ruff check $(LINT_PATHS)
+	ruff format --check $(LINT_PATHS)
 	mypy
 
+# The reference: docs/commands.md regenerated from the click commands (tests/test_docs.py fails when the
+# committed one is stale), then the static site in site/, offline (mkdocs.yml: no theme asset from a CDN).
+docs:
+	$(PYTHON) docs/gen_commands.py
+	$(PYTHON) -m mkdocs build --strict --quiet
+	@echo "docs: site/index.html"
+
+# For a contributor: what to run while working, fast to slow. The slow modules are listed as found.
+help:
+	@echo "llama-variants, while working on it (docs/contributing.md says more):"
+	@echo "  make setup        once: the Debian packages, then pip install -e '.[dev]'"
+	@echo "  make test-fast    the fast tests: real git, CMake, Ninja and gcc on a small fake upstream"
+	@echo "  $(PYTHON) -m pytest -q -m 'not slow' tests/test_patches.py"
+	@echo "                    the fast tests of one module"
+	@echo "  the slow tests of one area (real llama.cpp and fork builds, minutes each):"
+	@for f in $$(grep -l 'pytest.mark.slow' tests/test_*.py); do \
+	    echo "    $(PYTHON) -m pytest -q -m slow $$f"; done
+	@echo "    (add -k WORDS for some tests of one, e.g. -k wheel)"
+	@echo "  make test         everything, slow tests included (what CI runs)"
+	@echo "  make lint         ruff check, ruff format --check, mypy --strict ($(LINT_PATHS))"
+	@echo "  make docs         regenerate docs/commands.md from the commands and build the site"
+
 clean:
-	rm -rf .variant dist
+	rm -rf .variant dist site
