@@ -145,6 +145,8 @@ def is_full_sha(value: str, length: int = 40) -> bool:
 
 
 CMAKE_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_.+-]*", re.ASCII)  # fullmatch: see NAME
+# An environment variable a program is given: Popen refuses a name with "=" (or NUL) in it.
+ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*", re.ASCII)  # fullmatch: see NAME
 
 
 def render_cmake_value(path: Path, key: str, value: object) -> str:

@@ -193,7 +193,8 @@ def test_a_profile_becomes_files_rows_of_its_run_and_a_section_of_the_report(tmp
     manifest = {
         "variant": "a",
         "hash": "h" * 64,
-        "source": {"commit": "c" * 40, "origin": "pypi"},
+        "source": {"name": "llama.cpp", "commit": "c" * 40, "origin": "pypi"},
+        "toolchain": {"name": "gcc"},
         "patches": [],
     }
     (layout.dist / "a").mkdir(parents=True)
@@ -367,7 +368,8 @@ def test_the_report_names_the_profiled_pair_in_its_own_order(tmp_path: Path, mon
             "variant": name,
             "hash": "h" * 64,
             "patches": [],
-            "source": {"commit": "c" * 40, "origin": "pypi"},
+            "source": {"name": "llama.cpp", "commit": "c" * 40, "origin": "pypi"},
+            "toolchain": {"name": "gcc"},
         }
         (fake.layout.dist / name / "manifest.json").write_text(json.dumps(manifest))
     say = lambda _m: None  # noqa: E731

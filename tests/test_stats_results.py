@@ -57,7 +57,8 @@ def test_non_timing_units_say_better_or_worse() -> None:
 MANIFEST: dict[str, Any] = {
     "variant": "a",
     "hash": "h" * 64,
-    "source": {"commit": "c" * 40},
+    "source": {"name": "llama.cpp", "commit": "c" * 40, "origin": "git"},
+    "toolchain": {"name": "gcc"},
     "patches": [{"series": "s", "file": "0001-x.patch", "sha256": "d" * 64}],
 }
 
@@ -131,7 +132,7 @@ def test_report_writes_markdown_and_readable_plots(tmp_path: Path, monkeypatch: 
         d = layout.dist / name
         d.mkdir(parents=True)
         (d / "manifest.json").write_text(
-            json.dumps({**MANIFEST, "variant": name, "source": {"commit": "c" * 40, "origin": "pypi"}})
+            json.dumps({**MANIFEST, "variant": name, "source": {**MANIFEST["source"], "origin": "pypi"}})
         )
     path = report.write(layout, ["a", "b"], tmp_path / "out", say=lambda _m: None)
     text = path.read_text()

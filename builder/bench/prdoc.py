@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ..build.publish import read_manifest
+from ..build import manifest as manifest_file
 from ..layout import Layout
 from ..patch import export as export_mod
 from ..patch.series import Series
@@ -173,7 +173,7 @@ def write(
                         {"title": title, "pair": pair, "table": table(mrows, pair.baseline, pair.candidate)}
                     )
     candidate = pairs[0].candidate if pairs else None
-    manifest = read_manifest(layout, candidate) if candidate else None
+    manifest = manifest_file.read(layout, candidate) if candidate else None
     checks = []
     if tests and candidate and manifest:
         checks = smoke.smoke(layout, [candidate], pairs[0].baseline, say)

@@ -10,7 +10,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from ..build.publish import read_manifest
+from ..build import manifest as manifest_file
 from ..errors import UserError
 from ..layout import Layout
 from ..tomlfile import suggest
@@ -169,7 +169,7 @@ def write(layout: Layout, variants: list[str], out: Path, say: Say, run_id: int 
         out.mkdir(parents=True, exist_ok=True)
         baseline = variants[0]
         rendered = [_suite(con, s, rows, variants, baseline, run_id, out) for s in suites]
-    manifests = [m for v in names if (m := read_manifest(layout, v)) is not None]
+    manifests = [m for v in names if (m := manifest_file.read(layout, v)) is not None]
     profiled = _profiles(run, layout.profiles(run_id), names, out)
     text = _template("report.md.j2").render(
         variants=variants, run=run, hardware=hardware(run), manifests=manifests, baseline=baseline,

@@ -20,17 +20,17 @@ from ..digest import sha256_file
 from ..errors import UserError
 from ..layout import Layout
 from ..lock import try_exclusive
-
-MANIFEST = "manifest.json"
+from . import manifest as manifest_file
+from .manifest import MANIFEST
 
 
 def read_manifest(layout: Layout, name: str) -> dict[str, Any] | None:
-    path = layout.dist / name / MANIFEST
+    """dist/<name>'s manifest if it is a whole one: a build takes a missing or damaged one alike, as
+    nothing built, and publishes a new one (readers use manifest.read, which names what is wrong)."""
     try:
-        data: dict[str, Any] = json.loads(path.read_text())
-    except (OSError, ValueError):
+        return manifest_file.read(layout, name)
+    except UserError:
         return None
-    return data
 
 
 def status(layout: Layout, name: str, plan_hash: str) -> str:
@@ -53,7 +53,11 @@ def check_place(layout: Layout, name: str) -> None:
     if place.is_symlink() or not place.exists():
         return
     what = "folder" if place.is_dir() else "file"
-    copy = (read_manifest(layout, name) or {}).get("tool_version") is not None
+    try:  # any manifest.json that looks like ours, whole or not
+        found = json.loads((place / MANIFEST).read_text())
+    except (OSError, ValueError):
+        found = None
+    copy = isinstance(found, dict) and found.get("tool_version") is not None
     raise UserError(
         f"{place}: a {what} this tool did not publish"
         + (" (a copy of a build: it holds a manifest.json)" if copy else "")

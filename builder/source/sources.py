@@ -221,6 +221,9 @@ def _parse(path: Path, name: str, entry: dict[str, Any]) -> Source:
     role = tf.get_enum(path, entry, "role", ROLES, p) or "tree"
     runtime = tf.get_table(path, entry, "runtime", p)
     tf.check_keys(path, runtime, ("files", "env"), f"{p}runtime.")
+    for var in tf.get_table(path, runtime, "env", f"{p}runtime."):
+        if not tf.ENV_NAME.fullmatch(var):  # the programs are given it: Popen refuses "A=B"
+            raise SpecError(path, f"{p}runtime.env.{var}", "expected a variable name (letters, digits and _)")
     for key in ("patches", "export"):
         if key in entry and role != "dependency":
             raise SpecError(
