@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import shlex
 import shutil
 import socket
 import subprocess
@@ -81,8 +82,12 @@ def catalogue(tmp_path: Path, upstream: Upstream, monkeypatch: pytest.MonkeyPatc
 
 
 @pytest.fixture
-def run(capsys: pytest.CaptureFixture[str]) -> Callable[..., Outcome]:
-    """Run the CLI in-process, the way a user would, and collect exit code and output."""
+def run(capsys: pytest.CaptureFixture[str], request: pytest.FixtureRequest) -> Callable[..., Outcome]:
+    """Run the CLI in-process, the way a user would, and collect exit code and output.
+
+    Every command's exit code and output go into the test's report, shown when it fails:
+    `assert run(...).code == 0` then says what the command printed, not only "1 == 0".
+    """
 
     def _run(root: Path, *args: str) -> Outcome:
         capsys.readouterr()
@@ -92,9 +97,21 @@ def run(capsys: pytest.CaptureFixture[str]) -> Callable[..., Outcome]:
         except SystemExit as exc:
             code = int(exc.code or 0)
         captured = capsys.readouterr()
+        request.node.add_report_section(
+            "call",
+            f"variant {shlex.join(args)} (exit {code})",
+            f"--- stdout\n{captured.out[-4000:]}\n--- stderr\n{captured.err[-4000:]}",
+        )
         return Outcome(code, captured.out, captured.err)
 
     return _run
+
+
+@pytest.fixture(autouse=True)
+def _in_a_scratch_folder(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every test runs in its own folder: a program it runs that writes beside itself (llama.log,
+    perf.data) writes there, never into the repository."""
+    monkeypatch.chdir(tmp_path)
 
 
 @pytest.fixture

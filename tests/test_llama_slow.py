@@ -309,8 +309,8 @@ def test_io_uring_loader_reads_unaligned_tensors_like_the_other_load_modes(llama
         argv = [str(llama.root / "dist" / "iouring-gcc" / "bin" / "llama-completion"), "-m", str(model)]
         argv += ["-p", "Once upon a time", "-n", "24", "-no-cnv", "--temp", "0", "--no-warmup"]
         argv += ["--load-mode", mode, "-v", "-t", "1"]
-        # smoke's rule: a run whose log lost its tail is rerun
-        out, _ = smoke_mod.measure_complete(argv, smoke_mod.COMPLETION_END, timeout=300, env=env)
+        # smoke's rule: a run whose log lost its tail is drawn again
+        out, _, _ = smoke_mod.measure_complete(argv, smoke_mod.COMPLETION_END, timeout=300, env=env)
         return out
 
     def read_line(out: Measured) -> str:

@@ -7,7 +7,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from builder.bench import forksmoke
+from builder.bench import forksmoke, installed, smoke
 
 from .conftest import Catalogue, Outcome
 from .fakes import make_patch
@@ -73,3 +73,52 @@ def test_perf_report_rows_keep_the_symbol_and_drop_the_columns_after_it() -> Non
         (12.00, "qgemm_lut_t1_int8_m256_k4096_n1_b4"),
         (5.13, "handle_mm_fault"),
     ]
+
+
+def _losing_completion(tmp_path: Path, lose: int = 0, runs: tuple[int, ...] = ()) -> installed.Installed:
+    """A llama-completion whose first `lose` runs, and the runs numbered in `runs`, lose their log's
+    tail (exit 0, no perf line)."""
+    bindir = tmp_path / "bin"
+    bindir.mkdir(parents=True)
+    count = tmp_path / "runs"
+    count.write_text("0")
+    script = bindir / "llama-completion"
+    script.write_text(
+        "#!/bin/sh\n"
+        f'n=$(($(cat "{count}") + 1)); echo $n > "{count}"\n'
+        'echo "the model is fast and sure"\n'
+        f'case " {" ".join(map(str, runs))} " in *" $n "*) exit 0;; esac\n'
+        f'[ $n -gt {lose} ] && echo "common_perf_print: load time = 1 ms" >&2\n'
+        "exit 0\n"
+    )
+    script.chmod(0o755)
+    return installed.Installed("v", bindir, {})
+
+
+def test_runs_that_lose_the_logs_tail_are_drawn_again_and_counted(tmp_path: Path) -> None:
+    inst = _losing_completion(tmp_path, lose=5)  # 3 draws (the flaky smoke's) gave up here
+    c, out = smoke._run(inst, "llama-completion", ["-n", "24"], end=smoke.COMPLETION_END)
+    assert c.ok, c
+    assert "(5 earlier runs lost the log's tail and were drawn again)" in c.detail
+    assert "the model is fast" in out
+
+
+def test_a_load_mode_says_how_many_runs_were_drawn_again(tmp_path: Path) -> None:
+    model = tmp_path / "m.gguf"
+    model.write_bytes(b"GGUF")
+    inst = _losing_completion(tmp_path, lose=1)  # the default load's first run: not the mode's
+    (plain,) = smoke.load_mode_checks(inst, model, ("none",))
+    assert plain.ok and plain.detail == "load mode none: greedy output identical to the default load", plain
+    inst = _losing_completion(tmp_path / "again", runs=(2,))  # the first run with --load-mode none
+    (checked,) = smoke.load_mode_checks(inst, model, ("none",))
+    assert checked.ok and checked.detail.endswith("(1 earlier run lost the log's tail and was drawn again)")
+
+
+def test_a_program_whose_every_run_loses_its_tail_fails_naming_it(tmp_path: Path) -> None:
+    inst = _losing_completion(tmp_path, lose=smoke.ATTEMPTS)
+    c, out = smoke._run(inst, "llama-completion", [], end=smoke.COMPLETION_END)
+    assert not c.ok and out == ""
+    assert (
+        c.detail
+        == f"output incomplete in {smoke.ATTEMPTS} runs (no 'common_perf_print:': the log lost its tail)"
+    )

@@ -20,6 +20,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from .. import scratch
 from ..errors import UserError
 from ..layout import Layout
 from ..run import capture
@@ -155,6 +156,11 @@ def ensure(
     return files
 
 
+def _program(argv: list[str], *, env: dict[str, str] | None = None, timeout: float) -> None:
+    """A fork's converter or quantizer: in the scratch folder (ik's programs write llama.log beside them)."""
+    capture(argv, env=env, timeout=timeout, cwd=scratch.folder())
+
+
 def _write(layout: Layout, inst: Installed, recipe: Recipe, out: Path, layers: int) -> None:
     common = ["-m", f"builder.bench.writers.{recipe.writer}", "--out-dir", str(out), "--layers", str(layers)]
     quantize = inst.tool("llama-quantize")
@@ -162,7 +168,7 @@ def _write(layout: Layout, inst: Installed, recipe: Recipe, out: Path, layers: i
     if recipe.name == "tmac-i4":
         fork = _tree(layout, inst)
         kcfg = inst.bin.parent / "share" / "kcfg.ini"
-        capture(
+        _program(
             [
                 sys.executable,
                 *common,
@@ -175,7 +181,7 @@ def _write(layout: Layout, inst: Installed, recipe: Recipe, out: Path, layers: i
             ],
             timeout=900,
         )
-        capture(
+        _program(
             [
                 quantize,
                 "--pure",
@@ -194,7 +200,7 @@ def _write(layout: Layout, inst: Installed, recipe: Recipe, out: Path, layers: i
         # ik's own quant type, made by its llama-quantize from the tiny f16 model; then the same
         # weights dequantized back into f16: the reference computes them without the IQK kernels.
         tiny = models.ensure(layout.home / "models", models.spec_for("tiny", "f16"), lambda _m: None)
-        capture([quantize, str(tiny), str(out / "iq4_k.gguf"), "IQ4_K"], env=env, timeout=900)
+        _program([quantize, str(tiny), str(out / "iq4_k.gguf"), "IQ4_K"], env=env, timeout=900)
         back = [
             quantize,
             "--allow-requantize",
@@ -202,11 +208,11 @@ def _write(layout: Layout, inst: Installed, recipe: Recipe, out: Path, layers: i
             str(out / "iq4_k-as-f16.gguf"),
             "F16",
         ]
-        capture(back,
+        _program(back,
                 env=env, timeout=900)  # fmt: skip
     elif recipe.name == "bitnet-ternary":
         bitnet = _tree(layout, inst)
-        capture(
+        _program(
             [
                 sys.executable,
                 *common,
@@ -218,7 +224,7 @@ def _write(layout: Layout, inst: Installed, recipe: Recipe, out: Path, layers: i
             timeout=900,
         )
         # One thread: quantize_i2_s() keeps one scale per call, at the end of its chunk.
-        capture(
+        _program(
             [
                 quantize,
                 "--token-embedding-type",
@@ -232,7 +238,7 @@ def _write(layout: Layout, inst: Installed, recipe: Recipe, out: Path, layers: i
             timeout=900,
         )
         f16 = [quantize, str(out / "bitnet-f32.gguf"), str(out / "bitnet-f16.gguf"), "F16"]
-        capture(f16, env=env, timeout=900)
+        _program(f16, env=env, timeout=900)
 
 
 def perplexity_text() -> str:

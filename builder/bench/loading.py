@@ -13,6 +13,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from .. import scratch
 from ..errors import BuildError, UserError
 from ..run import capture
 from .case import Case, Context, timeout
@@ -121,7 +122,7 @@ def fio_read(stdout: str) -> tuple[float, float]:
 @functools.cache
 def _listed_modes(completion: str) -> frozenset[str]:
     """The load modes llama-completion's --help documents ("- uring: ..." in a patched build)."""
-    res = capture([completion, "--help"], check=False, timeout=60)
+    res = capture([completion, "--help"], check=False, timeout=60, cwd=scratch.folder())
     block = re.search(r"--load-mode[^\n]*\n((?:[ \t]{8,}[^\n]*\n)+)", res.stdout + res.stderr)
     return frozenset(re.findall(r"^\s+- ([a-z0-9][a-z0-9+_-]*):", block[1], re.M)) if block else frozenset()
 

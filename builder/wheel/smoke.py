@@ -17,6 +17,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from .. import scratch
 from ..bench import models
 from ..bench import smoke as bench_smoke
 from ..bench.installed import held
@@ -97,7 +98,7 @@ def run(layout: Layout, recipe: Recipe, out: Path, say: Say) -> list[Check]:
     with tempfile.TemporaryDirectory(prefix="variant-wheel-venv-") as tmp:
         python = install(wheel, Path(tmp) / "venv", say)
         argv: list[str | Path] = [python, "-c", DECODE, model, PROMPT, str(bench_smoke.N_PREDICT), MANIFEST]
-        res = capture(argv, check=False)
+        res = capture(argv, check=False, cwd=scratch.folder())  # where the programs under test run
         if res.returncode != 0:
             tail = "\n".join((res.stdout + res.stderr).splitlines()[-12:])
             return [
