@@ -425,3 +425,34 @@ def test_a_store_of_another_schema_or_with_rows_of_the_wrong_type_is_refused_by_
         # the way out it names works: the rest of the store reads again
         _sqlite(db, err.split(f"sqlite3 {db} '")[1].split("'")[0])
         assert run(catalogue.root, "results", "summary").code == 0
+
+
+def test_a_store_holding_a_run_twice_without_its_unique_index_is_refused_with_both_ways_out(
+    catalogue: Catalogue, run: Callable[..., Outcome], tmp_path: Path
+) -> None:
+    """CREATE UNIQUE INDEX runs_uuid stopped on it with an IntegrityError: a traceback, on every call."""
+    db = catalogue.home / "results.sqlite"
+    db.parent.mkdir(parents=True)
+    (catalogue.root / "questions.toml").write_text(QUESTIONS)
+    columns = "started, host, profile, command, uuid, env"
+    copy = f"INSERT INTO runs ({columns}) SELECT {columns} FROM runs WHERE id = 1"
+    for way_out in ("DELETE", "UPDATE"):
+        db.unlink(missing_ok=True)
+        shutil.copy(_db(tmp_path / way_out), db)
+        _sqlite(db, f"DROP INDEX runs_uuid; {copy};")
+        con = sqlite3.connect(db)
+        (uuid,) = con.execute("SELECT uuid FROM runs WHERE id = 2").fetchone()
+        con.close()
+        before = db.read_bytes()
+        for command, res in _cli(run, catalogue.root, tmp_path).items():
+            assert res.code == 2, (command, res.out + res.err)
+            assert f"error: {db}: runs 1, 2 share the uuid '{uuid}'" in res.err, (command, res.err)
+            assert "Traceback" not in res.err and "or move the file aside" in res.err
+        assert db.read_bytes() == before
+        # each way out it names works: the run stored twice removed, or given an identity of its own
+        (statement,) = [s for s in res.err.split(f"sqlite3 {db} '")[1:] if s.startswith(way_out)]
+        _sqlite(db, statement.split("'")[0])
+        res = run(catalogue.root, "results", "list", "--json")
+        assert res.code == 0, res.out + res.err
+        uuids = [r["uuid"] for r in json.loads(res.out)]
+        assert len(uuids) == len(set(uuids)) == (1 if way_out == "DELETE" else 2)

@@ -93,6 +93,7 @@ def connect(path: Path) -> Iterator[sqlite3.Connection]:
             storecheck.tables(con, path)
             con.executescript(SCHEMA)
             storecheck.columns(con, path)
+            storecheck.uuids(con, path)
             _migrate(con)
             con.executescript(INDEXES)
             storecheck.rows(con, path)

@@ -100,6 +100,34 @@ def columns(con: sqlite3.Connection, path: Path) -> None:
             raise UserError(f"{where}: it has no column {', '.join(missing)}")
 
 
+def uuids(con: sqlite3.Connection, path: Path) -> None:
+    """No two runs share a uuid: the unique index on it is created next and would stop on them.
+
+    A store of ours always has that index; one without it (dropped, or made by
+    hand) may hold a run twice, which CREATE UNIQUE INDEX refuses with an
+    IntegrityError: named here, with both ways out, before it is reached.
+    """
+    if "uuid" not in {r[1] for r in con.execute("PRAGMA table_info(runs)")}:
+        return  # an older store: _migrate gives every run a fresh one
+    found = con.execute(
+        "SELECT uuid, group_concat(id) FROM runs WHERE uuid IS NOT NULL GROUP BY uuid HAVING count(*) > 1"
+        " ORDER BY min(id) LIMIT 1"
+    ).fetchone()
+    if found is None:
+        return
+    uuid, ids = found[0], sorted(int(i) for i in str(found[1]).split(","))
+    later = ", ".join(map(str, ids[1:]))
+    db = shlex.quote(str(path))
+    raise UserError(
+        f"{path}: runs {', '.join(map(str, ids))} share the uuid {uuid!r}, a run's identity (one run each). "
+        f"If they are one run stored twice, remove the later with sqlite3 {db} "
+        f"'DELETE FROM measurements WHERE run_id IN ({later}); DELETE FROM runs WHERE id IN ({later})'; "
+        f"if they are different runs, give the later a new identity with sqlite3 {db} "
+        f"'UPDATE runs SET uuid = NULL WHERE id IN ({later})' (the next command gives it one); "
+        "or move the file aside"
+    )
+
+
 def rows(con: sqlite3.Connection, path: Path) -> None:
     """Every row holds what its columns declare; the first that does not is named with a way out."""
     if (ok := con.execute("PRAGMA quick_check").fetchone()[0]) != "ok":
