@@ -11,8 +11,9 @@ import sys
 
 import click
 
+from .. import redact
 from ..errors import VariantError
-from . import bench, build, catalogue, ci, patch, profile, wheel  # noqa: F401  (each registers its commands)
+from . import bench, build, catalogue, ci, patch, profile, smoke, wheel  # noqa: F401  (each registers its commands)
 from .app import cli
 
 
@@ -31,7 +32,8 @@ def main(argv: list[str] | None = None) -> None:
         exc.show()
         sys.exit(exc.exit_code)
     except VariantError as exc:
-        click.echo(f"error: {exc}", err=True)
+        # Whatever an error quotes (a URL, a program's output), no secret the run holds is shown.
+        click.echo(f"error: {redact.text(str(exc))}", err=True)
         sys.exit(exc.exit_code)
     except KeyboardInterrupt:
         click.echo("interrupted", err=True)
