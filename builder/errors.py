@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import shlex
 from pathlib import Path
+
+from . import redact
 
 
 class VariantError(Exception):
@@ -41,18 +44,20 @@ class BuildError(VariantError):
 
 
 class CommandError(VariantError):
-    """A subprocess failed: carries the command, its exit code and its stderr tail."""
+    """A subprocess failed: carries the command, its exit code and its stderr tail.
+
+    Both redacted here (redact.py), whoever raises it: the tail is quoted into other errors,
+    and a child may have printed a password it was given.
+    """
 
     def __init__(self, argv: list[str], returncode: int, tail: str, log: Path | None = None):
-        self.argv = argv
+        self.argv = redact.argv(argv)
         self.returncode = returncode
-        self.tail = tail
+        self.tail = redact.text(tail)
         self.log = log
-        import shlex
-
-        msg = f"command failed with exit code {returncode}: {shlex.join(argv)}"
-        if tail.strip():
-            msg += "\n" + "\n".join("  | " + line for line in tail.rstrip().splitlines())
+        msg = f"command failed with exit code {returncode}: {shlex.join(self.argv)}"
+        if self.tail.strip():
+            msg += "\n" + "\n".join("  | " + line for line in self.tail.rstrip().splitlines())
         if log is not None:
             msg += f"\nfull log: {log}"
         super().__init__(msg)

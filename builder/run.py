@@ -4,7 +4,10 @@
 ones (CMake, Ninja) whose merged output is streamed line by line to a log file
 and a callback (progress). Nothing here ever goes through a shell, so spec
 values with metacharacters reach the child literally. A command as logged, and
-as a CommandError shows it, has any URL's password hidden (redact.py).
+as a CommandError shows it, has any URL's password hidden (redact.py); so has every line
+of output live() writes to its log and passes on, and every tail an error shows: a child
+may print a secret it was given some other way (ccache prints a URL it cannot parse).
+CommandError redacts its command line and tail itself (errors.py).
 """
 
 from __future__ import annotations
@@ -22,9 +25,8 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from . import scratch
+from . import redact, scratch
 from .errors import CommandError, UserError
-from .redact import redact_argv
 
 log = logging.getLogger("variant")
 
@@ -59,7 +61,7 @@ def _env(env: Mapping[str, str] | None, inherit: bool = True) -> dict[str, str] 
 
 def _shown(argv: list[str]) -> str:
     """A command line as logged and as errors show it: any URL's password hidden (redact.py)."""
-    return shlex.join(redact_argv(argv))
+    return shlex.join(redact.argv(argv))
 
 
 def _tail(text: str, lines: int = TAIL_LINES) -> str:
@@ -95,9 +97,9 @@ def capture(
             f"{argv[0]}: command not found (run `variant doctor` to see what is missing)"
         ) from exc
     except subprocess.TimeoutExpired as exc:
-        raise CommandError(redact_argv(argv), -1, f"timed out after {timeout} s") from exc
+        raise CommandError(argv, -1, f"timed out after {timeout} s") from exc
     if check and proc.returncode != 0:
-        raise CommandError(redact_argv(argv), proc.returncode, _tail(proc.stderr or proc.stdout))
+        raise CommandError(argv, proc.returncode, _tail(proc.stderr or proc.stdout))
     return Result(tuple(argv), proc.returncode, proc.stdout, proc.stderr)
 
 
@@ -150,11 +152,12 @@ def live(
             ) from exc
         try:
             assert proc.stdout is not None
-            for line in proc.stdout:
-                out.write(line)
-                tail.append(line.rstrip("\n"))
+            for raw in proc.stdout:
+                line = redact.text(raw.rstrip("\n"))
+                out.write(line + "\n")
+                tail.append(line)
                 if on_line is not None:
-                    on_line(line.rstrip("\n"))
+                    on_line(line)
             rc = proc.wait()
         except BaseException:
             proc.terminate()
@@ -165,7 +168,7 @@ def live(
             raise
         out.write(f"[exit {rc}]\n")
     if rc != 0:
-        raise CommandError(redact_argv(argv), rc, "\n".join(tail), log=log_file)
+        raise CommandError(argv, rc, "\n".join(tail), log=log_file)
 
 
 @dataclass(frozen=True)

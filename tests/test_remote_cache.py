@@ -16,12 +16,13 @@ from typing import Any
 
 import pytest
 
+from builder import redact
 from builder import run as run_mod
 from builder.build import ccache as remote
 from builder.build import plan as plan_mod
+from builder.build import storeurl
 from builder.errors import CommandError
 from builder.layout import Layout
-from builder.redact import redact
 from builder.wheel import make as wheel_make
 
 from . import fakes
@@ -67,6 +68,13 @@ def clean_env(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     for var in ("VARIANT_HOME", "VARIANT_ROOT", remote.ENV, "CCACHE_REMOTE_STORAGE", "CCACHE_DIR"):
         monkeypatch.delenv(var, raising=False)
     yield
+
+
+@pytest.fixture(autouse=True)
+def _forget_secrets() -> Iterator[None]:
+    """A password one test registers (redact.secret) is ordinary text in the next."""
+    yield
+    redact.forget()
 
 
 def test_remote_store_serves_a_fresh_catalogue_and_a_dead_store_only_warns(
@@ -263,12 +271,49 @@ def _ccache_config(env: dict[str, str]) -> dict[str, tuple[str, str]]:
         ("https://PASSWORD@github.com/o/r.git", "https://***@github.com/o/r.git"),  # a token
         ("ssh://git@github.com/o/r.git", "ssh://git@github.com/o/r.git"),  # a login, not a secret
         ("redis://cache.example:6379", "redis://cache.example:6379"),
+        # A password may hold what ends a URL's user information ('/', '?', '#', '@'): hidden up
+        # to the last '@' all the same (ccache refuses such a URL, printing it whole).
+        ("redis://p#w@cache.example", "redis://***@cache.example"),
+        ("redis://user:p#w@cache.example", "redis://user:***@cache.example"),
+        ("redis://u:p/w?x#y@z@cache.example:1", "redis://u:***@cache.example:1"),
+        ("redis://pa/ss@cache.example", "redis://***@cache.example"),
+        ("redis://u:SEC%RET@cache.example:1", "redis://u:***@cache.example:1"),  # no %XX
+        ("redis://u:SEC{RET@cache.example:1", "redis://u:***@cache.example:1"),
+        ("redis://u:SEC^RET@cache.example:", "redis://u:***@cache.example:"),
+        ("redis://u:it's@cache.example", "redis://u:***@cache.example"),  # a quote is a sub-delim
+        ("redis://u/x:pw@cache.example", "redis://***@cache.example"),  # no user name: all hidden
+        ("ssh://g/it@github.com/o", "ssh://***@github.com/o"),
     ],
 )
 def test_redact_hides_a_password_in_both_of_ccaches_spellings(url: str, shown: str) -> None:
-    assert redact(url) == shown
+    assert redact.text(url) == shown
     launcher = f"-DL=/usr/bin/env;X={url}|connect-timeout=500;ccache"
-    assert redact(launcher) == f"-DL=/usr/bin/env;X={shown}|connect-timeout=500;ccache"
+    assert redact.text(launcher) == f"-DL=/usr/bin/env;X={shown}|connect-timeout=500;ccache"
+
+
+def test_a_registered_secret_is_hidden_in_any_text_and_in_every_line_a_command_prints(
+    tmp_path: Path,
+) -> None:
+    """ccache prints the URL it was given in its own words; a program may print a password bare."""
+    redact.secret("S3cr%40t-x")  # as written in a URL, and as the store receives it (%40 is '@')
+    assert redact.text("auth S3cr%40t-x, S3cr@t-x") == "auth ***, ***"
+    redact.secret("pw12")  # too short to hide in ordinary text (it would blank words), hidden in URLs
+    assert redact.text("pw123 redis://pw12@h") == "pw123 redis://***@h"
+    log = tmp_path / "build.log"
+    seen: list[str] = []
+    # The secret is made by the child (not on its command line): its output alone holds it.
+    say = "import sys; s = 'S3cr'; print(f'key {s}@t-x\\nin {s}%40t-x url', file=sys.STREAM); sys.exit(3)"
+    with pytest.raises(CommandError) as live_error:
+        run_mod.live(
+            [sys.executable, "-c", say.replace("STREAM", "stdout")], log_file=log, on_line=seen.append
+        )
+    with pytest.raises(CommandError) as capture_error:
+        run_mod.capture([sys.executable, "-c", say.replace("STREAM", "stderr")])
+    assert seen == ["key ***", "in *** url"]
+    assert "key ***\nin *** url\n[exit 3]" in log.read_text()
+    for err in (live_error.value, capture_error.value):
+        shown = str(err) + err.tail
+        assert "S3cr@t" not in shown and "S3cr%40t" not in shown and "in *** url" in err.tail
 
 
 def test_every_recorded_command_and_error_hides_the_password(
@@ -300,6 +345,70 @@ def test_every_recorded_command_and_error_hides_the_password(
     assert res.code == 2 and "whitespace or a control character" in res.err and "WORD" not in res.err
 
 
+# URLs ccache 4.7.5 cannot parse: it says so on every compile, URL and password and all.
+UNPARSED = {
+    "redis://u:SEC%RET@h:1": "%XX escapes",
+    "redis://u:SEC%ZZRET@h:1": "%XX escapes",
+    "redis://u:SEC{RET@h:1": "%XX escapes",
+    "redis://u:SEC^RET@h:1": "%XX escapes",
+    "redis://u:SEC@RET@h:1": "%XX escapes",
+    "redis://u:SECRET@h:": "the port is not a number",
+    "redis://u:SECRET@h:65536": "the port is not a number",
+    "redis://u:SECRET@h:01": "the port is not a number",
+    "redis://u:SECRET@h:1:2": "the port is not a number",
+    "redis://user:SEC#RET@h": "the port is not a number",
+    "redis://u:SECRET@[bad:1": "no IPv6 address",
+    "redis://u:SECRET@[::1%25eth0]:1": "no IPv6 address",
+    "redis://u:SECRET@h{x:1": "not a name or an address",
+    "redis://u:SECRET@h%41:1": "not a name or an address",
+    "redis://u:SECRET@:1": "no host",
+    "http://u:SECRET@h:1/a{b": "path, query or fragment",
+    "http://u:SECRET@h:1/a?x=%ZZ": "path, query or fragment",
+    "http://u:SECRET@h/c#a#b": "path, query or fragment",
+}
+# ...and odd ones it parses: each character RFC 3986 allows, escapes, an address, no password.
+PARSED = [
+    "redis://u:SEC!$&'()*+,;=~._-RET@127.0.0.1:1",
+    "redis://u:SEC%41RE:T@127.0.0.1:1/2",
+    "redis://SECRET@[::1]:1",
+    "redis://u:@127.0.0.1:1",
+    "http://127.0.0.1:1/a:b@c?d/?e#f",
+]
+
+
+def _ccache_says(tmp_path: Path, url: str) -> str:
+    """What ccache itself prints compiling one file with url as its remote storage."""
+    (tmp_path / "a.c").write_text("int main(void) { return 0; }\n")
+    (tmp_path / "c.conf").write_text(f"remote_storage = {url}\n")
+    env = {"PATH": os.environ["PATH"], "CCACHE_CONFIGPATH": str(tmp_path / "c.conf")}
+    argv = ["ccache", "gcc", "-c", "a.c", "-o", "a.o"]
+    env["CCACHE_DIR"] = str(tmp_path / "d")
+    out = subprocess.run(argv, env=env, cwd=tmp_path, capture_output=True, text=True)
+    return out.stdout + out.stderr
+
+
+@pytest.mark.parametrize("url", sorted(UNPARSED))
+def test_a_url_ccache_cannot_parse_is_refused_without_echoing_its_password(
+    url: str, tmp_path: Path, catalogue: Catalogue, run: Run, clean_env: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    assert "Cannot parse URL" in _ccache_says(tmp_path, url)  # the refusal is ccache's own
+    catalogue.variant("v", VARIANT)
+    monkeypatch.setenv(remote.ENV, url)
+    res = run(catalogue.root, "show", "v")
+    assert res.code == 2 and f"error: {remote.ENV}: " in res.err and UNPARSED[url] in res.err, res.err
+    assert "SEC" not in res.err and "RET" not in res.err, res.err
+    monkeypatch.delenv(remote.ENV)
+    (catalogue.root / "catalogue.toml").write_text(f"[ccache]\nremote = '{url}'\n")
+    res = run(catalogue.root, "show", "v")
+    assert res.code == 2 and "catalogue.toml: ccache.remote: " in res.err and "SEC" not in res.err
+
+
+@pytest.mark.parametrize("url", PARSED)
+def test_a_url_the_tool_takes_ccache_parses(url: str, tmp_path: Path) -> None:
+    assert not isinstance(storeurl.split(url, tuple(remote.SCHEMES)), str)
+    assert "Cannot parse URL" not in _ccache_says(tmp_path, url)
+
+
 def test_a_failed_configure_shows_the_password_nowhere(
     catalogue: Catalogue, redis_server: Redis, run: Run, clean_env: None, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -314,6 +423,31 @@ def test_a_failed_configure_shows_the_password_nowhere(
     work = catalogue.home / "work" / "v"
     assert (work / "build" / "CMakeCache.txt").is_file() and (work / "build.log").is_file()
     assert _holding(SECRET, catalogue.root) == {_config_of(catalogue.home)}
+
+
+def test_a_password_ccache_cannot_parse_is_refused_before_the_build_and_shown_nowhere(
+    catalogue: Catalogue, redis_server: Redis, run: Run, clean_env: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    catalogue.variant("v", VARIANT)
+    secret = "s3cret%ZZPASSWORD"  # '%' starts no %XX escape: ccache cannot parse the URL
+    monkeypatch.setenv(remote.ENV, f"redis://user:{secret}@127.0.0.1:{redis_server.port}")
+    res = run(catalogue.root, "build", "v")
+    assert res.code == 2 and f"{remote.ENV}: " in res.err and "%XX" in res.err, res.err
+    assert "PASSWORD" not in res.out + res.err
+    work = catalogue.home / "work" / "v"
+    assert not (work / "build.log").exists() and not (work / "build").exists()
+    assert _holding("PASSWORD", catalogue.root) == set()  # not even our config file was written
+
+    # Should the check ever miss a URL ccache refuses: ccache's "Cannot parse URL <the URL>" on
+    # every compile reaches the error and build.log with the password hidden.
+    split = storeurl.split
+    monkeypatch.setattr(storeurl, "split", lambda url, schemes: split(url.replace("%ZZ", ""), schemes))
+    res = run(catalogue.root, "build", "v")
+    assert res.code == 1 and "ccache: error: Cannot parse URL redis://user:***@" in res.err, res.err
+    assert "PASSWORD" not in res.out + res.err
+    assert "Cannot parse URL redis://user:***@" in (work / "build.log").read_text()
+    assert (work / "build" / "CMakeCache.txt").is_file()
+    assert _holding("PASSWORD", catalogue.root) == {_config_of(catalogue.home)}
 
 
 SECRET = "s3cret-PASSWORD-4711"

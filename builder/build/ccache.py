@@ -14,7 +14,9 @@ command's error would show it. It is written to a ccache config file of its own,
 state folder's private/ (never in the cache folder, which CI uploads), and the launcher names
 only that file (CCACHE_CONFIGPATH). That file replaces ccache's primary config
 (<cache dir>/ccache.conf), so it carries that file's settings too. Everything recorded shows
-the URL through redact() (builder/redact.py).
+the URL through redact.text(), and the password is registered with redact.secret(): hidden in
+any output that holds it. A URL ccache could not parse is refused before a build (storeurl.py):
+ccache would print it, password and all, on every compile.
 
 A store that is down or slow never fails a build. ccache 4.7.5 itself falls back to the local
 cache when a store refuses or drops connections (it counts a `remote_storage_error` and compiles),
@@ -35,12 +37,12 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
 
+from .. import redact
 from .. import tomlfile as tf
 from ..errors import SpecError, UserError
 from ..layout import Layout
-from ..redact import redact, redact_argv
+from . import storeurl
 
 ENV = "VARIANT_CCACHE_REMOTE"
 KEYS = ("remote", "connect-timeout", "operation-timeout")
@@ -60,6 +62,7 @@ class Remote:
     origin: str  # where it was configured: the file, or the environment variable
     connect_ms: int
     operation_ms: int
+    parsed: storeurl.Url  # the URL's parts, as ccache reads them
 
     @property
     def storage(self) -> str:
@@ -69,7 +72,7 @@ class Remote:
     @property
     def shown(self) -> str:
         """The URL with any password hidden: for manifests, logs and warnings."""
-        return redact(self.url)
+        return redact.text(self.url)
 
     def config(self, primary: str) -> str:
         """Our ccache config file: the primary config's settings, then the remote store.
@@ -103,20 +106,17 @@ def _parse(url: str, origin: str, where: Path | None, connect_ms: int, operation
         # Not shown: a password with a space in it would not be recognised, and so not hidden.
         raise bad("the URL holds whitespace or a control character (a URL has none)")
     base, *attrs = url.split("|")
-    parts = urlsplit(base)
-    if parts.scheme not in SCHEMES:
-        schemes = " or ".join(f"{s}://" for s in SCHEMES)
-        raise bad(f'"{redact(base)}": expected a {schemes} URL (ccache remote storage)')
-    try:
-        parts.port  # noqa: B018  (parsing the port validates it)
-    except ValueError:
-        raise bad(f'"{redact(base)}": the port is not a number') from None
-    if not parts.hostname:
-        raise bad(f'"{redact(base)}": no host')
+    # Hidden from here on in everything logged or shown, whatever form a program prints it in.
+    password = storeurl.password_of(base)
+    if password:
+        redact.secret(password)
+    parts = storeurl.split(base, tuple(SCHEMES))
+    if isinstance(parts, str):
+        raise bad(f'"{redact.text(base)}": {parts}')
     names = {a.split("=", 1)[0] for a in attrs}
     ours = [f"connect-timeout={connect_ms}", f"operation-timeout={operation_ms}"]
     attributes = tuple(attrs) + tuple(a for a in ours if a.split("=", 1)[0] not in names)
-    return Remote(base, attributes, origin, connect_ms, operation_ms)
+    return Remote(base, attributes, origin, connect_ms, operation_ms, parts)
 
 
 def load(config_file: Path) -> Remote | None:
@@ -142,17 +142,17 @@ def load(config_file: Path) -> Remote | None:
 
 def probe(remote: Remote) -> str | None:
     """None when the store answers within the timeouts, else what went wrong."""
-    parts = urlsplit(remote.url)
-    host, port = parts.hostname or "", parts.port or SCHEMES[parts.scheme]
+    url = remote.parsed
+    host, port = url.host, url.port or SCHEMES[url.scheme]
     connect_s, reply_s = remote.connect_ms / 1000, remote.operation_ms / 1000
     try:
-        if parts.scheme == "http":
+        if url.scheme == "http":
             conn = http.client.HTTPConnection(host, port, timeout=connect_s)
             try:
                 conn.connect()
                 assert conn.sock is not None
                 conn.sock.settimeout(reply_s)
-                conn.request("HEAD", parts.path or "/")
+                conn.request("HEAD", url.path or "/")
                 conn.getresponse()  # any status: a server answered
             finally:
                 conn.close()
@@ -231,7 +231,7 @@ def shown_argv(argv: list[str], remote: Remote | None) -> list[str]:
     """A command line fit to record: the store's URL (should one be there) shown, every password hidden."""
     if remote is not None:
         argv = [a.replace(remote.url, remote.shown) for a in argv]
-    return redact_argv(argv)
+    return redact.argv(argv)
 
 
 def check(remote: Remote, name: str, say: Callable[[str], None]) -> dict[str, Any]:
