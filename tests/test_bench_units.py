@@ -383,3 +383,10 @@ def test_bench_records_the_environment_of_its_processes_and_the_report_shows_it(
     for bad in ("OMP_NUM_THREADS", "1X=2", "A B=1"):
         res = run(catalogue.root, "bench", "v", "--suite", "barrier", "--env", bad)
         assert res.code == 2 and f'--env "{bad}": expected NAME=VALUE' in res.err
+
+
+def test_a_benchmark_gets_the_callers_variables_a_build_gets_each_with_its_reason() -> None:
+    from builder.bench import environment
+    from builder.host import env as host_env
+
+    assert set(environment.PASSED_BECAUSE) == set(host_env.PASSED)

@@ -47,7 +47,7 @@ class Context:
         )
 
     def env(self, inst: Installed) -> dict[str, str]:
-        """The whole environment of inst's benchmark processes: none of the caller's but PASSED."""
+        """inst's benchmark processes' whole environment: of the caller's, only host/env.py's PASSED."""
         return environment.child(dict(self.profile.env), inst.runtime_env())
 
     def run(self, inst: Installed, argv: list[str]) -> Measured:

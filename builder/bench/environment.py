@@ -6,7 +6,7 @@ child that inherited them from whoever typed `variant bench` would change the
 results without a trace. A benchmark process (`variant bench`, `variant
 profile`) gets exactly:
 
-- PASSED, copied from the caller when set, each for the reason given;
+- host/env.py's PASSED, copied from the caller when set (PASSED_BECAUSE says why);
 - FIXED;
 - what the variant's programs need at run time (its manifest's runtime env,
   e.g. TMAC_KCFG_FILE; recorded in the manifest);
@@ -26,9 +26,11 @@ import re
 from collections.abc import Mapping
 
 from ..errors import UserError
+from ..host import env as host_env
 
-# The caller's variables a benchmark process gets. None of them changes what the programs compute.
-PASSED = {
+# The caller's variables a benchmark process gets, as a build does (host/env.py); none of them
+# changes what the programs compute. Why each:
+PASSED_BECAUSE = {
     "PATH": "taskset, chrt, fio, perf and uftrace are found on it (the variant's programs run by full path)",
     "HOME": "perf reads ~/.perfconfig and keeps its build-id cache in ~/.debug",
     "TMPDIR": "where a program puts scratch files: the file system the caller chose for them",
@@ -52,9 +54,7 @@ def recorded(profile_env: Mapping[str, str]) -> dict[str, str]:
 
 def child(profile_env: Mapping[str, str], runtime: Mapping[str, str]) -> dict[str, str]:
     """A benchmark process's whole environment (see the module's docstring)."""
-    passed = {k: os.environ[k] for k in PASSED if k in os.environ}
-    passed.setdefault("PATH", os.defpath)
-    return {**passed, **FIXED, **runtime, **profile_env}
+    return {**host_env.passed(), **FIXED, **runtime, **profile_env}
 
 
 def dropped(profile_env: Mapping[str, str]) -> dict[str, str]:
@@ -62,7 +62,7 @@ def dropped(profile_env: Mapping[str, str]) -> dict[str, str]:
     return {
         k: v
         for k, v in sorted(os.environ.items())
-        if KNOBS.fullmatch(k) and k not in profile_env and k not in PASSED
+        if KNOBS.fullmatch(k) and k not in profile_env and k not in host_env.PASSED
     }
 
 

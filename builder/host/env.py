@@ -15,7 +15,12 @@ PASSED = ("PATH", "HOME", "TMPDIR")
 FIXED = {"LC_ALL": "C", "TZ": "UTC"}
 
 
-def build_env() -> dict[str, str]:
+def passed() -> dict[str, str]:
+    """The caller's variables every child the tool runs explicitly gets (builds and benchmarks)."""
     env = {k: os.environ[k] for k in PASSED if k in os.environ}
     env.setdefault("PATH", os.defpath)
-    return {**env, **FIXED}
+    return env
+
+
+def build_env() -> dict[str, str]:
+    return {**passed(), **FIXED}
