@@ -227,13 +227,6 @@ def without_remote(env: tuple[tuple[str, str], ...], remote: Remote | None) -> t
     return tuple((k, v) for k, v in env if not (remote and k == CONFIG_VAR))
 
 
-def shown_argv(argv: list[str], remote: Remote | None) -> list[str]:
-    """A command line fit to record: the store's URL (should one be there) shown, every password hidden."""
-    if remote is not None:
-        argv = [a.replace(remote.url, remote.shown) for a in argv]
-    return redact.argv(argv)
-
-
 def check(remote: Remote, name: str, say: Callable[[str], None]) -> dict[str, Any]:
     """Ask the store before a build; the record says whether it is used ("used"/"unreachable")."""
     record: dict[str, Any] = {"url": remote.shown, "from": remote.origin}

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .. import __version__
+from .. import __version__, redact
 from ..clock import now_iso
 from ..errors import BuildError, UserError
 from ..host import doctor
@@ -160,7 +160,7 @@ def _build_locked(layout: Layout, plan: Plan, opts: Options, say: Say) -> Outcom
         ],
         "deps": deps_built,
         "commands": {
-            "configure": ccache.shown_argv(plan.configure_argv(), plan.remote),
+            "configure": redact.argv(plan.configure_argv()),
             "build": plan.build_argv(opts.jobs),
         },
         "verification": [c.as_dict() for c in checks],

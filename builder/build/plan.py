@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .. import RECIPE_VERSION
+from .. import RECIPE_VERSION, redact
 from ..errors import SpecError, UserError
 from ..host import doctor
 from ..host.cpu import native_isa
@@ -208,7 +208,7 @@ class Plan:
                 "cmake_version": ".".join(map(str, self.cmake_version)),
                 "ninja": ninja_binary(),
             },
-            "configure": ccache.shown_argv(self.configure_argv(), self.remote),
+            "configure": redact.argv(self.configure_argv()),
             "build": self.build_argv(),
         }
 

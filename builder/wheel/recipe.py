@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ..build import ccache
+from .. import redact
 from ..build.plan import Plan
 from ..errors import UserError
 from ..layout import Layout
@@ -90,7 +90,7 @@ class Recipe:
                 "sdist": self.pin.describe(),
                 "vendor": VENDOR,
                 # As recorded everywhere: a password in any of them hidden (the wheel is shared).
-                "cmake_args": ccache.shown_argv(self.cmake_args(), self.plan.remote),
+                "cmake_args": redact.argv(self.cmake_args()),
                 "settings": self.settings(),
                 "programs_off": list(PROGRAMS),
                 "mtmd": self.mtmd,
