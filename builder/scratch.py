@@ -21,16 +21,21 @@ import os
 import re
 import shutil
 import tempfile
+import time
 from pathlib import Path
 
 from .errors import UserError
+from .lock import try_exclusive
 
 PREFIX = "variant-run-"
 # What every fork's argument parsers pass through unchanged: no space, comma, quote,
 # glob or non-ASCII letter (a comma separates values in llama-bench's lists).
 PLAIN = re.compile(r"[A-Za-z0-9_./+-]+")
 
+ALIVE = ".alive"  # locked (flock) by the folder's run for as long as it lives
+
 _folder: Path | None = None
+_lock_fd: int | None = None  # kept open: closing it would drop the lock
 
 
 def plain(text: str) -> bool:
@@ -48,33 +53,38 @@ def _root() -> Path:
     )
 
 
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
 def _clean_stale(root: Path) -> None:
-    """Scratch folders of runs that were killed: their owner's pid (in the name) is gone."""
+    """Scratch folders of runs that were killed: nobody holds the lock inside them.
+
+    A lock, not the pid in the name: a pid says nothing across pid namespaces (two containers
+    sharing /tmp), while the kernel drops a dead process's flock wherever it ran.
+    """
     for leftover in root.glob(f"{PREFIX}*"):
-        pid = leftover.name[len(PREFIX) :].split("-", 1)[0]
-        if pid.isdigit() and int(pid) != os.getpid() and not _alive(int(pid)):
+        if leftover == _folder or not leftover.is_dir() or leftover.is_symlink():
+            continue
+        alive = leftover / ALIVE
+        if not alive.exists():
+            # made by a run that died before locking it, or one that is locking it right now
+            if time.time() - leftover.stat().st_mtime > 60:
+                shutil.rmtree(leftover, ignore_errors=True)
+            continue
+        fd = try_exclusive(alive)
+        if fd is not None:
+            os.close(fd)
             shutil.rmtree(leftover, ignore_errors=True)
 
 
 def folder() -> Path:
-    """This process's scratch folder (made on first use, removed at exit)."""
-    global _folder
+    """This process's scratch folder (made on first use, locked while we live, removed at exit)."""
+    global _folder, _lock_fd
     if _folder is None or not _folder.is_dir():
         root = _root()
         with contextlib.suppress(OSError):
             _clean_stale(root)
-        _folder = Path(tempfile.mkdtemp(prefix=f"{PREFIX}{os.getpid()}-", dir=root))
-        atexit.register(shutil.rmtree, _folder, True)
+        made = Path(tempfile.mkdtemp(prefix=f"{PREFIX}{os.getpid()}-", dir=root))
+        _lock_fd = try_exclusive(made / ALIVE)
+        _folder = made
+        atexit.register(shutil.rmtree, made, True)
     return _folder
 
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 import os
 import subprocess
+import sys
+import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -58,13 +60,33 @@ def test_a_plain_path_is_itself_and_any_other_is_a_stable_link(tmp_path: Path) -
     ]
 
 
-def test_a_killed_runs_scratch_folder_is_removed_by_the_next_run(tmp_path: Path) -> None:
-    dead = subprocess.Popen(["true"])
-    dead.wait()
-    stale = tmp_path / f"{scratch.PREFIX}{dead.pid}-abc"
-    live = tmp_path / f"{scratch.PREFIX}{os.getppid()}-def"
-    for d in (stale, live):
+def test_a_killed_runs_scratch_folder_is_removed_by_the_next_run_and_a_live_ones_kept(tmp_path: Path) -> None:
+    stale, live, making = (tmp_path / f"{scratch.PREFIX}{n}" for n in ("1-dead", "2-live", "3-new"))
+    for d in (stale, live, making):
         d.mkdir()
         (d / "llama.log").write_text("x")
+    (stale / scratch.ALIVE).touch()  # its run died: nobody holds the lock
+    (live / scratch.ALIVE).touch()
+    holder = subprocess.Popen(
+        [sys.executable, "-c", HOLD, str(live / scratch.ALIVE)], stdout=subprocess.PIPE, text=True
+    )
+    try:
+        assert holder.stdout is not None and holder.stdout.readline() == "locked\n"
+        scratch._clean_stale(tmp_path)
+    finally:
+        holder.kill()
+        holder.wait()
+    # a folder without its lock file yet is being made right now: kept (removed once a minute old)
+    assert not stale.exists() and live.exists() and making.exists()
+    os.utime(making, (time.time() - 120, time.time() - 120))
     scratch._clean_stale(tmp_path)
-    assert not stale.exists() and live.exists()
+    assert not making.exists() and not live.exists()  # its holder is gone now too
+
+
+HOLD = """
+import fcntl, os, sys, time
+fd = os.open(sys.argv[1], os.O_RDWR)
+fcntl.flock(fd, fcntl.LOCK_EX)
+print("locked", flush=True)
+time.sleep(60)
+"""
