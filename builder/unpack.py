@@ -197,17 +197,19 @@ def _beside(dest: Path) -> Iterator[Path]:
         shutil.rmtree(tmp, ignore_errors=True)
 
 
-def unpack(archive: Path, dest: Path, select: Select = everything) -> int:
+def unpack(archive: Path, dest: Path, select: Select = everything, *, shown: Path | None = None) -> int:
     """archive's members (a .zip, or a tar of any compression) as dest, a folder that must not exist yet.
 
-    select maps each member's name to its path under dest (None leaves it out).
+    select maps each member's name to its path under dest (None leaves it out);
+    shown is what errors call the archive (the file a private copy was made of).
     Returns how many files and links were written.
     """
+    name = shown or archive
     if dest.exists() or dest.is_symlink():
-        raise UserError(f"{dest}: already exists; {archive.name} is only unpacked into a new folder")
+        raise UserError(f"{dest}: already exists; {name.name} is only unpacked into a new folder")
     kind = "zip" if archive.name.endswith(".zip") else "tar"
     with _beside(dest) as tmp:
-        out = _Out(archive, tmp / "tree")
+        out = _Out(name, tmp / "tree")
         out.root.mkdir()
         try:
             if kind == "zip":
@@ -218,8 +220,7 @@ def unpack(archive: Path, dest: Path, select: Select = everything) -> int:
                     count = _tar(tar, out, select)
         except DAMAGED as exc:
             raise UserError(
-                f"{archive}: damaged or not a {kind} archive ({type(exc).__name__}: {exc}); "
-                "nothing was unpacked"
+                f"{name}: damaged or not a {kind} archive ({type(exc).__name__}: {exc}); nothing was unpacked"
             ) from None
         except (RuntimeError, NotImplementedError) as exc:  # zipfile: encrypted, or an unknown method
             if kind != "zip":

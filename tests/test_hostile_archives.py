@@ -20,6 +20,7 @@ import tomllib
 import zipfile
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -218,6 +219,45 @@ def test_a_tar_hardlink_works_when_the_top_folder_and_the_subdir_are_stripped(
     notice = gitmod.out("cat-file", "-p", tree["NOTICE"][2], git_dir=mirror_git)
     assert notice == files["NOTICE"].decode().strip()
     assert tree["ggml/alias.h"][0] == "120000"  # a link inside the tree stays a link
+    assert _debris(catalogue) == []
+
+
+@pytest.mark.parametrize("where", ["mirror folder", "download cache"])
+def test_a_pinned_file_swapped_after_its_hash_was_checked_is_not_what_gets_unpacked(
+    catalogue: Catalogue, run: Run, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, where: str
+) -> None:
+    """A mirror folder or download cache may be shared: whoever can write there could replace the
+    pinned file between the check of its sha256 and its unpacking. What is unpacked is the copy that
+    was hashed."""
+    from builder.source import offline
+
+    files = _tree(tmp_path / "tree")
+    archive = _write_tar(tmp_path / TGZ, files, [])
+    pinned = _sha(archive)
+    _pin(catalogue, archive.name, pinned)
+    mirror = tmp_path / "mirror" if where == "mirror folder" else catalogue.home / "downloads" / pinned
+    mirror.mkdir(parents=True)
+    archive.rename(mirror / TGZ)
+    swapped = {**files, "ggml/ggml.c": b"int swapped(void) { return 1; }\n"}
+    real, swaps = offline.unpack, []
+
+    def swap_then_unpack(*args: Any, **kwargs: Any) -> int:
+        # the last moment there is: the hash was taken, the unpacking has not begun
+        _write_tar(mirror / TGZ, swapped, [(_info(f"{TOP}/EVIL-swapped"), b"x")])
+        swaps.append(_sha(mirror / TGZ))
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(offline, "unpack", swap_then_unpack)
+    given = ["--mirror", str(mirror)] if where == "mirror folder" else []
+    res = run(catalogue.root, *given, "fetch", "llama.cpp", "--offline")
+    assert res.code == 0, res.out + res.err
+    assert swaps and swaps[0] != pinned  # the file was swapped under the import
+    commit = res.out.split()[1]
+    mirror_git = Layout.at(catalogue.root).mirror("llama.cpp")
+    names = gitmod.out("ls-tree", "-r", "--name-only", commit, git_dir=mirror_git).splitlines()
+    assert "EVIL-swapped" not in names and "ggml/ggml.c" in names
+    ggml_c = gitmod.out("cat-file", "-p", f"{commit}:ggml/ggml.c", git_dir=mirror_git)
+    assert ggml_c == files["ggml/ggml.c"].decode().strip()
     assert _debris(catalogue) == []
 
 

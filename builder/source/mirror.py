@@ -155,13 +155,13 @@ def create_mirror(layout: Layout, sources: list[Source], folder: Path, say: Say)
             say(f"{src.name}: no offline fallback pinned; skipped")
             continue
         if pin.kind == "pypi":
-            got = pinned.fetch(layout, src, say)
-            dest = folder / got.name
-            if got.resolve() != dest.resolve():
-                # copied beside and renamed: a killed copy never leaves a partial sdist under its name
-                with tempdirs.folder(folder, "archive", say) as tmp:
-                    shutil.copy2(got, tmp / got.name)
-                    os.replace(tmp / got.name, dest)
+            # copied beside, hashed as it is copied, and renamed: a killed copy never leaves a
+            # partial sdist under its name
+            with tempdirs.folder(folder, "archive", say) as tmp:
+                got = pinned.fetch(layout, src, say, tmp / "pinned")
+                dest = folder / got.path.name
+                if got.origin.resolve() != dest.resolve():
+                    os.replace(got.path, dest)
         else:
             base = ensure_base(layout, src, offline=False, say=say, fetch=True)
             if base.origin != "git":

@@ -8,19 +8,25 @@ VARIANT_MIRRORS). Either is checked against its sha256 and its subdirectory is
 committed into the source's bare mirror with a fixed identity, date and
 message: the same file always gives the same commit, on any machine, so
 worktrees and ccache keys agree.
+
+The file is hashed while it is copied into a private folder of the caller's,
+and that copy is what gets unpacked: a mirror folder or download cache may be
+shared, and whoever can write there could otherwise swap the file between the
+hash and the unpacking.
 """
 
 from __future__ import annotations
 
 import gzip
+import hashlib
 import os
 import re
 import shutil
 import sys
+from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
 from .. import git, tempdirs
-from ..digest import sha256_file
 from ..errors import CommandError, UserError
 from ..layout import Layout
 from ..run import capture
@@ -37,6 +43,12 @@ IMPORT_ENV = {
 }
 
 
+@dataclass(frozen=True)
+class Fetched:
+    path: Path  # the private copy: the bytes that were hashed, and the ones to unpack
+    origin: Path  # where it was found: what messages name
+
+
 def ref(pin: Pin) -> str:
     return f"refs/variant/{pin.kind}/{pin.sha256}"
 
@@ -48,16 +60,29 @@ def imported_commit(mirror: Path, pin: Pin) -> str | None:
     return res.stdout.strip() if res.returncode == 0 else None
 
 
-def _in_mirrors(layout: Layout, src: Source, pin: Pin) -> Path | None:
+def _take(path: Path, into: Path) -> tuple[Path, str]:
+    """path copied into the folder `into`, and the sha256 of the bytes copied (read once, from one open)."""
+    copy = into / path.name
+    copy.unlink(missing_ok=True)
+    h = hashlib.sha256()
+    with open(path, "rb") as fin, open(copy, "xb") as fout:
+        for chunk in iter(lambda: fin.read(1 << 20), b""):
+            h.update(chunk)
+            fout.write(chunk)
+    return copy, h.hexdigest()
+
+
+def _in_mirrors(layout: Layout, src: Source, pin: Pin, into: Path) -> Fetched | None:
     """The pinned file from the first mirror folder that has it; a wrong sha256 is an error, not a miss."""
     for folder in layout.mirror_dirs:
         candidates = [folder / pin.name] if pin.kind == "archive" else sorted(folder.glob(_sdist_glob(pin)))
         for path in candidates:
             if not path.is_file():
                 continue
-            got = sha256_file(path)
+            copy, got = _take(path, into)
             if got == pin.sha256:
-                return path
+                return Fetched(copy, path)
+            copy.unlink()
             if pin.kind == "archive":
                 raise UserError(
                     f"{src.file}: {src.name}.sha256: {path} has sha256 {got}, the pin says {pin.sha256} "
@@ -71,15 +96,24 @@ def _sdist_glob(pin: Pin) -> str:
     return f"{project.strip().replace('-', '[-_]')}-{version.strip()}.*"
 
 
-def fetch(layout: Layout, src: Source, say: Say) -> Path:
-    """The pinned file: from the download cache, a mirror folder or (sdists) pip; sha256 checked."""
+def fetch(layout: Layout, src: Source, say: Say, into: Path) -> Fetched:
+    """The pinned file from the download cache, a mirror folder or (sdists) pip, copied into `into`.
+
+    `into` is a private folder of the caller's (not a shared mirror or cache):
+    the copy is hashed as it is written, so it is the file the pin was checked
+    against, whatever happens to the one it came from afterwards.
+    """
     pin = src.offline
     assert pin is not None
+    into.mkdir(parents=True, exist_ok=True)
     cache = layout.downloads / pin.sha256
     for cached in sorted(cache.glob("*")) if cache.is_dir() else []:
-        if cached.is_file() and sha256_file(cached) == pin.sha256:
-            return cached
-    found = _in_mirrors(layout, src, pin)
+        if cached.is_file():
+            copy, sha = _take(cached, into)
+            if sha == pin.sha256:
+                return Fetched(copy, cached)
+            copy.unlink()  # a damaged cache entry: the next place may have the file
+    found = _in_mirrors(layout, src, pin, into)
     if found is not None:
         return found
     if pin.kind == "archive":
@@ -90,11 +124,17 @@ def fetch(layout: Layout, src: Source, say: Say) -> Path:
         )
     with tempdirs.folder(layout.downloads, "pip", say) as tmp:
         say(f"downloading {pin.name} (sdist) with pip")
-        got = _pip_download(src, pin, tmp)
+        downloaded = _pip_download(src, pin, tmp)
+        copy, sha = _take(downloaded, into)
+        if sha != pin.sha256:  # pip checked it already; a second look costs one read
+            raise UserError(
+                f"{src.file}: {src.name}.sha256: the pin says {pin.sha256}, "
+                f"the downloaded {downloaded.name} has {sha}"
+            )
         cache.mkdir(parents=True, exist_ok=True)
-        final = cache / got.name
-        shutil.move(got, final)
-        return final
+        final = cache / downloaded.name
+        shutil.move(downloaded, final)
+        return Fetched(copy, final)
 
 
 def _pip_download(src: Source, pin: Pin, tmp: Path) -> Path:
@@ -137,12 +177,6 @@ def _pip_download(src: Source, pin: Pin, tmp: Path) -> Path:
     files = [p for p in got.iterdir() if p.is_file()]
     if len(files) != 1:
         raise UserError(f"pip download {pin.name}: expected one file, got {len(files)}")
-    sha = sha256_file(files[0])
-    if sha != pin.sha256:  # pip checked it already; a second look costs one read
-        raise UserError(
-            f"{src.file}: {src.name}.sha256: the pin says {pin.sha256}, "
-            f"the downloaded {files[0].name} has {sha}"
-        )
     return files[0]
 
 
@@ -160,27 +194,27 @@ def _wanted(name: str, subdir: str) -> str | None:
     return "/".join(rest)
 
 
-def extract(archive: Path, subdir: str, dest: Path) -> int:
-    """Unpack archive/<top>/<subdir>/ as dest (a new folder); returns the number of files."""
-    return unpack(archive, dest, lambda name: _wanted(name, subdir))
+def extract(archive: Fetched, subdir: str, dest: Path) -> int:
+    """Unpack the copy's <top>/<subdir>/ as dest (a new folder); returns the number of files."""
+    return unpack(archive.path, dest, lambda name: _wanted(name, subdir), shown=archive.origin)
 
 
 def import_tree(layout: Layout, src: Source, say: Say) -> str:
     """Import the pinned file's subdir into the mirror as a deterministic commit."""
     pin = src.offline
     assert pin is not None
-    archive = fetch(layout, src, say)
     mirror = layout.mirror(src.name)
-    if not mirror.exists():
-        mirror.parent.mkdir(parents=True, exist_ok=True)
-        git.git("init", "--bare", "--quiet", mirror)
-        git.git("remote", "add", "origin", src.url, git_dir=mirror)
     with tempdirs.folder(layout.home, "import", say) as tmp:
+        archive = fetch(layout, src, say, tmp / "pinned")
+        if not mirror.exists():
+            mirror.parent.mkdir(parents=True, exist_ok=True)
+            git.git("init", "--bare", "--quiet", mirror)
+            git.git("remote", "add", "origin", src.url, git_dir=mirror)
         tree_dir = tmp / "tree"
         n = extract(archive, pin.subdir, tree_dir)
         if n == 0:
             raise UserError(f"{pin.name}: no files under {pin.subdir}/")
-        say(f"{src.name}: committing {n} files from {archive.name}:{pin.subdir}")
+        say(f"{src.name}: committing {n} files from {archive.origin.name}:{pin.subdir}")
         env = {**IMPORT_ENV, "GIT_INDEX_FILE": str(tmp / "index")}
         work = ["--work-tree", str(tree_dir)]
         # --force: the tree's own .gitignore must not drop files the sdist ships.

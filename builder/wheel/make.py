@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .. import __version__
+from .. import __version__, tempdirs
 from ..build import ccache, pipeline
 from ..build import configure as cmake
 from ..build import plan as plan_mod
@@ -113,13 +113,16 @@ def _build_locked(layout: Layout, recipe: Recipe, out: Path, say: Say, *, offlin
     log_file = recipe.work / "wheel.log"
     recipe.work.mkdir(parents=True, exist_ok=True)
     log_file.write_text(f"# variant wheel {name}\n")
-    sdist = offline.fetch(layout, recipe.plan.source, say)
     opts = pipeline.Options(offline=offline_only)
-    with hold(layout.lock(f"variant-{name}"), f"the build of {name}", say=say):
-        checked, checkouts = pipeline.checkout(layout, recipe.plan, opts, log_file, say)
-        # The plan with the origin really used (git, or the pinned sdist): its hash labels the wheel.
-        recipe = dataclasses.replace(recipe, plan=checked)
-        changed = stage.stage(recipe, sdist, checked.worktree)
+    # The sdist is copied into a folder of the wheel's own as its sha256 is checked: the copy is
+    # what is staged, whatever happens to the shared mirror or download cache it came from.
+    with tempdirs.folder(recipe.work, "fetch", say) as private:
+        sdist = offline.fetch(layout, recipe.plan.source, say, private)
+        with hold(layout.lock(f"variant-{name}"), f"the build of {name}", say=say):
+            checked, checkouts = pipeline.checkout(layout, recipe.plan, opts, log_file, say)
+            # The plan with the origin really used (git, or the pinned sdist): its hash labels the wheel.
+            recipe = dataclasses.replace(recipe, plan=checked)
+            changed = stage.stage(recipe, sdist.path, checked.worktree, shown=sdist.origin)
     plan = recipe.plan
     say(f"{name}: {changed} file(s) of the staged sdist changed; building {recipe.version}")
     stats_log = Path(dict(plan.ccache_env).get("CCACHE_STATSLOG", recipe.work / "ccache-stats.log"))

@@ -94,14 +94,22 @@ def _quiet(message: str) -> None:
     pass
 
 
-def stage(recipe: Recipe, sdist: Path, worktree: Path, say: Callable[[str], None] = _quiet) -> int:
+def stage(
+    recipe: Recipe,
+    sdist: Path,
+    worktree: Path,
+    say: Callable[[str], None] = _quiet,
+    *,
+    shown: Path | None = None,
+) -> int:
     """recipe.staged := the sdist, vendor tree replaced, version labelled, manifest added.
 
+    shown: what errors call the sdist (the file `sdist`, a private copy, was made of).
     Returns how many files changed since the last wheel of this variant.
     """
     with tempdirs.folder(recipe.work, "stage", say) as tmp:
         fresh = tmp / "sdist"
-        unpack(sdist, fresh, below_top)  # without its top folder (llama_cpp_python-0.3.36/)
+        unpack(sdist, fresh, below_top, shown=shown)  # without its top folder (llama_cpp_python-0.3.36/)
         if not (fresh / VENDOR).is_dir():
             raise UserError(f"{sdist.name}: has no {VENDOR}/ to replace with the variant's tree")
         shutil.rmtree(fresh / VENDOR)
