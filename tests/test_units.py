@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import json
 import os
+import subprocess
 import sys
 import time
 from collections.abc import Callable
@@ -192,3 +193,14 @@ def test_probe_keeps_the_driver_name_a_symlink_was_called_by(
     found = toolchain.probe("fakecc++")
     assert found is not None and found.path == str(tmp_path / "fakecc++")
     assert found.version == (19, 1, 7)
+
+
+def test_a_commands_help_needs_no_catalogue(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """`variant build --help` outside a catalogue printed "no catalogue found" (exit 2)."""
+    monkeypatch.delenv("VARIANT_ROOT", raising=False)
+    env = {k: v for k, v in os.environ.items() if k != "VARIANT_ROOT"}
+    for args in (["build", "--help"], ["smoke", "--help"], ["patch", "edit", "--help"]):
+        out = subprocess.run(["variant", *args], cwd=tmp_path, env=env, capture_output=True, text=True)
+        assert out.returncode == 0 and out.stdout.startswith("Usage: variant "), out.stderr
+    out = subprocess.run(["variant", "build", "x"], cwd=tmp_path, env=env, capture_output=True, text=True)
+    assert out.returncode == 2 and "no catalogue found" in out.stderr, out.stderr

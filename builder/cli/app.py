@@ -19,8 +19,20 @@ def say(msg: str) -> None:
 
 
 def layout(ctx: click.Context) -> Layout:
-    found: Layout = ctx.ensure_object(dict)["layout"]
+    """The catalogue's layout, found when a command first asks (so `variant CMD --help` needs none)."""
+    obj = ctx.ensure_object(dict)
+    if "layout" not in obj:
+        obj["layout"] = obj["find_layout"]()
+    found: Layout = obj["layout"]
     return found
+
+
+def layout_if_any(ctx: click.Context) -> Layout | None:
+    """The catalogue's layout, or None outside one (doctor: the machine first)."""
+    try:
+        return layout(ctx)
+    except UserError:
+        return None
 
 
 def emit_json(data: Any) -> None:
@@ -44,11 +56,4 @@ def emit_json(data: Any) -> None:
 def cli(ctx: click.Context, root: str | None, mirrors: tuple[str, ...], verbose: bool) -> None:
     """Build variants and kernel patch series for llama.cpp and its forks."""
     logging.basicConfig(level=logging.DEBUG if verbose else logging.WARNING, format="%(message)s")
-    if ctx.invoked_subcommand == "doctor":
-        # the machine first; a catalogue, when there is one, only adds its sources' compiler floors
-        try:
-            ctx.ensure_object(dict)["layout"] = Layout.at(find_root(Path.cwd(), root), mirrors=mirrors)
-        except UserError:
-            ctx.ensure_object(dict)["layout"] = None
-        return
-    ctx.ensure_object(dict)["layout"] = Layout.at(find_root(Path.cwd(), root), mirrors=mirrors)
+    ctx.ensure_object(dict)["find_layout"] = lambda: Layout.at(find_root(Path.cwd(), root), mirrors=mirrors)

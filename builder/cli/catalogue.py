@@ -139,7 +139,8 @@ def doctor_cmd(ctx: click.Context, as_json: bool) -> None:
     Inside a catalogue, also each source's compiler floor against the toolchains found.
     """
     findings = doctor.report()
-    layout = ctx.ensure_object(dict).get("layout")
+    # the machine first; a catalogue, when there is one, only adds its sources' compiler floors
+    layout = app.layout_if_any(ctx)
     floors_found = []
     if layout is not None:
         srcs = list(sources_mod.load_all(layout.sources_file).values())
