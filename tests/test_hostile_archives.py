@@ -25,6 +25,7 @@ from typing import Any
 import pytest
 
 from builder import git as gitmod
+from builder import tempdirs
 from builder import unpack as unpacking
 from builder.errors import UserError
 from builder.layout import Layout
@@ -239,7 +240,7 @@ def test_a_pinned_file_swapped_after_its_hash_was_checked_is_not_what_gets_unpac
     mirror.mkdir(parents=True)
     archive.rename(mirror / TGZ)
     swapped = {**files, "ggml/ggml.c": b"int swapped(void) { return 1; }\n"}
-    real, swaps = offline.unpack, []
+    real, swaps = unpacking.unpack, []  # what offline.py calls by that name
 
     def swap_then_unpack(*args: Any, **kwargs: Any) -> int:
         # the last moment there is: the hash was taken, the unpacking has not begun
@@ -506,6 +507,20 @@ def test_what_a_killed_import_download_or_archive_write_left_is_removed_by_the_n
     assert res.code == 1 and "DIFFERS from the pin" in res.out, res.err[-2000:]  # the placeholder pin
     assert not stale.exists() and (mirror / TGZ).is_file()
     assert not [p for p in mirror.iterdir() if p.name.startswith(".archive-")]
+
+
+def test_only_a_name_the_tool_makes_counts_as_a_leftover(tmp_path: Path) -> None:
+    """A folder named like one of ours plus a trailing newline is someone else's: `$` let it through."""
+    ours = tmp_path / ".import-abcd1234"
+    lookalike = tmp_path / ".import-abcd1234\n"
+    for folder in (ours, lookalike):
+        folder.mkdir()
+        (folder / "kept?").write_text("x")
+    said: list[str] = []
+    with tempdirs.folder(tmp_path, "import", said.append) as fresh:
+        assert fresh.is_dir() and fresh.parent == tmp_path
+    assert not ours.exists() and said == [f"removing {ours} (left by a run that was killed)"]
+    assert (lookalike / "kept?").is_file()
 
 
 # --- dist/NAME that a person put there ------------------------------------------------------------
