@@ -25,7 +25,8 @@ _RANDOM = "[a-z0-9_]{8}"
 
 
 def _name(kind: str) -> re.Pattern[str]:
-    return re.compile(rf"^\.{re.escape(kind)}-{_RANDOM}$")
+    """The names of the kind's folders, matched whole (fullmatch): `$` would pass a trailing newline."""
+    return re.compile(rf"\.{re.escape(kind)}-{_RANDOM}")
 
 
 def leftovers(parent: Path, kind: str) -> list[Path]:
@@ -33,7 +34,9 @@ def leftovers(parent: Path, kind: str) -> list[Path]:
     if not parent.is_dir():
         return []
     pattern = _name(kind)
-    return sorted(p for p in parent.iterdir() if pattern.match(p.name) and p.is_dir() and not p.is_symlink())
+    return sorted(
+        p for p in parent.iterdir() if pattern.fullmatch(p.name) and p.is_dir() and not p.is_symlink()
+    )
 
 
 @contextlib.contextmanager

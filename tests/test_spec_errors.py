@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+import pytest
+
 from .conftest import Catalogue, Outcome, write_sources
 from .fakes import make_patch
 
@@ -204,6 +206,32 @@ def test_flags_that_define_an_option_macro_are_refused(catalogue: Catalogue, run
     # macros that no option owns stay the user's business
     catalogue.variant("fine", '[flags]\nc = ["-DMY_EXPERIMENT=1", "-UNDEBUG"]\n')
     assert run(catalogue.root, "show", "fine").code == 0
+
+
+@pytest.mark.parametrize(
+    ("flag", "macro"),
+    [
+        ("-DGGML_USE_OPENMP\\n", "GGML_USE_OPENMP"),  # a trailing newline (fullmatch alone would pass it)
+        ("-D GGML_USE_OPENMP", "GGML_USE_OPENMP"),  # gcc skips the space and defines it
+        ("-DGGML_USE_OPENMP(x)=1", "GGML_USE_OPENMP"),  # a function-like macro: #ifdef sees it
+        ("-U\\tLLAMA_USE_CURL", "LLAMA_USE_CURL"),
+    ],
+)
+def test_an_option_macro_is_refused_in_every_spelling_the_preprocessor_reads_as_it(
+    catalogue: Catalogue, run: Run, flag: str, macro: str
+) -> None:
+    catalogue.variant("fight", f'[flags]\nc = ["{flag}"]\n')
+    res = _fails(catalogue, run, "show", "fight")
+    assert "flags.c[0]" in res.err and f" {macro}, which the CMake option " in res.err, res.err
+
+
+@pytest.mark.parametrize("flag", ["-DMY_GGML_X", "-DGGMLX_Y\\n", "-D MYGGML_X(x)", "-DGGML"])
+def test_a_macro_no_option_owns_is_left_alone_whatever_follows_its_name(
+    catalogue: Catalogue, run: Run, flag: str
+) -> None:
+    catalogue.variant("fine", f'[flags]\nc = ["{flag}"]\n')
+    res = run(catalogue.root, "show", "fine")
+    assert res.code == 0, res.err
 
 
 def test_variant_names_outside_the_allowed_characters(catalogue: Catalogue, run: Run) -> None:

@@ -19,7 +19,12 @@ class Flags:
 # Macros that llama.cpp's and ggml's CMake define from options (GGML_USE_OPENMP from
 # GGML_OPENMP, ...). Setting them by hand fights the option: `-DGGML_USE_OPENMP=0`
 # *defines* the macro an #ifdef tests, and `-U` leaves the option's link flags behind.
-OWNED_MACRO = re.compile(r"^(GGML|LLAMA)_\w+$")
+OWNED_MACRO = re.compile(r"(GGML|LLAMA)_\w+")
+# The name the preprocessor takes from a -D/-U argument: leading whitespace skipped, then an
+# identifier, which ends at the first other character. gcc defines GGML_X for each of
+# "-D GGML_X", "-DGGML_X(x)=1" and "-DGGML_X\n"; a deny-list must see GGML_X in all three
+# (matched whole, so neither a trailing newline nor a longer name such as MY_GGML_X decides it).
+_NAME = re.compile(r"\s*([A-Za-z_]\w*)")
 
 
 def _macro(flag: str, following: str | None) -> tuple[str, str] | None:
@@ -35,17 +40,23 @@ def _macro(flag: str, following: str | None) -> tuple[str, str] | None:
         return None
     for prefix in ("-D", "-U"):
         if flag == prefix and following is not None:
-            return prefix, following.split("=", 1)[0]
+            return prefix, _name(following)
         if flag.startswith(prefix) and len(flag) > 2:
-            return prefix, flag[2:].split("=", 1)[0]
+            return prefix, _name(flag[2:])
     return None
+
+
+def _name(argument: str) -> str:
+    """The macro a -D/-U argument names, as the preprocessor reads it ("" if none)."""
+    found = _NAME.match(argument)
+    return found[1] if found else ""
 
 
 def owned_macro_error(flags: tuple[str, ...]) -> tuple[int, str] | None:
     """(index, message) for the first -D/-U of a GGML_*/LLAMA_* macro in flags, else None."""
     for i, flag in enumerate(flags):
         found = _macro(flag, flags[i + 1] if i + 1 < len(flags) else None)
-        if found is None or not OWNED_MACRO.match(found[1]):
+        if found is None or not OWNED_MACRO.fullmatch(found[1]):
             continue
         prefix, macro = found
         option = macro.replace("_USE_", "_", 1)
