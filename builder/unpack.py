@@ -95,6 +95,8 @@ class _Out:
         target.mkdir(parents=True, exist_ok=True)
 
     def symlink(self, member: str, rel: str, to: str) -> None:
+        if "\0" in to:  # no file system path holds one (a zip's link target is free data)
+            raise self.refuse(member, f"a link to {to!r}, a NUL byte in it")
         if not to or PurePosixPath(to).is_absolute():
             raise self.refuse(member, f"a link to the absolute path {to!r}")
         target = self.place(member, rel)
@@ -173,7 +175,7 @@ def _zip(zf: zipfile.ZipFile, out: _Out, select: Select) -> int:
         if rel is None:
             continue
         mode = info.external_attr >> 16 if info.create_system == 3 else 0  # unix modes only from unix
-        if info.is_dir():
+        if info.is_dir() or stat.S_ISDIR(mode):  # a folder's name may lack its trailing slash
             out.folder(info.filename, rel)
             continue
         if stat.S_ISLNK(mode):
@@ -231,5 +233,28 @@ def unpack(archive: Path, dest: Path, select: Select = everything, *, shown: Pat
                 raise
             raise out.refuse(out.current, exc.strerror or str(exc)) from None
         out.recheck_links()
-        os.rename(out.root, dest)
+        _claim(dest, out.root, name)
     return count
+
+
+def _claim(dest: Path, tree: Path, archive: Path) -> None:
+    """tree renamed to dest, unless something appeared at dest while the archive was being unpacked.
+
+    rename(2) silently replaces an empty folder and fails on a full one: dest
+    is made first (which fails if anything is there), so the rename only ever
+    replaces the empty folder made here; files put into it meanwhile stop it.
+    """
+    refused = UserError(
+        f"{dest}: appeared while {archive.name} was being unpacked; it was left as it is and nothing "
+        "was unpacked (is another run using the same folder?)"
+    )
+    try:
+        dest.mkdir()
+    except FileExistsError:
+        raise refused from None
+    try:
+        os.rename(tree, dest)
+    except OSError as exc:
+        if exc.errno not in (errno.ENOTEMPTY, errno.EEXIST):
+            raise
+        raise refused from None
