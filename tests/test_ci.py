@@ -173,10 +173,42 @@ def test_no_value_of_the_matrix_or_secret_is_spliced_into_a_shell_line(
     export = next(s for s in build["steps"] if s.get("name") == "export results")
     assert export["run"] == 'variant results export "results/$JOB_NAME.json"'
     assert build["env"]["JOB_NAME"] == "${{ matrix.name }}"
-    # The store's URL may hold a password: a secret (masked in logs), only where it is used.
-    assert build["env"]["VARIANT_CCACHE_REMOTE"] == "${{ secrets.VARIANT_CCACHE_REMOTE }}"
+    # The store's URL may hold a password: a secret (masked in logs), only in the step that
+    # compiles: not the job's env, where smoke, bench, the programs under test and every action see it.
+    holding = [
+        (name, step.get("name", step.get("uses")))
+        for name, job in wf["jobs"].items()
+        for step in job["steps"]
+        if "VARIANT_CCACHE_REMOTE" in str(step)
+    ]
+    assert holding == [("build", "variant build")]
+    build_step = next(s for s in build["steps"] if s.get("name") == "variant build")
+    assert build_step["env"] == {"VARIANT_CCACHE_REMOTE": "${{ secrets.VARIANT_CCACHE_REMOTE }}"}
+    assert "VARIANT_CCACHE_REMOTE" not in str(build["env"]) and "VARIANT_CCACHE_REMOTE" not in str(
+        wf.get("env")
+    )
     assert "vars." not in out.read_text() and "env" not in wf
-    assert [n for n, job in wf["jobs"].items() if "VARIANT_CCACHE_REMOTE" in str(job)] == ["build"]
+
+
+def test_bench_suites_are_suites_variant_bench_knows(catalogue: Catalogue, run: Run, tmp_path: Path) -> None:
+    """A suite is a word of a run: line: GitHub expands ${{ }} in it whatever the shell quoting,
+    and a newline would end the YAML block."""
+    _sample(catalogue)
+    out = tmp_path / "variants.yml"
+    for suite, expected in [
+        ("${{ secrets.TOKEN }}", 'matrix.bench-suites[1]: unknown suite "${{ secrets.TOKEN }}"'),
+        ("barrier\\nmalicious: x", 'matrix.bench-suites[1]: unknown suite "barrier\\nmalicious: x"'),
+        ("barier", 'matrix.bench-suites[1]: unknown suite "barier" (did you mean "barrier"?)'),
+    ]:
+        (catalogue.root / "runners.toml").write_text(
+            RUNNERS.replace('bench-suites = ["barrier"]', f'bench-suites = ["ops", "{suite}"]')
+        )
+        res = run(catalogue.root, "ci", "generate", "--out", str(out))
+        assert res.code == 2 and f"runners.toml: {expected}" in res.err, res.err
+        assert not out.exists()
+    (catalogue.root / "runners.toml").write_text(RUNNERS.replace('["barrier"]', '["ops", "e2e"]'))
+    assert run(catalogue.root, "ci", "generate", "--out", str(out)).code == 0
+    assert "--suite ops --suite e2e --reps 2" in out.read_text()
 
 
 def test_runner_and_source_names_follow_the_name_rule_and_a_variant_that_does_not_resolve_gets_no_job(

@@ -3,7 +3,7 @@
 ```toml
 [matrix]
 cells-per-job = 4                 # a job builds at most this many variants back to back
-bench-suites  = ["barrier"]       # the short bench each job runs over its variants
+bench-suites  = ["barrier"]       # the short bench each job runs (suites of `variant bench`)
 bench-reps    = 3
 setup         = ["make setup"]    # shell lines that prepare a fresh runner
 
@@ -18,10 +18,12 @@ Without the file the catalogue has one runner, `linux`, with every toolchain.
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from pathlib import Path
 
 from .. import tomlfile as tf
+from ..bench.suites import SUITES
 from ..errors import SpecError
 from ..spec import toolchain
 
@@ -65,6 +67,20 @@ def _positive(path: Path, table: dict[str, object], key: str, default: int) -> i
     return value
 
 
+def _suites(path: Path, matrix: dict[str, object]) -> tuple[str, ...]:
+    """matrix.bench-suites: suites `variant bench` knows. Each becomes a word of a run: line, where
+    GitHub expands ${{ }} before the shell's quoting counts, and a newline would end the block."""
+    suites = tf.get_str_list(path, matrix, "bench-suites", "matrix.") or ("barrier",)
+    for i, suite in enumerate(suites):
+        if suite not in SUITES:
+            raise SpecError(
+                path,
+                f"matrix.bench-suites[{i}]",
+                f"unknown suite {json.dumps(suite, ensure_ascii=False)}" + tf.suggest(suite, SUITES),
+            )
+    return suites
+
+
 def load(path: Path, toolchains_dir: Path) -> Config:
     data = tf.load(path) if path.is_file() else {}
     tf.check_keys(path, data, ("matrix", "runner"))
@@ -99,7 +115,7 @@ def load(path: Path, toolchains_dir: Path) -> Config:
     return Config(
         file=path,
         cells_per_job=_positive(path, matrix, "cells-per-job", 4),
-        bench_suites=tf.get_str_list(path, matrix, "bench-suites", "matrix.") or ("barrier",),
+        bench_suites=_suites(path, matrix),
         bench_reps=_positive(path, matrix, "bench-reps", 3),
         setup=tf.get_str_list(path, matrix, "setup", "matrix.") or ("make setup",),
         runners=tuple(runners),
