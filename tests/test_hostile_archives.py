@@ -106,30 +106,41 @@ def _debris(cat: Catalogue) -> list[Path]:
 
 # --- archives that try to get out --------------------------------------------------------------
 
+# An import unpacks the members below the top folder into <catalogue>/.variant/.import-*/
+# .tree.unpack-*/tree (tempdirs' folder, then unpack's folder beside its destination): DEPTH '..'
+# lead from there to the catalogue's root. Were a refusal missing, the hostile names below would
+# write to the catalogue's sources.toml and to <catalogue>/EVIL, where the test looks; with fewer
+# they would land in the import's own folder, removed at its end, and no check could fail. The test
+# checks that the real layout is still this deep.
+DEPTH = 4
+UP = "../" * DEPTH
+
 Case = Callable[[Path, dict[str, bytes]], tuple[Path, str]]
 
 
 def _zip_dotdot(mirror: Path, files: dict[str, bytes]) -> tuple[Path, str]:
-    member = f"{TOP}/../../../sources.toml"  # from .variant/.import-*/tree: the catalogue's sources.toml
-    extra = [(zipfile.ZipInfo(member), b"[pwned]\n"), (zipfile.ZipInfo(f"{TOP}/../../../../EVIL"), b"x")]
+    member = f"{TOP}/{UP}sources.toml"  # the catalogue's sources.toml
+    extra = [(zipfile.ZipInfo(member), b"[pwned]\n"), (zipfile.ZipInfo(f"{TOP}/{UP}EVIL"), b"x")]
     return _write_zip(mirror / ZIP, files, extra), member
 
 
 def _zip_symlink_out(mirror: Path, files: dict[str, bytes]) -> tuple[Path, str]:
-    member = f"{TOP}/ggml/EVIL-link"
-    return _write_zip(mirror / ZIP, files, [_zip_link(member, "../../../../../../../etc")]), member
+    member = f"{TOP}/ggml/EVIL-link"  # in tree/ggml: one '..' more than DEPTH to the catalogue's root
+    return _write_zip(mirror / ZIP, files, [_zip_link(member, f"../{UP}outside")]), member
 
 
-def _tar_symlink_to_etc(mirror: Path, files: dict[str, bytes]) -> tuple[Path, str]:
-    member = f"{TOP}/etc"
+def _tar_symlink_to_an_absolute_folder(mirror: Path, files: dict[str, bytes]) -> tuple[Path, str]:
+    outside = mirror.parent / "outside"  # in tmp_path, outside the catalogue: written through, it shows
+    outside.mkdir()
+    member = f"{TOP}/outside"
     data = b"written through the link\n"
-    extra = [(_info(member, tarfile.SYMTYPE, link="/etc"), b""), (_info(f"{member}/EVIL"), data)]
+    extra = [(_info(member, tarfile.SYMTYPE, link=str(outside)), b""), (_info(f"{member}/EVIL"), data)]
     return _write_tar(mirror / TGZ, files, extra), member
 
 
 def _tar_symlink_up(mirror: Path, files: dict[str, bytes]) -> tuple[Path, str]:
-    member = f"{TOP}/up"
-    extra = [(_info(member, tarfile.SYMTYPE, link="../../../.."), b""), (_info(f"{member}/EVIL"), b"x")]
+    member = f"{TOP}/up"  # in tree: DEPTH '..' to the catalogue's root
+    extra = [(_info(member, tarfile.SYMTYPE, link=UP.rstrip("/")), b""), (_info(f"{member}/EVIL"), b"x")]
     return _write_tar(mirror / TGZ, files, extra), member
 
 
@@ -158,8 +169,17 @@ def _tar_device(mirror: Path, files: dict[str, bytes]) -> tuple[Path, str]:
 
 def _tar_hardlink_out(mirror: Path, files: dict[str, bytes]) -> tuple[Path, str]:
     member = f"{TOP}/EVIL-hard"
-    hard = _info(member, tarfile.LNKTYPE, link="../../etc/passwd")
+    hard = _info(member, tarfile.LNKTYPE, link=f"{UP}sources.toml")  # the catalogue's file, by a hardlink
     return _write_tar(mirror / TGZ, files, [(hard, b"")]), member
+
+
+def _outside_the_state_folder(tmp_path: Path, cat: Catalogue) -> dict[Path, bytes]:
+    """Every file under tmp_path but the catalogue's state folder (where the tool writes), with its bytes."""
+    return {
+        p: p.read_bytes()
+        for p in tmp_path.rglob("*")
+        if p.is_file() and not p.is_symlink() and cat.home not in p.parents
+    }
 
 
 @pytest.mark.parametrize(
@@ -167,7 +187,7 @@ def _tar_hardlink_out(mirror: Path, files: dict[str, bytes]) -> tuple[Path, str]
     [
         _zip_dotdot,
         _zip_symlink_out,
-        _tar_symlink_to_etc,
+        _tar_symlink_to_an_absolute_folder,
         _tar_symlink_up,
         _tar_link_made_outside_by_a_later_link,
         _tar_absolute_name,
@@ -176,20 +196,32 @@ def _tar_hardlink_out(mirror: Path, files: dict[str, bytes]) -> tuple[Path, str]
     ],
 )
 def test_a_pinned_archive_whose_member_gets_out_is_refused_and_nothing_is_written(
-    catalogue: Catalogue, run: Run, tmp_path: Path, case: Case
+    catalogue: Catalogue, run: Run, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, case: Case
 ) -> None:
     mirror = tmp_path / "mirror"
     mirror.mkdir()
     archive, member = case(mirror, _tree(tmp_path / "tree"))
     _pin(catalogue, archive.name, _sha(archive))
     sources = (catalogue.root / "sources.toml").read_text()
+    before = _outside_the_state_folder(tmp_path, catalogue)
+    roots: list[Path] = []
+
+    class Recorded(unpacking._Out):
+        def __init__(self, archive: Path, root: Path) -> None:
+            roots.append(root)
+            super().__init__(archive, root)
+
+    monkeypatch.setattr(unpacking, "_Out", Recorded)
 
     res = run(catalogue.root, "--mirror", str(mirror), "fetch", "llama.cpp", "--offline")
-    assert res.code == 2, (res.code, res.err[-2000:])
+    assert res.code == 2, res.out + res.err
     assert f"{archive}: member '{member}'" in res.err and "refused, nothing was unpacked" in res.err
     assert "Traceback" not in res.err
+    # the hostile names reach the catalogue's root from where the members really go (see DEPTH)
+    assert [len(r.relative_to(catalogue.root).parts) for r in roots] == [DEPTH], roots
     assert (catalogue.root / "sources.toml").read_text() == sources
     assert not list(tmp_path.rglob("*EVIL*")), "a member got out, or half an import was left"
+    assert _outside_the_state_folder(tmp_path, catalogue) == before, "a file outside was written"
     assert _imports(catalogue) == "" and _debris(catalogue) == []
 
 
