@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import shutil
@@ -10,6 +11,7 @@ import subprocess
 import sys
 import threading
 import time
+import zipfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -23,11 +25,14 @@ from builder.build import plan as plan_mod
 from builder.build import storeurl
 from builder.errors import CommandError
 from builder.layout import Layout
+from builder.wheel import check as wheel_check
 from builder.wheel import make as wheel_make
+from builder.wheel.recipe import MANIFEST, Recipe
 
 from . import fakes
 from .conftest import REPO, Catalogue, Outcome, Redis, ccache_counters, free_port, write_sources
 from .test_wheel_units import PIN as WHEEL_PIN
+from .test_wheel_units import _sdist
 
 Run = Callable[..., Outcome]
 VARIANT = 'targets = ["test-barrier", "llama-simple"]\n'
@@ -495,7 +500,8 @@ def test_a_build_through_a_store_with_a_password_records_it_nowhere(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """issue 28's acceptance: after builds through a store with a password, only ccache's own 0600
-    config holds it, not .variant/, dist/, a wheel's records or the generated workflow."""
+    config holds it, not .variant/, dist/ or a wheel and its records. (The generated workflow reads
+    no catalogue.toml setting, only the secret's name: tests/test_ci.py checks it.)"""
     _require_auth(redis_server, "user", SECRET)
     # A: `user:password@`, from the environment (as CI sets it)
     with_user = f"redis://user:{SECRET}@127.0.0.1:{redis_server.port}"
@@ -522,16 +528,40 @@ def test_a_build_through_a_store_with_a_password_records_it_nowhere(
     assert mb["ccache"]["remote"]["errors"] == 0 and mb["ccache"]["remote"]["hits"] >= 3
     assert mb["ccache"]["remote"]["hits"] == mb["ccache"]["hits"]
 
-    # the wheel's records (the manifest staged into the wheel and <wheel>.json start from it)
-    write_sources(b, str(catalogue.upstream.path), catalogue.upstream.commit, WHEEL_PIN)
-    recipe = wheel_make.resolve(Layout.at(b), "v")
-    assert recipe.plan.remote is not None and remote.CONFIG_VAR in " ".join(recipe.cmake_args())
-    assert SECRET not in json.dumps(recipe.manifest()) + " ".join(recipe.cmake_args())
-    # the generated workflow
-    (b / "runners.toml").write_text('[runner.linux]\ntoolchains = ["gcc"]\n')
-    assert run(b, "ci", "generate").code == 0
-    assert (b / ".github" / "workflows" / "variants.yml").is_file()
+    # A wheel of B through `variant wheel` itself: the staged sdist and the manifest it carries,
+    # wheel.log, the wheel, <wheel>.json. Only llama-cpp-python's compile (pip) and the checks of
+    # its libraries are stood in for; the stand-in packs the staged llama_cpp/ as the wheel would.
+    sdist = _sdist(tmp_path / "llama_cpp_python-0.3.36.tar.gz")
+    sha = hashlib.sha256(sdist.read_bytes()).hexdigest()
+    (b / ".variant" / "downloads" / sha).mkdir(parents=True)
+    shutil.copy(sdist, b / ".variant" / "downloads" / sha)
+    write_sources(
+        b, str(catalogue.upstream.path), catalogue.upstream.commit, WHEEL_PIN.replace("a" * 64, sha)
+    )
+
+    def pip_wheel(recipe: Recipe, dest: Path, log_file: Path) -> Path:
+        dest.mkdir(parents=True)
+        wheel = dest / f"llama_cpp_python-{recipe.version}-py3-none-linux_x86_64.whl"
+        with zipfile.ZipFile(wheel, "w") as zf:
+            for file in sorted((recipe.staged / "llama_cpp").rglob("*")):
+                zf.write(file, file.relative_to(recipe.staged))
+        return wheel
+
+    monkeypatch.setattr(wheel_make, "_pip_wheel", pip_wheel)
+    monkeypatch.setattr(wheel_check, "run", lambda recipe, wheel, libs: ([], {"libraries": [], "forced": []}))
+    res = run(b, "wheel", "v")
+    assert res.code == 0, res.err
+    (wheel,) = (b / "dist" / "wheels").glob("*.whl")
+    record = json.loads(Path(f"{wheel}.json").read_text())
+    with zipfile.ZipFile(wheel) as zf:
+        carried = {name: zf.read(name) for name in zf.namelist()}
+    staged = (b / ".variant" / "work" / "v.wheel" / "sdist" / "llama_cpp" / MANIFEST).read_bytes()
+    assert carried[f"llama_cpp/{MANIFEST}"] == staged
+    # The compile's command lines are recorded: where the URL went before its config file.
+    for held in (record, json.loads(staged)):
+        assert f"{remote.CONFIG_VAR}=" in " ".join(held["wheel"]["cmake_args"])
+    assert [name for name, data in carried.items() if SECRET.encode() in data] == []
 
     assert _holding(SECRET, catalogue.root) == {_config_of(catalogue.home)}
     # B's catalogue.toml is where the user wrote it; what the tool wrote is what counts
-    assert _holding(SECRET, b / ".variant", b / "dist", b / ".github") == {_config_of(b / ".variant")}
+    assert _holding(SECRET, b / ".variant", b / "dist") == {_config_of(b / ".variant")}
