@@ -86,12 +86,13 @@ def test_bench_refuses_unbuilt_variants_and_unknown_suites(
 ) -> None:
     catalogue.variant("v", 'targets = ["test-barrier"]\n')
     res = run(catalogue.root, "bench", "v", "--suite", "barrier")
-    assert res.code == 2 and "v is not built; run `variant build v` first" in res.err
-    assert run(catalogue.root, "build", "v").code == 0
+    assert res.code == 2 and "v is not built; run `variant build v` first" in res.err, res.out + res.err
+    res = run(catalogue.root, "build", "v")
+    assert res.code == 0, res.out + res.err
     res = run(catalogue.root, "bench", "v", "--suite", "barier")
-    assert res.code == 2 and 'did you mean "barrier"' in res.err
+    assert res.code == 2 and 'did you mean "barrier"' in res.err, res.out + res.err
     res = run(catalogue.root, "bench", "v", "--threads", "two")
-    assert res.code == 2 and "comma-separated list of integers" in res.err
+    assert res.code == 2 and "comma-separated list of integers" in res.err, res.out + res.err
 
 
 def test_bench_runs_the_suites_every_variant_can_and_names_the_ones_it_skips(
@@ -101,22 +102,25 @@ def test_bench_runs_the_suites_every_variant_can_and_names_the_ones_it_skips(
     # skipped with the reason, the suites both can run still run.
     catalogue.variant("withbarrier", 'targets = ["test-barrier", "llama-bench"]\n')
     catalogue.variant("nobarrier", 'targets = ["llama-bench"]\n')
-    assert run(catalogue.root, "build", "withbarrier", "nobarrier").code == 0
+    res = run(catalogue.root, "build", "withbarrier", "nobarrier")
+    assert res.code == 0, res.out + res.err
     res = run(catalogue.root, "bench", "withbarrier", "--reps", "1", "--suite", "barrier", "--threads", "1")
-    assert res.code == 0, res.err
+    assert res.code == 0, res.out + res.err
     assert "skipping" not in res.err and "| 1,234 [1,234, 1,234] |" in res.out
     res = run(catalogue.root, "bench", "nobarrier", "--vs", "withbarrier", "--reps", "1",
               "--suite", "barrier", "--suite", "e2e", "--threads", "1", "--type", "q4_0,q8_0")  # fmt: skip
-    assert res.code == 0, res.err
+    assert res.code == 0, res.out + res.err
     assert "skipping suite barrier: nobarrier built none of test-barrier" in res.err
     assert "| e2e |" in res.out and "| barrier |" not in res.out
     # --type: the wide model in each weight type, a case each
     assert "| tg_tps (tokens/s, higher is better) | model=q4_0 n_gen=32 n_prompt=0 threads=1 |" in res.out
     assert "| tg_tps (tokens/s, higher is better) | model=q8_0 n_gen=32 n_prompt=0 threads=1 |" in res.out
     res = run(catalogue.root, "bench", "nobarrier", "--suite", "e2e", "--type", "q5_k")
-    assert res.code == 2 and '--type: "q5_k": expected weight types among f16, q8_0, q4_0, tq2_0' in res.err
+    assert (
+        res.code == 2 and '--type: "q5_k": expected weight types among f16, q8_0, q4_0, tq2_0' in res.err
+    ), res.out + res.err
     res = run(catalogue.root, "bench", "nobarrier", "--reps", "1", "--suite", "barrier")
-    assert res.code == 2 and "no suite can run on nobarrier" in res.err
+    assert res.code == 2 and "no suite can run on nobarrier" in res.err, res.out + res.err
 
 
 def test_default_baseline_is_the_variant_without_its_patches(catalogue: Catalogue) -> None:
@@ -317,7 +321,8 @@ def test_a_benchmark_process_gets_the_profiles_environment_not_the_callers(
     inst = installed.Installed("v", tmp_path / "bin", {"runtime": {"env": {"KCFG": "{share}/kcfg.ini"}}})
     profile = profiles.Profile(name="p", env=(("OMP_WAIT_POLICY", "passive"),))
     ctx = case_mod.Context(Layout.at(tmp_path), profile, (1,), lambda _m: None)
-    assert ctx.run(inst, [str(tmp_path / "bin" / "prog")]).returncode == 0
+    ran = ctx.run(inst, [str(tmp_path / "bin" / "prog")])
+    assert ran.returncode == 0, ran.stdout + ran.stderr
     seen = _seen(tmp_path / "seen")
     assert seen["OMP_WAIT_POLICY"] == "passive"  # the profile's
     assert seen["KCFG"] == f"{tmp_path}/share/kcfg.ini"  # what the variant's programs need
@@ -330,7 +335,8 @@ def test_bench_records_the_environment_of_its_processes_and_the_report_shows_it(
     catalogue: Catalogue, run: Callable[..., Outcome], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     catalogue.variant("v", 'targets = ["test-barrier"]\n')
-    assert run(catalogue.root, "build", "v").code == 0
+    res = run(catalogue.root, "build", "v")
+    assert res.code == 0, res.out + res.err
     seen = tmp_path / "seen"
     _env_printer(catalogue.dist / "v" / "bin" / "test-barrier", seen, "graph-compute: 1234.5 nsec per-node")
     (catalogue.root / "profiles.toml").write_text('[quiet]\nenv = { OMP_PROC_BIND = "close" }\n')
@@ -347,7 +353,7 @@ def test_bench_records_the_environment_of_its_processes_and_the_report_shows_it(
         "--env",
         "GOMP_SPINCOUNT=10000",
     )
-    assert res.code == 0, res.err
+    assert res.code == 0, res.out + res.err
     # the caller's OMP_NUM_THREADS is named as not passed; GOMP_SPINCOUNT was given with --env
     (told,) = [line for line in res.err.splitlines() if line.startswith("not passed to the benchmarks: ")]
     assert " OMP_NUM_THREADS=1 " in told and "GOMP_SPINCOUNT" not in told and "(give --env NAME=VALUE" in told
@@ -371,18 +377,20 @@ def test_bench_records_the_environment_of_its_processes_and_the_report_shows_it(
         con.close()
     assert json.loads(env) == recorded
     out = tmp_path / "report"
-    assert run(catalogue.root, "report", "v", "--out", str(out)).code == 0
+    res = run(catalogue.root, "report", "v", "--out", str(out))
+    assert res.code == 0, res.out + res.err
     assert (
         "| `GOMP_SPINCOUNT=10000` `LC_ALL=C` `OMP_PROC_BIND=close` `OMP_WAIT_POLICY=passive` |"
         in (out / "report.md").read_text()
     )
     exported = tmp_path / "runs.json"
-    assert run(catalogue.root, "results", "export", str(exported)).code == 0
+    res = run(catalogue.root, "results", "export", str(exported))
+    assert res.code == 0, res.out + res.err
     assert json.loads(exported.read_text())["runs"][0]["env"] == recorded
     # a variable given badly is refused before anything runs
     for bad in ("OMP_NUM_THREADS", "1X=2", "A B=1"):
         res = run(catalogue.root, "bench", "v", "--suite", "barrier", "--env", bad)
-        assert res.code == 2 and f'--env "{bad}": expected NAME=VALUE' in res.err
+        assert res.code == 2 and f'--env "{bad}": expected NAME=VALUE' in res.err, res.out + res.err
 
 
 def test_a_benchmark_gets_the_callers_variables_a_build_gets_each_with_its_reason() -> None:

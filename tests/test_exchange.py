@@ -32,24 +32,26 @@ def _runs(doc_path: Path) -> list[dict[str, object]]:
 def test_export_import_moves_runs_losslessly_once(catalogue: Catalogue, run: Run, tmp_path: Path) -> None:
     catalogue.variant("a", TARGETS)
     catalogue.variant("b", TARGETS + "[cmake]\nGGML_OPENMP = false\n")
-    assert run(catalogue.root, "build", "a", "b").code == 0
-    assert (
-        run(catalogue.root, "bench", "a", "b", "--suite", "barrier", "--reps", "3", "--threads", "1").code
-        == 0
-    )
+    res = run(catalogue.root, "build", "a", "b")
+    assert res.code == 0, res.out + res.err
+    res = run(catalogue.root, "bench", "a", "b", "--suite", "barrier", "--reps", "3", "--threads", "1")
+    assert res.code == 0, res.out + res.err
     first = tmp_path / "first.json"
     res = run(catalogue.root, "results", "export", str(first))
-    assert res.code == 0 and "exported 1 run(s)" in res.err
+    assert res.code == 0 and "exported 1 run(s)" in res.err, res.out + res.err
 
     other = _other_catalogue(catalogue, tmp_path / "other")
     # the other catalogue has its own history: imported runs get other local ids
     with results.connect(other / ".variant" / "results.sqlite") as con:
         results.start_run(con, "default", "variant bench x")
     res = run(other, "results", "import", str(first))
-    assert res.code == 0 and "1 run(s) imported (12 measurements), 0 already here" in res.out
+    assert res.code == 0 and "1 run(s) imported (12 measurements), 0 already here" in res.out, (
+        res.out + res.err
+    )
     here = run(catalogue.root, "compare", "a", "b")
     there = run(other, "compare", "a", "b")
-    assert here.code == there.code == 0
+    assert here.code == 0, here.out + here.err
+    assert there.code == 0, there.out + there.err
     assert here.out == there.out and "| barrier | ns_per_node" in here.out
     for fmt in ("json", "csv"):
         assert (
@@ -58,14 +60,13 @@ def test_export_import_moves_runs_losslessly_once(catalogue: Catalogue, run: Run
         )
 
     # a second run; everything is exported again: only the new run is added
-    assert (
-        run(catalogue.root, "bench", "b", "a", "--suite", "barrier", "--reps", "2", "--threads", "1").code
-        == 0
-    )
+    res = run(catalogue.root, "bench", "b", "a", "--suite", "barrier", "--reps", "2", "--threads", "1")
+    assert res.code == 0, res.out + res.err
     both = tmp_path / "both.json"
-    assert run(catalogue.root, "results", "export", str(both)).code == 0
+    res = run(catalogue.root, "results", "export", str(both))
+    assert res.code == 0, res.out + res.err
     res = run(other, "results", "import", str(both), str(first))
-    assert res.code == 0
+    assert res.code == 0, res.out + res.err
     assert f"{both}: 1 run(s) imported (8 measurements), 1 already here" in res.out
     assert f"{first}: 0 run(s) imported (0 measurements), 1 already here" in res.out
     assert run(catalogue.root, "compare", "a", "b").out == run(other, "compare", "a", "b").out
@@ -75,24 +76,31 @@ def test_export_import_moves_runs_losslessly_once(catalogue: Catalogue, run: Run
     # imported in the other order (the newer run first): "newest" still means the newer run
     third = _other_catalogue(catalogue, tmp_path / "third")
     newer = tmp_path / "newer.json"
-    assert run(catalogue.root, "results", "export", str(newer), "--run", "2").code == 0
-    assert run(third, "results", "import", str(newer)).code == 0
-    assert run(third, "results", "import", str(first)).code == 0
+    res = run(catalogue.root, "results", "export", str(newer), "--run", "2")
+    assert res.code == 0, res.out + res.err
+    res = run(third, "results", "import", str(newer))
+    assert res.code == 0, res.out + res.err
+    res = run(third, "results", "import", str(first))
+    assert res.code == 0, res.out + res.err
     assert run(third, "compare", "a", "b").out == run(catalogue.root, "compare", "a", "b").out
 
     # what comes back out is what went in, byte for byte (the export's own time aside)
     back = tmp_path / "back.json"
     ids = [r["id"] for r in json.loads(run(other, "results", "list", "--json").out) if r["measurements"]]
-    assert run(other, "results", "export", str(back), *(a for i in ids for a in ("--run", str(i)))).code == 0
+    res = run(other, "results", "export", str(back), *(a for i in ids for a in ("--run", str(i))))
+    assert res.code == 0, res.out + res.err
     assert _runs(back) == _runs(both)
 
 
 def test_summary_shows_every_run_against_its_first_variant(catalogue: Catalogue, run: Run) -> None:
     catalogue.variant("a", TARGETS)
     catalogue.variant("b", TARGETS + "[cmake]\nGGML_OPENMP = false\n")
-    assert run(catalogue.root, "build", "a", "b").code == 0
-    assert run(catalogue.root, "bench", "a", "b", "--suite", "barrier", "--reps", "2").code == 0
-    assert run(catalogue.root, "bench", "b", "--suite", "barrier", "--reps", "2").code == 0
+    res = run(catalogue.root, "build", "a", "b")
+    assert res.code == 0, res.out + res.err
+    res = run(catalogue.root, "bench", "a", "b", "--suite", "barrier", "--reps", "2")
+    assert res.code == 0, res.out + res.err
+    res = run(catalogue.root, "bench", "b", "--suite", "barrier", "--reps", "2")
+    assert res.code == 0, res.out + res.err
     out = run(catalogue.root, "results", "summary").out
     assert out.count("### run ") == 2
     assert "| suite | metric | case | a | b | speedup | verdict |" in out
@@ -104,7 +112,7 @@ def test_old_databases_get_run_ids_and_bad_files_change_nothing(
     catalogue: Catalogue, run: Run, tmp_path: Path
 ) -> None:
     empty = run(catalogue.root, "results", "list")  # before any run: said, not a silent blank
-    assert empty.code == 0 and empty.out == "" and "no runs stored in" in empty.err
+    assert empty.code == 0 and empty.out == "" and "no runs stored in" in empty.err, empty.out + empty.err
     db = catalogue.home / "results.sqlite"
     db.unlink()  # the listing made an empty one; this test needs the old schema
     con = sqlite3.connect(db)
@@ -123,22 +131,23 @@ def test_old_databases_get_run_ids_and_bad_files_change_nothing(
     assert [r["uuid"] for r in json.loads(run(catalogue.root, "results", "list", "--json").out)] == uuids
 
     good = tmp_path / "good.json"
-    assert run(catalogue.root, "results", "export", str(good)).code == 0
+    res = run(catalogue.root, "results", "export", str(good))
+    assert res.code == 0, res.out + res.err
     bad = tmp_path / "bad.json"
     doc = json.loads(good.read_text())
     doc["runs"][0]["uuid"] = "f" * 32
     doc["runs"][1]["measurements"] = [{"variant": "x"}]
     bad.write_text(json.dumps(doc))
     res = run(catalogue.root, "results", "import", str(bad))
-    assert res.code == 2 and "runs[1].measurements[0]: missing hash" in res.err
+    assert res.code == 2 and "runs[1].measurements[0]: missing hash" in res.err, res.out + res.err
     res = run(catalogue.root, "results", "import", str(tmp_path / "nope.json"))
-    assert res.code == 2 and "cannot read" in res.err
+    assert res.code == 2 and "cannot read" in res.err, res.out + res.err
     (tmp_path / "other.json").write_text('{"format": "something else"}')
     res = run(catalogue.root, "results", "import", str(tmp_path / "other.json"))
-    assert res.code == 2 and "not a results export" in res.err
+    assert res.code == 2 and "not a results export" in res.err, res.out + res.err
     assert len(json.loads(run(catalogue.root, "results", "list", "--json").out)) == 2
     res = run(catalogue.root, "results", "export", str(good), "--run", "7")
-    assert res.code == 2 and "no stored run with id 7" in res.err
+    assert res.code == 2 and "no stored run with id 7" in res.err, res.out + res.err
 
 
 def _store(db: Path) -> None:
@@ -216,7 +225,8 @@ def test_import_refuses_every_hostile_field_naming_it_and_stores_nothing(
 ) -> None:
     _store(catalogue.home / "results.sqlite")
     good = tmp_path / "good.json"
-    assert run(catalogue.root, "results", "export", str(good)).code == 0
+    res = run(catalogue.root, "results", "export", str(good))
+    assert res.code == 0, res.out + res.err
     other = _other_catalogue(catalogue, tmp_path / "other")
     db = other / ".variant" / "results.sqlite"
     _store(db)  # runs of its own: a refused import must leave them exactly so
@@ -230,14 +240,14 @@ def test_import_refuses_every_hostile_field_naming_it_and_stores_nothing(
         bad.write_text(json.dumps(doc))  # NaN and Infinity as Python writes (and reads) them
         # the good file first: nothing of it is stored either
         res = run(other, "results", "import", str(good), str(bad))
-        assert res.code == 2, (where, value, res.err)
-        assert f"error: {bad}: " in res.err and said in res.err, (where, value, res.err)
+        assert res.code == 2, (where, value, res.out + res.err)
+        assert f"error: {bad}: " in res.err and said in res.err, (where, value, res.out + res.err)
         if where[:2] == ("runs", 0) and where[2:] != ("uuid",) and len(where) > 2:
             assert f'(run "{uuid}")' in res.err  # the run, by its identity
         assert _dump(db) == before, (where, value)
     # the store still reads: no stored "fast" for compare and summary to trip on
     res = run(other, "results", "summary")
-    assert res.code == 0 and res.out == summary
+    assert res.code == 0 and res.out == summary, res.out + res.err
 
 
 def test_runs_carry_their_environment_and_version_1_files_still_import(
@@ -245,14 +255,17 @@ def test_runs_carry_their_environment_and_version_1_files_still_import(
 ) -> None:
     _store(catalogue.home / "results.sqlite")
     exported = tmp_path / "v2.json"
-    assert run(catalogue.root, "results", "export", str(exported)).code == 0
+    res = run(catalogue.root, "results", "export", str(exported))
+    assert res.code == 0, res.out + res.err
     doc = json.loads(exported.read_text())
     assert doc["version"] == 2
     assert [r["env"] for r in doc["runs"]] == [{"LC_ALL": "C", "OMP_NUM_THREADS": "2"}, None]
     other = _other_catalogue(catalogue, tmp_path / "other")
-    assert run(other, "results", "import", str(exported)).code == 0
+    res = run(other, "results", "import", str(exported))
+    assert res.code == 0, res.out + res.err
     back = tmp_path / "back.json"
-    assert run(other, "results", "export", str(back)).code == 0
+    res = run(other, "results", "export", str(back))
+    assert res.code == 0, res.out + res.err
     assert _runs(back) == _runs(exported)
 
     # a file of the first format: runs without "env", stored as not recorded
@@ -263,11 +276,12 @@ def test_runs_carry_their_environment_and_version_1_files_still_import(
     old.write_text(json.dumps(v1))
     third = _other_catalogue(catalogue, tmp_path / "third")
     res = run(third, "results", "import", str(old))
-    assert res.code == 0 and "2 run(s) imported (8 measurements)" in res.out, res.err
-    assert run(third, "results", "export", str(back)).code == 0
+    assert res.code == 0 and "2 run(s) imported (8 measurements)" in res.out, res.out + res.err
+    res = run(third, "results", "export", str(back))
+    assert res.code == 0, res.out + res.err
     assert [r["env"] for r in _runs(back)] == [None, None]
     # "env" belongs to version 2: in a version 1 file it is a key this tool does not know
     v1["runs"][0]["env"] = {}
     old.write_text(json.dumps(v1))
     res = run(other, "results", "import", str(old))
-    assert res.code == 2 and "runs[0]: unknown key env" in res.err
+    assert res.code == 2 and "runs[0]: unknown key env" in res.err, res.out + res.err

@@ -327,8 +327,11 @@ def test_a_corrupt_store_is_exit_2_naming_the_file_and_left_as_it_was(
     for damaged in (garbage, b"SQLite format 3\0" + garbage):  # not a database; a header and then garbage
         db.write_bytes(damaged)
         for command, res in _cli(run, catalogue.root, tmp_path).items():
-            assert res.code == 2, (command, res.err)
-            assert res.err.startswith(f"error: {db}: ") and "move it aside" in res.err, (command, res.err)
+            assert res.code == 2, (command, res.out + res.err)
+            assert res.err.startswith(f"error: {db}: ") and "move it aside" in res.err, (
+                command,
+                res.out + res.err,
+            )
             assert "Traceback" not in res.err
         assert db.read_bytes() == damaged
     assert not (tmp_path / "out.json").exists()
@@ -353,7 +356,10 @@ def test_a_store_of_another_schema_or_with_rows_of_the_wrong_type_is_refused_by_
     def refused(said: str) -> str:
         before = db.read_bytes()
         for command, res in _cli(run, catalogue.root, tmp_path).items():
-            assert res.code == 2 and f"error: {db}: " in res.err and said in res.err, (command, res.err)
+            assert res.code == 2 and f"error: {db}: " in res.err and said in res.err, (
+                command,
+                res.out + res.err,
+            )
         assert db.read_bytes() == before  # nothing created, migrated or fixed in it
         return res.err
 
@@ -424,7 +430,8 @@ def test_a_store_of_another_schema_or_with_rows_of_the_wrong_type_is_refused_by_
         err = refused(said)
         # the way out it names works: the rest of the store reads again
         _sqlite(db, err.split(f"sqlite3 {db} '")[1].split("'")[0])
-        assert run(catalogue.root, "results", "summary").code == 0
+        res = run(catalogue.root, "results", "summary")
+        assert res.code == 0, res.out + res.err
 
 
 def test_a_store_holding_a_run_twice_without_its_unique_index_is_refused_with_both_ways_out(
@@ -446,7 +453,7 @@ def test_a_store_holding_a_run_twice_without_its_unique_index_is_refused_with_bo
         before = db.read_bytes()
         for command, res in _cli(run, catalogue.root, tmp_path).items():
             assert res.code == 2, (command, res.out + res.err)
-            assert f"error: {db}: runs 1, 2 share the uuid '{uuid}'" in res.err, (command, res.err)
+            assert f"error: {db}: runs 1, 2 share the uuid '{uuid}'" in res.err, (command, res.out + res.err)
             assert "Traceback" not in res.err and "or move the file aside" in res.err
         assert db.read_bytes() == before
         # each way out it names works: the run stored twice removed, or given an identity of its own
