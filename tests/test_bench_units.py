@@ -1,4 +1,4 @@
-"""Bench plumbing that needs no llama.cpp: parsers, profiles, page-cache eviction, baselines."""
+"""Bench plumbing that needs no llama.cpp: parsers, profiles, page-cache eviction, environment, statistics."""
 
 from __future__ import annotations
 
@@ -11,12 +11,12 @@ from pathlib import Path
 
 import pytest
 
-from builder.bench import installed, kernels, loading, profiles, smoke
+from builder.bench import kernels, loading, profiles, stats
 from builder.errors import BuildError, SpecError, UserError
 from builder.layout import Layout
+from builder.models import installed
 
 from .conftest import Catalogue, Outcome
-from .fakes import make_patch
 
 SQL = (
     "INSERT INTO test_backend_ops (test_time, build_commit, backend_name, op_name, op_params, "
@@ -123,33 +123,6 @@ def test_bench_runs_the_suites_every_variant_can_and_names_the_ones_it_skips(
     assert res.code == 2 and "no suite can run on nobarrier" in res.err, res.out + res.err
 
 
-def test_default_baseline_is_the_variant_without_its_patches(catalogue: Catalogue) -> None:
-    sdir = catalogue.series("kind")
-    make_patch(catalogue.upstream.path, sdir, name="k", old="return 0; }", new="return 1; }")
-    catalogue.variant("plain", "[cmake]\nGGML_OPENMP = false\n")
-    catalogue.variant("other", "[cmake]\nGGML_OPENMP = true\n")
-    catalogue.variant("patched", '[cmake]\nGGML_OPENMP = false\npatches = ["kind"]\n')
-    layout = Layout.at(catalogue.root)
-    # A classic slip: "patches" written after [cmake] lands in that table, and is refused there.
-    with pytest.raises(SpecError, match=r"cmake\.patches: expected a boolean, integer or string"):
-        smoke.default_baseline(layout, "patched")
-    catalogue.variant("patched", 'patches = ["kind"]\n[cmake]\nGGML_OPENMP = false\n')
-    assert smoke.default_baseline(layout, "patched") == "plain"
-    assert smoke.default_baseline(layout, "plain") is None
-
-
-def test_output_comparison_exact_for_same_compiler_tolerant_across() -> None:
-    def inst(name: str, cc: str) -> installed.Installed:
-        return installed.Installed(name, Path("/nonexistent"), {"toolchain": {"cc_version": cc}})
-
-    gcc, gcc2, clang = inst("a", "gcc 12"), inst("b", "gcc 12"), inst("c", "clang 19")
-    assert smoke.compare_outputs(gcc, "abcdefgh", gcc2, "abcdefgh").ok
-    assert not smoke.compare_outputs(gcc, "abcdefgh", gcc2, "abcdefgX").ok
-    assert smoke.compare_outputs(gcc, "abcdefgh", clang, "abcdeXXX").ok  # 5/8 >= 50%
-    bad = smoke.compare_outputs(gcc, "abcdefgh", clang, "aXXXXXXX")
-    assert not bad.ok and "tolerance: 50% common prefix" in bad.detail
-
-
 def test_load_ms_from_stamped_log_and_from_the_perf_line() -> None:
     from builder.bench.loading import load_ms
 
@@ -186,67 +159,9 @@ def test_fio_reference_reads_the_whole_file_past_the_page_cache(tmp_path: Path) 
         loading.fio_read("fio: failed to open\n")
 
 
-def test_smoke_reruns_a_completion_whose_log_lost_its_tail(tmp_path: Path) -> None:
-    """llama-completion's asynchronous log can drop its end at exit: rerun, then give up clearly."""
-    bin_dir = tmp_path / "bin"
-    bin_dir.mkdir()
-    tool = bin_dir / "llama-completion"
-    # prints its text; the end marker only from the second run on (a counter file)
-    tool.write_text(
-        "#!/bin/sh\n"
-        f"n=$(cat {tmp_path}/count 2>/dev/null || echo 0); echo $((n + 1)) > {tmp_path}/count\n"
-        'echo "the text"\n'
-        f'[ "$n" -ge 1 ] && [ ! -e {tmp_path}/never ] && echo "{smoke.COMPLETION_END} done" >&2\n'
-        "exit 0\n"
-    )
-    tool.chmod(0o755)
-    inst = installed.Installed("v", bin_dir, {})
-    check, out = smoke._run(inst, "llama-completion", [], end=smoke.COMPLETION_END)
-    assert check.ok and out == "the text\n"
-    assert (tmp_path / "count").read_text().strip() == "2"  # one rerun
-
-    (tmp_path / "never").touch()
-    check, out = smoke._run(inst, "llama-completion", [], end=smoke.COMPLETION_END)
-    assert not check.ok and out == ""
-    assert check.detail.startswith(f"output incomplete in {smoke.ATTEMPTS} runs")
-    assert (tmp_path / "count").read_text().strip() == str(2 + smoke.ATTEMPTS)
-
-
-def test_fork_outputs_are_read_in_every_forks_dialect() -> None:
-    from builder.bench import forksmoke
-    from builder.bench.installed import llama_bench_rows
-
-    # perplexity: upstream and the 2024 forks, and ik_llama.cpp's longer line
-    lines = {
-        "Final estimate: PPL = 618.4686 +/- 32.65665": 618.4686,
-        "Final estimate: PPL over 4 chunks for n_ctx=128 = 470.2843 +/- 23.95499": 470.2843,
-    }
-    for line, value in lines.items():
-        found = forksmoke.PPL.search("noise\n" + line + "\n")
-        assert found and float(found[1]) == value
-    # llama-bench -o json: an array spread over lines (ik's has no jsonl), after log noise
-    out = 'log [brackets]\n[\n  {\n    "n_gen": 0, "avg_ts": 10.5\n  },\n  {"n_gen": 4, "avg_ts": 2.5}\n]\n'
-    assert llama_bench_rows(out) == [
-        {"n_gen": 0, "avg_ts": 10.5},
-        {"n_gen": 4, "avg_ts": 2.5},
-    ]
-    assert llama_bench_rows("no json at all") == []
-    # perf report --stdio lines, with the demangled C++ names the forks' kernels have
-    report = (
-        "    67.30%  [.] qgemm_lut_t1_int8_m256_k4096_n1_b4\n"
-        "     7.69%  [.] (anonymous namespace)::mul_mat_qY_K_q8_K_T<(anonymous namespace)::IQ4K, 1>\n"
-        "     5.13%  [k] handle_mm_fault\n"
-    )
-    rows = [m.groups() for line in report.splitlines() if (m := forksmoke.PERF_LINE.match(line))]
-    assert [(float(p), s[:20]) for p, s in rows] == [
-        (67.30, "qgemm_lut_t1_int8_m2"),
-        (7.69, "(anonymous namespace"),
-        (5.13, "handle_mm_fault"),
-    ]
-
-
 def test_formats_each_build_runs_its_own_kernels_format_and_the_plain_ones(tmp_path: Path) -> None:
-    from builder.bench import forkmodels, formats
+    from builder.bench import formats
+    from builder.models import forkmodels
 
     def inst(cmake: dict[str, str]) -> installed.Installed:
         return installed.Installed("v", tmp_path, {"cmake": cmake})
@@ -398,3 +313,38 @@ def test_a_benchmark_gets_the_callers_variables_a_build_gets_each_with_its_reaso
     from builder.host import env as host_env
 
     assert set(environment.PASSED_BECAUSE) == set(host_env.PASSED)
+
+
+def test_clear_win_lower_is_better() -> None:
+    c = stats.compare([100, 102, 98, 101], [50, 52, 49, 51], "ns", "lower")
+    assert c.verdict == "faster" and c.speedup.min > 1.9 and c.speedup.median == pytest.approx(2.0, rel=0.03)
+    assert c.baseline.median == 100.5 and c.candidate.n == 4
+
+
+def test_regression_higher_is_better() -> None:
+    c = stats.compare([10.0, 10.2, 9.9], [8.0, 8.1, 7.9], "tokens/s", "higher")
+    assert c.verdict == "slower" and c.speedup.max < 1.0
+
+
+def test_spread_crossing_one_is_noise_even_if_medians_differ() -> None:
+    c = stats.compare([100, 100, 100, 100, 100], [90, 95, 97, 104, 80], "ns", "lower")
+    assert c.speedup.median > 1.0 and c.verdict == "within noise"
+
+
+def test_ratios_are_taken_pair_by_pair() -> None:
+    # A machine that drifts: each pair shares the drift, so the ratio is exactly 2.
+    base = [100, 200, 400]
+    cand = [50, 100, 200]
+    c = stats.compare(base, cand, "ms", "lower")
+    assert c.speedup.min == c.speedup.max == 2.0 and c.verdict == "faster"
+
+
+def test_zero_against_zero_is_no_change() -> None:
+    c = stats.compare([0, 0, 0], [0, 0, 0], "faults", "lower")
+    assert c.speedup.median == 1.0 and c.verdict == "within noise"
+    assert stats.compare([0, 0], [5, 6], "MiB", "higher").speedup.min == float("inf")
+
+
+def test_non_timing_units_say_better_or_worse() -> None:
+    assert stats.compare([1000, 1010], [100, 90], "faults", "lower").verdict == "better"
+    assert stats.compare([0, 1e-9], [100, 110], "MiB", "higher").verdict == "better"

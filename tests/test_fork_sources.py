@@ -13,8 +13,8 @@ from typing import Any
 
 import pytest
 
-from builder.bench import installed
 from builder.layout import Layout
+from builder.models import installed
 
 from .conftest import Catalogue, Outcome
 from .fakes import make_dep, make_outer, make_patch

@@ -122,8 +122,9 @@ def test_each_field_a_reader_uses_is_checked(tmp_path: Path, field: str, value: 
 
 
 def test_the_report_names_a_damaged_manifest_instead_of_a_traceback(tmp_path: Path) -> None:
-    from builder.bench import report, results
-    from builder.bench.results import Measurement
+    from builder.results import report
+    from builder.store import results
+    from builder.store.results import Measurement
 
     layout = Layout.at(tmp_path)
     with results.connect(layout.home / "results.sqlite") as con:

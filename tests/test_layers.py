@@ -7,7 +7,8 @@ from pathlib import Path
 
 PKG = Path(__file__).resolve().parent.parent / "builder"
 # Bottom to top. The ground floor (modules directly in builder/) is below everything.
-LAYERS = ("", "host", "source", "spec", "patch", "build", "bench", "profile", "wheel", "ci", "cli")
+LAYERS = ("", "host", "source", "spec", "patch", "build", "models", "smoke", "store", "bench", "results",
+          "pr", "profile", "wheel", "ci", "cli")  # fmt: skip
 
 
 def _module(path: Path) -> str:
@@ -84,6 +85,18 @@ def test_no_import_cycles() -> None:
 def test_modules_stay_small() -> None:
     big = {_module(p): n for p in PKG.rglob("*.py") if (n := len(p.read_text().splitlines())) > 320}
     assert not big, big
+
+
+def test_every_folder_is_a_room_of_the_order_that_says_what_belongs_there() -> None:
+    """A folder of builder/ is one of LAYERS, and its __init__.py's first line says what belongs in it."""
+    rooms = {p.name for p in PKG.iterdir() if (p / "__init__.py").is_file()}
+    assert rooms == set(LAYERS) - {""}, (sorted(rooms - set(LAYERS)), sorted(set(LAYERS) - rooms - {""}))
+    mute = []
+    for room in sorted(rooms):
+        doc = ast.get_docstring(ast.parse((PKG / room / "__init__.py").read_text())) or ""
+        if not doc.splitlines() or not doc.splitlines()[0].endswith("."):
+            mute.append(room)
+    assert not mute, f"rooms without a one-line docstring saying what belongs there: {mute}"
 
 
 _graph_keys = {_module(p) for p in PKG.rglob("*.py")}

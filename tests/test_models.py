@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 from gguf import GGMLQuantizationType, GGUFReader
 
-from builder.bench import models
 from builder.errors import UserError
+from builder.models import models
 
 
 def _field(reader: GGUFReader, key: str) -> object:

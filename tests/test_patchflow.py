@@ -267,8 +267,8 @@ def test_status_is_kept_in_series_toml_and_listed(catalogue: Catalogue, run: Run
 
 
 def test_export_writes_pr_md_from_stored_runs(catalogue: Catalogue, run: Run) -> None:
-    from builder.bench import results
     from builder.patch.series import read_patch
+    from builder.store import results
 
     sdir = make_series(catalogue, "s", catalogue.upstream.path, catalogue.upstream.commit, [ONE])
     patch = read_patch(next(sdir.glob("*.patch")))

@@ -11,8 +11,8 @@ from typing import Any
 
 import pytest
 
-from builder.bench.results import Measurement
 from builder.profile import flame, groups, session, stacks, write
+from builder.store.results import Measurement
 
 from .conftest import Catalogue, Outcome
 
@@ -184,8 +184,9 @@ def _spin_profiled(folder: Path) -> session.Profiled:
 
 
 def test_a_profile_becomes_files_rows_of_its_run_and_a_section_of_the_report(tmp_path: Path) -> None:
-    from builder.bench import report, results
     from builder.layout import Layout
+    from builder.results import report
+    from builder.store import results
 
     root = tmp_path / "cat"
     (root / "variants").mkdir(parents=True)
@@ -270,8 +271,8 @@ class _Fake:
     def __init__(self, root: Path, monkeypatch: Any) -> None:
         from contextlib import contextmanager
 
-        from builder.bench.installed import Installed
         from builder.layout import Layout
+        from builder.models.installed import Installed
 
         (root / "variants").mkdir(parents=True)
         self.layout = Layout.at(root)
@@ -308,7 +309,7 @@ class _Fake:
         )  # fmt: skip
 
     def stored(self) -> tuple[list[int], list[str]]:
-        from builder.bench import results
+        from builder.store import results
 
         db = self.layout.home / "results.sqlite"
         runs = []
@@ -320,7 +321,7 @@ class _Fake:
 
 
 def test_a_profile_run_is_stored_whole_or_not_at_all(tmp_path: Path, monkeypatch: Any) -> None:
-    from builder.bench import results
+    from builder.store import results
 
     fake = _Fake(tmp_path / "cat", monkeypatch)
     fake.fail_at = 2  # the candidate's recording fails
@@ -358,7 +359,7 @@ def test_a_profile_run_is_stored_whole_or_not_at_all(tmp_path: Path, monkeypatch
 
 
 def test_the_report_names_the_profiled_pair_in_its_own_order(tmp_path: Path, monkeypatch: Any) -> None:
-    from builder.bench import report
+    from builder.results import report
 
     fake = _Fake(tmp_path / "cat", monkeypatch)
     done = fake.run("base", "cand")

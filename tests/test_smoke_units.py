@@ -1,4 +1,4 @@
-"""`variant smoke` on the fake upstream: a variant smokes on its own; its baseline when there is one."""
+"""`variant smoke`: a variant alone and against its default baseline, output comparison, reruns, forks."""
 
 from __future__ import annotations
 
@@ -7,7 +7,12 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from builder.bench import forksmoke, installed, smoke
+import pytest
+
+from builder.errors import SpecError
+from builder.layout import Layout
+from builder.models import installed
+from builder.smoke import forksmoke, smoke
 
 from .conftest import Catalogue, Outcome
 from .fakes import make_patch
@@ -122,3 +127,89 @@ def test_a_program_whose_every_run_loses_its_tail_fails_naming_it(tmp_path: Path
         c.detail
         == f"output incomplete in {smoke.ATTEMPTS} runs (no 'common_perf_print:': the log lost its tail)"
     )
+
+
+def test_default_baseline_is_the_variant_without_its_patches(catalogue: Catalogue) -> None:
+    sdir = catalogue.series("kind")
+    make_patch(catalogue.upstream.path, sdir, name="k", old="return 0; }", new="return 1; }")
+    catalogue.variant("plain", "[cmake]\nGGML_OPENMP = false\n")
+    catalogue.variant("other", "[cmake]\nGGML_OPENMP = true\n")
+    catalogue.variant("patched", '[cmake]\nGGML_OPENMP = false\npatches = ["kind"]\n')
+    layout = Layout.at(catalogue.root)
+    # A classic slip: "patches" written after [cmake] lands in that table, and is refused there.
+    with pytest.raises(SpecError, match=r"cmake\.patches: expected a boolean, integer or string"):
+        smoke.default_baseline(layout, "patched")
+    catalogue.variant("patched", 'patches = ["kind"]\n[cmake]\nGGML_OPENMP = false\n')
+    assert smoke.default_baseline(layout, "patched") == "plain"
+    assert smoke.default_baseline(layout, "plain") is None
+
+
+def test_output_comparison_exact_for_same_compiler_tolerant_across() -> None:
+    def inst(name: str, cc: str) -> installed.Installed:
+        return installed.Installed(name, Path("/nonexistent"), {"toolchain": {"cc_version": cc}})
+
+    gcc, gcc2, clang = inst("a", "gcc 12"), inst("b", "gcc 12"), inst("c", "clang 19")
+    assert smoke.compare_outputs(gcc, "abcdefgh", gcc2, "abcdefgh").ok
+    assert not smoke.compare_outputs(gcc, "abcdefgh", gcc2, "abcdefgX").ok
+    assert smoke.compare_outputs(gcc, "abcdefgh", clang, "abcdeXXX").ok  # 5/8 >= 50%
+    bad = smoke.compare_outputs(gcc, "abcdefgh", clang, "aXXXXXXX")
+    assert not bad.ok and "tolerance: 50% common prefix" in bad.detail
+
+
+def test_smoke_reruns_a_completion_whose_log_lost_its_tail(tmp_path: Path) -> None:
+    """llama-completion's asynchronous log can drop its end at exit: rerun, then give up clearly."""
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    tool = bin_dir / "llama-completion"
+    # prints its text; the end marker only from the second run on (a counter file)
+    tool.write_text(
+        "#!/bin/sh\n"
+        f"n=$(cat {tmp_path}/count 2>/dev/null || echo 0); echo $((n + 1)) > {tmp_path}/count\n"
+        'echo "the text"\n'
+        f'[ "$n" -ge 1 ] && [ ! -e {tmp_path}/never ] && echo "{smoke.COMPLETION_END} done" >&2\n'
+        "exit 0\n"
+    )
+    tool.chmod(0o755)
+    inst = installed.Installed("v", bin_dir, {})
+    check, out = smoke._run(inst, "llama-completion", [], end=smoke.COMPLETION_END)
+    assert check.ok and out == "the text\n"
+    assert (tmp_path / "count").read_text().strip() == "2"  # one rerun
+
+    (tmp_path / "never").touch()
+    check, out = smoke._run(inst, "llama-completion", [], end=smoke.COMPLETION_END)
+    assert not check.ok and out == ""
+    assert check.detail.startswith(f"output incomplete in {smoke.ATTEMPTS} runs")
+    assert (tmp_path / "count").read_text().strip() == str(2 + smoke.ATTEMPTS)
+
+
+def test_fork_outputs_are_read_in_every_forks_dialect() -> None:
+    from builder.models.installed import llama_bench_rows
+    from builder.smoke import forksmoke
+
+    # perplexity: upstream and the 2024 forks, and ik_llama.cpp's longer line
+    lines = {
+        "Final estimate: PPL = 618.4686 +/- 32.65665": 618.4686,
+        "Final estimate: PPL over 4 chunks for n_ctx=128 = 470.2843 +/- 23.95499": 470.2843,
+    }
+    for line, value in lines.items():
+        found = forksmoke.PPL.search("noise\n" + line + "\n")
+        assert found and float(found[1]) == value
+    # llama-bench -o json: an array spread over lines (ik's has no jsonl), after log noise
+    out = 'log [brackets]\n[\n  {\n    "n_gen": 0, "avg_ts": 10.5\n  },\n  {"n_gen": 4, "avg_ts": 2.5}\n]\n'
+    assert llama_bench_rows(out) == [
+        {"n_gen": 0, "avg_ts": 10.5},
+        {"n_gen": 4, "avg_ts": 2.5},
+    ]
+    assert llama_bench_rows("no json at all") == []
+    # perf report --stdio lines, with the demangled C++ names the forks' kernels have
+    report = (
+        "    67.30%  [.] qgemm_lut_t1_int8_m256_k4096_n1_b4\n"
+        "     7.69%  [.] (anonymous namespace)::mul_mat_qY_K_q8_K_T<(anonymous namespace)::IQ4K, 1>\n"
+        "     5.13%  [k] handle_mm_fault\n"
+    )
+    rows = [m.groups() for line in report.splitlines() if (m := forksmoke.PERF_LINE.match(line))]
+    assert [(float(p), s[:20]) for p, s in rows] == [
+        (67.30, "qgemm_lut_t1_int8_m2"),
+        (7.69, "(anonymous namespace"),
+        (5.13, "handle_mm_fault"),
+    ]

@@ -14,10 +14,10 @@ from typing import Any
 
 import pytest
 
-from builder.bench import installed
 from builder.build import elf
 from builder.build import plan as plan_mod
 from builder.layout import Layout
+from builder.models import installed
 
 from .conftest import REPO, Catalogue, Outcome
 from .fakes import make_patch

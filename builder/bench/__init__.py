@@ -1,1 +1,1 @@
-"""Running variants: models, smoke, bench suites, results, comparisons, reports, profiles."""
+"""Benchmarks: the suite registry and its suites, cases, the runner, profiles, environment, statistics."""

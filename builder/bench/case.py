@@ -10,11 +10,12 @@ from typing import Any
 
 from ..errors import BuildError
 from ..layout import Layout
+from ..models import models
+from ..models.installed import Installed
 from ..run import Measured, measure
-from . import environment, models
-from .installed import Installed
+from ..store.results import Measurement
+from . import environment
 from .profiles import Profile
-from .results import Measurement
 
 DEFAULT_LOAD_MODES = ("default",)
 Say = Callable[[str], None]

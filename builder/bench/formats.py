@@ -1,7 +1,7 @@
 """The formats suite: one set of weights in every format the run's kernels need, through llama-bench.
 
 This answers the question a fork is built for: is its kernel faster than the
-plain one on the same weights? A model recipe (bench/forkmodels.py) writes the
+plain one on the same weights? A model recipe (models/forkmodels.py) writes the
 weights in the fork kernel's format and in plain ggml formats (f16, f32, q4_0),
 with the fork's own tools; every variant of the run then measures each format
 it can run (upstream cannot run T-MAC's i4; a T-MAC build runs i4, q4_0 and
@@ -14,13 +14,13 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from ..errors import UserError
+from ..models import forkmodels
+from ..models.installed import Installed
+from ..smoke.forksmoke import enabled
 from ..source import sources as sources_mod
-from . import forkmodels
+from ..store.results import Measurement
 from .case import Case, Context
-from .forksmoke import enabled
-from .installed import Installed
 from .kernels import llama_bench
-from .results import Measurement
 
 # ggml types that every llama.cpp of the catalogue's pins runs without a fork's kernels.
 PLAIN = ("f32", "f16", "q8_0", "q4_0")

@@ -10,9 +10,9 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import BuildError
+from ..models.installed import Installed, llama_bench_rows
+from ..store.results import Measurement
 from .case import Case, Context, timeout
-from .installed import Installed, llama_bench_rows
-from .results import Measurement
 
 OPS_TYPES = ("f16", "q8_0", "q4_0", "tq2_0")
 OPS_BATCHES = (1, 512)  # generation-like gemv and prompt-like gemm

@@ -15,10 +15,10 @@ from typing import Any
 
 from .. import scratch
 from ..errors import BuildError, UserError
+from ..models.installed import Installed, generate_argv
 from ..run import capture
+from ..store.results import Measurement
 from .case import Case, Context, timeout
-from .installed import Installed, generate_argv
-from .results import Measurement
 
 
 def evict(path: Path) -> None:

@@ -11,11 +11,12 @@ from __future__ import annotations
 
 from ..errors import UserError
 from ..layout import Layout
+from ..models.installed import Installed, held_all
 from ..patch import series as patches
+from ..store import results
 from ..tomlfile import suggest
-from . import environment, profiles, results
+from . import environment, profiles
 from .case import DEFAULT_LOAD_MODES, Case, Context, Say
-from .installed import Installed, held_all
 from .profiles import Profile
 from .suites import SUITES
 

@@ -15,10 +15,10 @@ from typing import Any
 
 from ..bench import profiles
 from ..bench import runner as bench_mod
-from ..bench import smoke as smoke_mod
 from ..build import pipeline
 from ..errors import VariantError
 from ..layout import Layout
+from ..smoke import smoke as smoke_mod
 from .matrix import Job
 from .runners import Config
 

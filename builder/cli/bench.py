@@ -10,13 +10,15 @@ from pathlib import Path
 
 import click
 
-from ..bench import compare as compare_mod
-from ..bench import environment, models, profiles, results
-from ..bench import report as report_mod
+from ..bench import environment, profiles
 from ..bench import runner as bench_mod
 from ..bench.case import DEFAULT_LOAD_MODES
 from ..bench.suites import SUITES
 from ..errors import UserError
+from ..models import models
+from ..results import compare as compare_mod
+from ..results import report as report_mod
+from ..store import results
 from . import app
 
 

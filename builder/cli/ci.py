@@ -7,10 +7,11 @@ from pathlib import Path
 
 import click
 
-from ..bench import exchange, results
 from ..build import pipeline
 from ..ci import local, matrix, runners, workflow
 from ..layout import Layout
+from ..results import exchange
+from ..store import results
 from . import app
 
 

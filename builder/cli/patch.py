@@ -7,7 +7,6 @@ from typing import Any
 
 import click
 
-from ..bench import prdoc
 from ..build import seriescheck
 from ..errors import BuildError, UserError
 from ..patch import edit as edit_mod
@@ -16,6 +15,7 @@ from ..patch import refresh as refresh_mod
 from ..patch import revisions
 from ..patch import series as patches
 from ..patch import status as status_mod
+from ..pr import prdoc
 from ..tomlfile import suggest
 from . import app
 

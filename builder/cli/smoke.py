@@ -6,13 +6,14 @@ import sys
 
 import click
 
-from ..bench import loading, models
-from ..bench import smoke as smoke_mod
-from ..bench.installed import held
-from ..bench.smokecheck import Check
+from ..bench import loading
 from ..build import pipeline as build_mod
 from ..errors import UserError
 from ..layout import Layout
+from ..models import models
+from ..models.installed import held
+from ..smoke import smoke as smoke_mod
+from ..smoke.smokecheck import Check
 from ..wheel import make as wheel_make
 from ..wheel import smoke as wheel_smoke
 from . import app

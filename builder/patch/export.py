@@ -1,5 +1,5 @@
 """`variant patch export`: the series as a package to send upstream (the patch part; PR.md with the
-numbers is written by bench.prdoc, which reads the results database).
+numbers is written by pr/prdoc.py, which reads the results database).
 
 DIR gets numbered `git format-patch` files with a cover letter ("[PATCH vN 0/M]"
 from v2 on, with `base-commit:` and, from v2 on, the range-diff against the

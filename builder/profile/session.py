@@ -16,16 +16,17 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..bench import environment, results
+from ..bench import environment
 from ..bench.case import Case, Context
-from ..bench.installed import Installed, held_all
 from ..bench.profiles import Profile as RunProfile
-from ..bench.report import RAW_PROFILE
-from ..bench.results import Measurement
 from ..bench.runner import why_not
 from ..bench.suites import SUITES
 from ..errors import UserError
 from ..layout import Layout
+from ..models.installed import Installed, held_all
+from ..results.report import RAW_PROFILE
+from ..store import results
+from ..store.results import Measurement
 from ..tomlfile import suggest
 from . import groups, write
 from .record import MAIN, Recorder, tool_for

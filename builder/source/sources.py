@@ -75,7 +75,7 @@ class Source:
     verify: tuple[tuple[str, tuple[str, ...]], ...] = ()  # option (or "*") -> symbols that must be defined
     kernels: tuple[tuple[str, tuple[str, ...]], ...] = ()  # option (or "*") -> functions where time goes
     generate: tuple[str, ...] = ()  # how this code base's programs decode greedily ({model} {prompt} {n})
-    models: str = ""  # the model recipe (bench/forkmodels.py) whose formats this source's kernels run
+    models: str = ""  # the model recipe (models/forkmodels.py) whose formats this source's kernels run
 
     @property
     def pypi(self) -> Pin | None:

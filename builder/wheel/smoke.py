@@ -18,14 +18,14 @@ from pathlib import Path
 from typing import Any
 
 from .. import scratch
-from ..bench import models
-from ..bench import smoke as bench_smoke
-from ..bench.installed import held
-from ..bench.models import PROMPT
-from ..bench.smokecheck import Check
 from ..errors import UserError
 from ..layout import Layout
+from ..models import models
+from ..models.installed import held
+from ..models.models import PROMPT
 from ..run import capture
+from ..smoke import smoke as bench_smoke
+from ..smoke.smokecheck import Check
 from .recipe import MANIFEST, Recipe, label
 
 Say = Callable[[str], None]

@@ -10,11 +10,13 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from ..bench import environment, stats
 from ..build import manifest as manifest_file
 from ..errors import UserError
 from ..layout import Layout
+from ..store import results
 from ..tomlfile import suggest
-from . import compare, environment, questions, results, stats
+from . import compare, questions
 
 # The profilers' own data in a profile's folder (`variant profile`): large, read with perf or uftrace.
 RAW_PROFILE = ("perf.data*", "uftrace.data")
@@ -125,7 +127,7 @@ def _template(name: str) -> Any:
     from jinja2 import Environment, PackageLoader, StrictUndefined
 
     env = Environment(
-        loader=PackageLoader("builder.bench", "templates"),
+        loader=PackageLoader("builder.results", "templates"),
         undefined=StrictUndefined,
         # A block tag's own line leaves nothing behind, so table rows stay adjacent:
         # a blank line inside a Markdown table ends it.

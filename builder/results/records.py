@@ -17,9 +17,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from ..bench.environment import NAME
 from ..errors import UserError
-from .environment import NAME
-from .storecheck import BETTER, INT64
+from ..store.storecheck import BETTER, INT64
 
 RUN_KEYS = ("uuid", "started", "host", "profile", "command")
 MEASUREMENT_KEYS = (

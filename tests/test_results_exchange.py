@@ -9,7 +9,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from builder.bench import results
+from builder.store import results
 
 from .conftest import REPO, Catalogue, Outcome, write_sources
 

@@ -24,7 +24,9 @@ from ..build import manifest as manifest_file
 from ..layout import Layout
 from ..patch import export as export_mod
 from ..patch.series import Series
-from . import compare, results, smoke
+from ..results import compare
+from ..smoke import smoke
+from ..store import results
 
 Say = Callable[[str], None]
 ISA_FLAGS = ("sse4_2", "avx", "avx2", "fma", "f16c", "avx512f", "avx512bw", "avx512vl", "avx512_vnni",
@@ -179,7 +181,7 @@ def write(
         checks = smoke.smoke(layout, [candidate], pairs[0].baseline, say)
     carried = {f"{p['series']}/{p['file']}@{p['sha256'][:12]}" for p in (manifest or {}).get("patches", [])}
     installed_current = patch_marks(series) <= carried
-    env = Environment(loader=PackageLoader("builder.bench", "templates"), undefined=StrictUndefined,
+    env = Environment(loader=PackageLoader("builder.pr", "templates"), undefined=StrictUndefined,
                       keep_trailing_newline=True, trim_blocks=True, lstrip_blocks=True)  # fmt: skip
     used = sorted({p.run_id for p in pairs})
     text = env.get_template("pr.md.j2").render(

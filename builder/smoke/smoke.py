@@ -19,13 +19,14 @@ from typing import Any
 from ..build import plan as plan_mod
 from ..errors import UserError
 from ..layout import Layout
+from ..models import models
+from ..models.installed import Installed, generate_argv, held, llama_bench_rows
+from ..models.models import PROMPT
 from ..run import Measured, measure
 from ..source import sources as sources_mod
 from ..source.sources import Source
 from ..spec import variant as spec
-from . import forksmoke, models
-from .installed import Installed, generate_argv, held, llama_bench_rows
-from .models import PROMPT
+from . import forksmoke
 from .smokecheck import Check
 
 N_PREDICT = 24

@@ -99,7 +99,7 @@ def write_header(
 ) -> int:
     """The llama-style shape keys and the tokenizer, on any gguf-py's GGUFWriter; returns the vocabulary size.
 
-    The forks' writers (bench/writers/) use it with their own gguf-py, and other
+    The forks' writers (models/writers/) use it with their own gguf-py, and other
     architectures' prefixes: the writer's architecture names the keys.
     """
     tokens, scores, types = vocabulary()

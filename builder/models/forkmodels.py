@@ -5,7 +5,7 @@ kernels run (T-MAC's i4, BitNet's tl2 or i2_s, ik's iq4_k) and a reference
 the same binary computes without them (f16 or f32), so that a smoke test can
 hold the kernel's result against the reference's, and a benchmark can compare
 formats like with like. Writers run in a child with the fork's own gguf-py
-(bench/writers/); formats the fork's llama-quantize makes are made with the
+(models/writers/); formats the fork's llama-quantize makes are made with the
 variant's own llama-quantize.
 """
 
@@ -41,7 +41,7 @@ class Recipe:
     reference: str  # the same weights in a plain format
     tolerance: float  # allowed relative perplexity difference between kernel and reference
     why: str  # why that tolerance
-    writer: str  # the module of bench/writers/ that writes it
+    writer: str  # the module of models/writers/ that writes it
     files: tuple[tuple[str, str], ...]  # format -> file name
     layers: int
     version: int = 1  # bump when the bytes written for the same inputs change
@@ -162,7 +162,7 @@ def _program(argv: list[str], *, env: dict[str, str] | None = None, timeout: flo
 
 
 def _write(layout: Layout, inst: Installed, recipe: Recipe, out: Path, layers: int) -> None:
-    common = ["-m", f"builder.bench.writers.{recipe.writer}", "--out-dir", str(out), "--layers", str(layers)]
+    common = ["-m", f"builder.models.writers.{recipe.writer}", "--out-dir", str(out), "--layers", str(layers)]
     quantize = inst.tool("llama-quantize")
     env = inst.runtime_env()
     if recipe.name == "tmac-i4":

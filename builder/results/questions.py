@@ -16,8 +16,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .. import tomlfile as tf
+from ..bench.suites import SUITES
 from ..errors import SpecError, UserError
-from .suites import SUITES
 
 KEYS = ("question", "claim", "suite", "entries", "bench")
 Say = Callable[[str], None]

@@ -8,7 +8,7 @@ them; `llama-quantize bitnet-f32.gguf bitnet-i2_s.gguf I2_S 1` gives the i2_s
 format of the same weights (one thread: quantize_i2_s keeps one scale per call).
 The TL2 packing is BitNet's own numpy code, lifted from its converter (which
 imports torch at the top) with `ast`. Usage: python -m
-builder.bench.writers.bitnet_ternary --gguf-py BITNET/3rdparty/llama.cpp/gguf-py
+builder.models.writers.bitnet_ternary --gguf-py BITNET/3rdparty/llama.cpp/gguf-py
 --bitnet BITNET --out-dir DIR [--layers N] [--seed S]
 """
 

@@ -22,7 +22,8 @@ from typing import Any
 
 from ..clock import now_iso
 from ..errors import UserError
-from . import compare, results
+from ..store import results
+from . import compare
 from .records import MEASUREMENT_KEYS, RUN_KEYS, Run
 from .records import run as checked_run
 

@@ -7,7 +7,7 @@ Each weight is (q - 8) * d per group of 32, the Q4_0 convention: the F16 file
 holds exactly the same values (one code per group is 0 and d has 8
 significant bits, so F16 and Q4_0 represent them exactly), and
 `llama-quantize --pure ref-f16.gguf q4_0.gguf Q4_0` gives the same weights
-again. Usage: python -m builder.bench.writers.tmac_i4 --gguf-py FORK/gguf-py
+again. Usage: python -m builder.models.writers.tmac_i4 --gguf-py FORK/gguf-py
 --t-mac T-MAC/python --kcfg kcfg.ini --out-dir DIR [--layers N] [--seed S]
 """
 

@@ -11,9 +11,10 @@ from collections import defaultdict
 from dataclasses import dataclass
 from typing import Any
 
+from ..bench import stats
+from ..bench.stats import Comparison, Summary
 from ..errors import UserError
-from . import results, stats
-from .stats import Comparison, Summary
+from ..store import results
 
 
 @dataclass(frozen=True)

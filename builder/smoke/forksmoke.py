@@ -1,7 +1,7 @@
 """Smoke checks that a fork's own kernels really ran and computed what the reference computes.
 
 For a source with a model recipe ([NAME.smoke] models): the same weights in the
-kernels' format and in a plain one (bench/forkmodels.py); perplexity of both
+kernels' format and in a plain one (models/forkmodels.py); perplexity of both
 on a fixed text must agree within the recipe's stated tolerance, and a
 cpu-clock profile (perf: software events, which every VM has) of a generation
 with the kernels' format must put samples in the kernel functions the source
@@ -17,10 +17,10 @@ from collections.abc import Callable
 from pathlib import Path
 
 from ..layout import Layout
+from ..models import forkmodels
+from ..models.installed import Installed
 from ..run import capture, measure
 from ..source.sources import Source
-from . import forkmodels
-from .installed import Installed
 from .smokecheck import Check
 
 Say = Callable[[str], None]

@@ -1,0 +1,1 @@
+"""A patch series' pull request: PR.md beside the export, numbers from stored runs, tests from smoke."""

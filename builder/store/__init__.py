@@ -1,0 +1,1 @@
+"""The results database (results.sqlite): its schema, runs and measurements recorded, checked when opened."""
