@@ -16,8 +16,8 @@ from typing import Any
 import pytest
 
 from builder import lock
-from builder.build import publish as install
 from builder.layout import Layout
+from builder.publish import publish as install
 from builder.spec.variant import DEFAULT_TARGETS
 
 from .conftest import Catalogue, Outcome

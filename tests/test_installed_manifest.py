@@ -1,4 +1,4 @@
-"""A published manifest read back (builder/build/manifest.py): a damaged one is exit 2 naming the file
+"""A published manifest read back (builder/publish/manifest.py): a damaged one is exit 2 naming the file
 and the field, for every command that reads it, and a rebuild is the way out."""
 
 from __future__ import annotations
@@ -10,9 +10,9 @@ from typing import Any
 
 import pytest
 
-from builder.build import manifest
 from builder.errors import SpecError, UserError
 from builder.layout import Layout
+from builder.publish import manifest
 from builder.source import sources
 
 from .conftest import Catalogue, Outcome

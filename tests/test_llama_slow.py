@@ -18,9 +18,9 @@ from typing import Any
 import pytest
 
 from builder.bench import loading
-from builder.build import elf
 from builder.run import Measured
 from builder.smoke import smoke as smoke_mod
+from builder.verify import elf
 
 from .conftest import REPO
 

@@ -20,11 +20,11 @@ import pytest
 
 from builder import redact
 from builder import run as run_mod
-from builder.build import ccache as remote
-from builder.build import plan as plan_mod
-from builder.build import storeurl
+from builder.ccache import ccache as remote
+from builder.ccache import storeurl
 from builder.errors import CommandError
 from builder.layout import Layout
+from builder.plan import plan as plan_mod
 from builder.wheel import check as wheel_check
 from builder.wheel import make as wheel_make
 from builder.wheel.recipe import MANIFEST, Recipe

@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from builder.build import ccache as remote
+from builder.ccache import ccache as remote
 
 from .conftest import REPO, Redis, ccache_counters
 

@@ -14,10 +14,10 @@ from typing import Any
 
 import pytest
 
-from builder.build import elf
-from builder.build import plan as plan_mod
 from builder.layout import Layout
 from builder.models import installed
+from builder.plan import plan as plan_mod
+from builder.verify import elf
 
 from .conftest import REPO, Catalogue, Outcome
 from .fakes import make_patch
@@ -209,7 +209,7 @@ def test_the_hash_covers_cpu_cmake_and_origin(catalogue: Catalogue, monkeypatch:
     assert hashes()[0] != before[0]
     monkeypatch.undo()
     # The same pin from its sdist is another tree than from git: another hash.
-    from builder.build import trees
+    from builder.plan import trees
 
     monkeypatch.setattr(trees, "expected_origin", lambda *a, **k: "pypi")
     assert hashes()[0] != before[0]

@@ -141,7 +141,7 @@ def test_a_timeout_kills_the_program_behind_a_wrapper_too(tmp_path: Path) -> Non
 
 
 def test_warnings_ledger_keeps_steps_that_did_not_run_and_maps_other_worktrees(tmp_path: Path) -> None:
-    from builder.build import warnings
+    from builder.verify import warnings
 
     work = tmp_path / "work"
     wt, build = work / "mine" / "src", work / "mine" / "build"

@@ -1,1 +1,1 @@
-"""Building a variant: the plan and its hash, configure, Ninja, verify, publish with a manifest."""
+"""Building a variant: the pipeline from plan to publish, CMake configure and Ninja, `variant patch check`."""

@@ -9,11 +9,12 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from ..ccache import ccache
+from ..plan.plan import Plan
 from ..progress import Progress
 from ..run import live
-from . import ccache, warnings
-from .plan import Plan
-from .warnings import NINJA_STATUS
+from ..verify import warnings
+from ..verify.warnings import NINJA_STATUS
 
 Say = Callable[[str], None]
 
@@ -68,7 +69,7 @@ def show_step(progress: Progress, line: str) -> None:
 
 
 def build(plan: Plan, log_file: Path, *, jobs: int | None = None) -> dict[str, list[list[str]]]:
-    """Run Ninja; return the warnings ledger (build/warnings.py) with this build's steps merged in."""
+    """Run Ninja; return the warnings ledger (verify/warnings.py) with this build's steps merged in."""
     progress = Progress(f"{plan.name}: building")
     collected = warnings.Collector()
 

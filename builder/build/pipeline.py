@@ -15,21 +15,23 @@ from pathlib import Path
 from typing import Any
 
 from .. import __version__, redact
+from ..ccache import ccache
 from ..clock import now_iso
 from ..errors import BuildError, UserError
 from ..host import doctor
 from ..layout import Layout
 from ..lock import hold
 from ..patch import apply as patches
+from ..plan import deps as deps_mod
+from ..plan import plan as plan_mod
+from ..plan.plan import Plan
+from ..publish import publish as install
+from ..publish import runtime
 from ..run import live
 from ..source import mirror as sources
 from ..tomlfile import suggest
-from . import ccache, commands, elf, features, provenance, runtime, verify
+from ..verify import commands, elf, features, provenance, verify
 from . import configure as cmake
-from . import deps as deps_mod
-from . import plan as plan_mod
-from . import publish as install
-from .plan import Plan
 
 Say = Callable[[str], None]
 

@@ -27,11 +27,12 @@ from ..patch import check as lint
 from ..patch import edit as edit_mod
 from ..patch.apply import Say
 from ..patch.check import Finding
+from ..plan import plan as plan_mod
+from ..publish import publish
 from ..source import mirror
 from ..spec import variant as spec
+from ..verify import warnings
 from . import configure as cmake
-from . import plan as plan_mod
-from . import publish, warnings
 
 COLUMNS = ("applies", "builds", "whitespace", "clang-format", "subject", "body")
 

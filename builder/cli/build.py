@@ -5,7 +5,7 @@ from __future__ import annotations
 import click
 
 from ..build import pipeline as build_mod
-from ..build import plan as plan_mod
+from ..plan import plan as plan_mod
 from . import app
 
 

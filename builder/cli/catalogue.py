@@ -9,11 +9,11 @@ from typing import Any
 
 import click
 
-from ..build import floors
-from ..build import plan as plan_mod
-from ..build import publish as install
 from ..errors import UserError
 from ..host import doctor
+from ..plan import floors
+from ..plan import plan as plan_mod
+from ..publish import publish as install
 from ..source import mirror
 from ..source import sources as sources_mod
 from ..spec import toolchain

@@ -11,13 +11,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ..build import manifest as manifest_file
-from ..build import runtime
-from ..build.manifest import MANIFEST
-from ..build.publish import in_use_lock
 from ..errors import UserError
 from ..layout import Layout
 from ..lock import hold
+from ..publish import manifest as manifest_file
+from ..publish import runtime
+from ..publish.manifest import MANIFEST
+from ..publish.publish import in_use_lock
 from ..spec import variant as spec
 from .models import PROMPT
 

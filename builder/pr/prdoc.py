@@ -20,10 +20,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ..build import manifest as manifest_file
 from ..layout import Layout
 from ..patch import export as export_mod
 from ..patch.series import Series
+from ..publish import manifest as manifest_file
 from ..results import compare
 from ..smoke import smoke
 from ..store import results

@@ -11,9 +11,9 @@ from pathlib import Path
 from typing import Any
 
 from ..bench import environment, stats
-from ..build import manifest as manifest_file
 from ..errors import UserError
 from ..layout import Layout
+from ..publish import manifest as manifest_file
 from ..store import results
 from ..tomlfile import suggest
 from . import compare, questions

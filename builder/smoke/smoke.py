@@ -16,12 +16,12 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
-from ..build import plan as plan_mod
 from ..errors import UserError
 from ..layout import Layout
 from ..models import models
 from ..models.installed import Installed, generate_argv, held, llama_bench_rows
 from ..models.models import PROMPT
+from ..plan import plan as plan_mod
 from ..run import Measured, measure
 from ..source import sources as sources_mod
 from ..source.sources import Source

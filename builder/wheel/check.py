@@ -13,8 +13,8 @@ import zipfile
 from pathlib import Path
 from typing import Any
 
-from ..build import commands, elf, features, verify
-from ..build.verify import Check
+from ..verify import commands, elf, features, verify
+from ..verify.verify import Check
 from .recipe import MANIFEST, PROGRAMS, Recipe
 
 LIBS = "llama_cpp/lib/"

@@ -22,14 +22,15 @@ from pathlib import Path
 from typing import Any
 
 from .. import __version__, tempdirs
-from ..build import ccache, pipeline
 from ..build import configure as cmake
-from ..build import plan as plan_mod
+from ..build import pipeline
+from ..ccache import ccache
 from ..clock import now_iso
 from ..errors import BuildError
 from ..host import doctor
 from ..layout import Layout
 from ..lock import hold
+from ..plan import plan as plan_mod
 from ..progress import Progress
 from ..run import live
 from ..source import offline

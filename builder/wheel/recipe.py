@@ -17,9 +17,9 @@ from pathlib import Path
 from typing import Any
 
 from .. import redact
-from ..build.plan import Plan
 from ..errors import UserError
 from ..layout import Layout
+from ..plan.plan import Plan
 from ..source.sources import Pin, Source
 
 # The sdist whose vendored llama.cpp a wheel replaces: the project, and where its tree sits.

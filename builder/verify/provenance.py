@@ -8,10 +8,10 @@ from pathlib import Path
 
 from .. import git
 from ..patch import apply as patches
+from ..plan.plan import Plan
+from ..plan.trees import Tree
 from ..source.sources import Base
 from . import warnings
-from .plan import Plan
-from .trees import Tree
 from .verify import Check
 
 HUNK = re.compile(r"^@@ -\d+(?:,\d+)? \+(\d+)(?:,(\d+))? @@", re.M)

@@ -7,7 +7,7 @@ import re
 import shlex
 from pathlib import Path
 
-from .plan import Plan
+from ..plan.plan import Plan
 from .verify import Check
 
 CACHE_LINE = re.compile(r"^(?P<key>[A-Za-z_][A-Za-z0-9_.+-]*):(?P<type>[A-Z]+)=(?P<value>.*)$")

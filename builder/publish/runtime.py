@@ -12,7 +12,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from ..errors import BuildError
-from .plan import Plan
+from ..plan.plan import Plan
 
 
 def files(plan: Plan) -> dict[str, Path]:

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from .. import RECIPE_VERSION, redact
+from ..ccache import ccache
 from ..errors import SpecError, UserError
 from ..host import doctor
 from ..host.cpu import native_isa
@@ -26,8 +27,8 @@ from ..spec.instrument import INSTRUMENTS
 from ..spec.toolchain import Toolchain
 from ..spec.variant import Variant
 from ..tomlfile import suggest
-from . import ccache, floors
 from . import deps as deps_mod
+from . import floors
 from . import trees as trees_mod
 from .deps import Dependency
 from .trees import Tree

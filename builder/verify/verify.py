@@ -12,10 +12,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..errors import BuildError
+from ..plan.plan import Plan
 from ..spec.instrument import HOOKS, INSTRUMENTS
 from . import elf
 from .elf import ElfFacts
-from .plan import Plan
 
 OPENMP_LIB = re.compile(r"^lib(g|i)?omp\b")
 # Entry points a compiler's OpenMP lowering calls: a binary that calls none of them runs no

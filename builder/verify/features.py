@@ -11,8 +11,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from ..plan.plan import Plan
 from .elf import ElfFacts
-from .plan import Plan
 from .verify import Check
 
 

@@ -1,0 +1,1 @@
+"""What a build checks in its artifacts: ELF facts, each spec axis, compile commands, kernels, provenance."""
