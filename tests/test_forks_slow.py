@@ -91,8 +91,8 @@ def test_tmac_futex_builds_from_the_archives_and_its_kernels_run(forks: Forks) -
     assert "GGML_BARRIER_SPIN_US" in {c["check"]: c for c in futex["verification"]}["series-code"]["detail"]
     # the baseline, built second, is the sibling now: the fork's own objects come from the cache,
     # ggml.c (patched in the other) does not
-    plain = built[0]
-    assert "src/ggml/src/ggml.c" in plain["ccache"]["missed"] and plain["ccache"]["hits"] > 10, plain["ccache"]
+    cache = built[0]["ccache"]
+    assert "src/ggml/src/ggml.c" in cache["missed"] and cache["hits"] > 10, cache
     smoke = json.loads(forks.cli("smoke", "tmac-futex-clang", "--json").stdout)
     by = {(c["variant"], c["binary"]): c for c in smoke}
     assert all(c["ok"] for c in smoke), [c for c in smoke if not c["ok"]]
