@@ -171,7 +171,7 @@ def doctor_cmd(ctx: click.Context, as_json: bool) -> None:
 def _show_without_compiler(v: spec.Variant, missing: ToolchainMissing, as_json: bool) -> None:
     """What the spec says, when the compiler that would give it a hash is not installed."""
     data = {
-        **plan_mod.describe_spec(v),
+        **v.describe(),
         "hash": None,
         "status": missing.status,
         "problem": str(missing),

@@ -189,7 +189,7 @@ class Plan:
     def describe(self) -> dict[str, Any]:
         """The resolved spec as plain data: `variant show --json` and the manifest use it."""
         return {
-            **describe_spec(self.variant),
+            **self.variant.describe(),
             "hash": self.hash,
             "source": {**self.source.identity(), "expected_origin": self.origin},
             "trees": [
@@ -212,23 +212,6 @@ class Plan:
             "configure": redact.argv(self.configure_argv()),
             "build": self.build_argv(),
         }
-
-
-def describe_spec(v: Variant) -> dict[str, Any]:
-    """What the spec alone says (no compiler asked): `show` of a variant whose compiler is missing."""
-    return {
-        "variant": v.name,
-        "description": v.description,
-        "file": str(v.file),
-        "extends": list(v.extends),
-        "source": v.source,
-        "toolchain": v.toolchain,
-        "build_type": v.build_type,
-        "instrument": v.instrument,
-        "targets": list(v.targets),
-        "patches": list(v.patches),
-        "cmake": dict(v.cmake),
-    }
 
 
 def make(

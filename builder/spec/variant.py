@@ -70,6 +70,22 @@ class Variant:
     def origin(self, key: str) -> Path:
         return dict(self.origins).get(key, self.file)
 
+    def describe(self) -> dict[str, Any]:
+        """What the spec alone says (no compiler asked): `show` of a variant whose compiler is missing."""
+        return {
+            "variant": self.name,
+            "description": self.description,
+            "file": str(self.file),
+            "extends": list(self.extends),
+            "source": self.source,
+            "toolchain": self.toolchain,
+            "build_type": self.build_type,
+            "instrument": self.instrument,
+            "targets": list(self.targets),
+            "patches": list(self.patches),
+            "cmake": dict(self.cmake),
+        }
+
 
 def is_mixin(name: str) -> bool:
     return name.startswith("_")
