@@ -65,19 +65,28 @@ def _run(
     inst: Installed, binary: str, args: list[str], *, timeout: float = 120, end: str | None = None
 ) -> tuple[Check, str]:
     """Run an installed binary; with `end`, a run whose output lacks it is incomplete and rerun."""
+    c, stdout, _ = _run_drawn(inst, binary, args, timeout=timeout, end=end)
+    return c, stdout
+
+
+def _run_drawn(
+    inst: Installed, binary: str, args: list[str], *, timeout: float = 120, end: str | None = None
+) -> tuple[Check, str, str]:
+    """_run, and what it says of the runs drawn again (lost_note), for a check that words its own row."""
     path = inst.bin / binary
     if not path.is_file():
-        return Check(inst.name, binary, True, "not built (not in targets): skipped"), ""
+        return Check(inst.name, binary, True, "not built (not in targets): skipped"), "", ""
     m, complete, lost = measure_complete([str(path), *args], end, timeout=timeout, env=inst.runtime_env())
     if not complete:
         detail = f"output incomplete in {ATTEMPTS} runs (no {end!r}: the log lost its tail)"
-        return Check(inst.name, binary, False, detail, shlex.join(m.argv), m.tail()), ""
+        return Check(inst.name, binary, False, detail, shlex.join(m.argv), m.tail()), "", ""
     cmd = shlex.join(m.argv)
     if m.returncode is None:
-        return Check(inst.name, binary, False, f"timed out after {timeout:g} s", cmd, m.tail()), ""
+        return Check(inst.name, binary, False, f"timed out after {timeout:g} s", cmd, m.tail()), "", ""
     if m.returncode != 0:
-        return Check(inst.name, binary, False, f"exit code {m.returncode}", cmd, m.tail()), ""
-    return Check(inst.name, binary, True, f"ok in {m.wall_s:.2f} s{lost_note(lost)}", cmd), m.stdout
+        return Check(inst.name, binary, False, f"exit code {m.returncode}", cmd, m.tail()), "", ""
+    note = lost_note(lost)
+    return Check(inst.name, binary, True, f"ok in {m.wall_s:.2f} s{note}", cmd), m.stdout, note
 
 
 def lost_note(lost: int) -> str:
@@ -225,7 +234,7 @@ def load_mode_checks(inst: Installed, model: Path, modes: tuple[str, ...]) -> li
     for mode in ("default", *modes):
         # One thread: this check is about the bytes each load mode reads, not the threadpool.
         argv = generate_argv(inst, model, mode, N_PREDICT, threads=1)
-        c, out = _run(inst, "llama-completion", argv[1:], end=COMPLETION_END)
+        c, out, drawn = _run_drawn(inst, "llama-completion", argv[1:], end=COMPLETION_END)
         if not c.ok:
             checks.append(
                 Check(
@@ -237,8 +246,6 @@ def load_mode_checks(inst: Installed, model: Path, modes: tuple[str, ...]) -> li
         if mode != "default" and "default" in texts:
             same = out == texts["default"]
             verdict = "identical to" if same else "differs from"
-            # the run's own detail ("ok in 0.12 s (2 earlier runs lost ...)") keeps what was drawn again
-            drawn = c.detail[c.detail.find(" (") :] if " (" in c.detail else ""
             detail = f"load mode {mode}: greedy output {verdict} the default load{drawn}"
             tail = "" if same else out[-500:]
             checks.append(Check(inst.name, "llama-completion", same, detail, c.command, tail))
