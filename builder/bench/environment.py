@@ -27,6 +27,7 @@ from collections.abc import Mapping
 
 from ..errors import UserError
 from ..host import env as host_env
+from ..tomlfile import ENV_NAME
 
 # The caller's variables a benchmark process gets, as a build does (host/env.py); none of them
 # changes what the programs compute. Why each:
@@ -44,7 +45,6 @@ KNOBS = re.compile(
     r"(OMP|GOMP|KMP|GGML|LLAMA|TMAC|MALLOC|GLIBC|MIMALLOC|MKL|OPENBLAS|BLIS)_\w+"
     r"|LD_PRELOAD|LD_LIBRARY_PATH|LD_BIND_NOW"
 )
-NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 
 
 def recorded(profile_env: Mapping[str, str]) -> dict[str, str]:
@@ -71,7 +71,7 @@ def parse(assignments: tuple[str, ...], option: str = "--env") -> dict[str, str]
     out: dict[str, str] = {}
     for a in assignments:
         name, eq, value = a.partition("=")
-        if not eq or not NAME.fullmatch(name):
+        if not eq or not ENV_NAME.fullmatch(name):
             raise UserError(f'{option} "{a}": expected NAME=VALUE, NAME of letters, digits and _')
         if "\0" in value:
             raise UserError(f"{option} {name}: a value cannot hold a NUL byte")

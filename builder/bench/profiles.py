@@ -17,7 +17,6 @@ from pathlib import Path
 from .. import tomlfile as tf
 from ..errors import SpecError, UserError
 from ..run import background, capture
-from . import environment
 
 KEYS = ("description", "threads", "cpus", "policy", "priority", "env", "load-cpus", "timeout")
 POLICIES = {"other": "-o", "batch": "-b", "idle": "-i", "fifo": "-f", "rr": "-r"}
@@ -69,7 +68,7 @@ def load(root: Path, name: str) -> Profile:
         raise SpecError(path, p + "timeout", "expected a positive number of seconds")
     env = tf.get_table(path, entry, "env", p)
     for k, v in env.items():
-        if not environment.NAME.fullmatch(k):
+        if not tf.ENV_NAME.fullmatch(k):
             raise SpecError(path, f"{p}env.{k}", "expected a variable name (letters, digits and _)")
         if not isinstance(v, str) or "\0" in v:
             raise SpecError(path, f"{p}env.{k}", "expected a string (without NUL bytes)")

@@ -17,9 +17,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ..bench.environment import NAME
 from ..errors import UserError
 from ..store.storecheck import BETTER, INT64
+from ..tomlfile import ENV_NAME
 
 RUN_KEYS = ("uuid", "started", "host", "profile", "command")
 MEASUREMENT_KEYS = (
@@ -124,7 +124,7 @@ def _env(value: Any) -> dict[str, str] | None:
     if not isinstance(value, dict):
         raise Bad(f"expected an object of NAME: VALUE strings, or null, got {_shown(value)}")
     for k, v in value.items():
-        if not NAME.fullmatch(k):
+        if not ENV_NAME.fullmatch(k):
             raise Bad(f"expected variable names of letters, digits and _, got {_shown(k)}")
         if "\0" in _text(v, f"a string for {k}"):
             raise Bad(f"{k}: a value cannot hold a NUL byte")
