@@ -348,3 +348,56 @@ def test_zero_against_zero_is_no_change() -> None:
 def test_non_timing_units_say_better_or_worse() -> None:
     assert stats.compare([1000, 1010], [100, 90], "faults", "lower").verdict == "better"
     assert stats.compare([0, 1e-9], [100, 110], "MiB", "higher").verdict == "better"
+
+
+def test_profile_numa_and_interleave_keys(tmp_path: Path) -> None:
+    (tmp_path / "profiles.toml").write_text(
+        '[spread]\nnuma = "distribute"\ninterleave = true\ncpus = "0-1"\npolicy = "fifo"\npriority = 5\n'
+        '[bound]\nnuma = "numactl"\ncpus = "0"\n'
+        '[badnuma]\nnuma = "distrbute"\n'
+        '[badinterleave]\ninterleave = "yes"\n'
+    )
+    spread = profiles.load(tmp_path, "spread")
+    assert (spread.numa, spread.interleave) == ("distribute", True)
+    wrapped = ["taskset", "-c", "0-1", "chrt", "-f", "5", "numactl", "--interleave=all", "x"]
+    assert spread.wrap(["x"]) == wrapped
+    assert spread.numa_args() == ["--numa", "distribute"]
+    # numactl as llama.cpp's mode wraps nothing: the profile's cpus do the binding.
+    bound = profiles.load(tmp_path, "bound")
+    assert bound.wrap(["x"]) == ["taskset", "-c", "0", "x"] and bound.numa_args() == ["--numa", "numactl"]
+    assert profiles.Profile().numa_args() == [] and not profiles.Profile().interleave
+    with pytest.raises(SpecError, match=r'profiles\.toml: badnuma\.numa: invalid value "distrbute"'):
+        profiles.load(tmp_path, "badnuma")
+    with pytest.raises(SpecError, match=r"profiles\.toml: badinterleave\.interleave: expected true or false"):
+        profiles.load(tmp_path, "badinterleave")
+
+
+def test_interleave_under_a_profiler_keeps_numactl_outside_it() -> None:
+    p = profiles.Profile(interleave=True, profiler=("perf", "record", "--"))
+    assert p.wrap(["x"]) == ["numactl", "--interleave=all", "perf", "record", "--", "x"]
+
+
+def test_interleave_without_numactl_names_the_package(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("shutil.which", lambda name: None)
+    with pytest.raises(UserError, match=r"profile il: .*numactl.*apt-get install -y numactl"):
+        profiles.check(profiles.Profile(name="il", interleave=True))
+    profiles.check(profiles.Profile(name="plain", numa="isolate"))  # --numa needs no numactl
+    from builder import run
+
+    monkeypatch.setattr("shutil.which", lambda name: f"/usr/bin/{name}")
+    failed = run.Result(("numactl",), 1, "", "set_mempolicy: Operation not permitted")
+    monkeypatch.setattr(profiles, "capture", lambda argv, **kw: failed)
+    with pytest.raises(UserError, match=r"profile il: numactl --interleave=all is not permitted.*mempolicy"):
+        profiles.check(profiles.Profile(name="il", interleave=True))
+
+
+def test_numa_note_only_on_a_one_node_machine() -> None:
+    both = profiles.Profile(name="x", numa="distribute", interleave=True)
+    assert profiles.numa_note(both, 1) == (
+        "profile x: numa=distribute and interleave have no effect on this machine: it has one NUMA node"
+    )
+    assert profiles.numa_note(profiles.Profile(name="y", interleave=True), 1) == (
+        "profile y: interleave has no effect on this machine: it has one NUMA node"
+    )
+    assert profiles.numa_note(both, 2) is None
+    assert profiles.numa_note(profiles.Profile(), 1) is None

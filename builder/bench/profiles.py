@@ -1,4 +1,4 @@
-"""Run profiles (profiles.toml): threads, CPU pinning, scheduler policy, environment, competing load.
+"""Run profiles (profiles.toml): threads, CPU pinning, scheduler policy, NUMA, environment, competing load.
 
 The experiments people run by hand (pinned vs not, SCHED_FIFO vs CFS,
 OMP_PROC_BIND, a CPU hog beside the benchmark) become one `--profile NAME`.
@@ -18,8 +18,13 @@ from .. import tomlfile as tf
 from ..errors import SpecError, UserError
 from ..run import background, capture
 
-KEYS = ("description", "threads", "cpus", "policy", "priority", "env", "load-cpus", "timeout")
+KEYS = ("description", "threads", "cpus", "policy", "priority", "env", "load-cpus", "timeout",
+        "numa", "interleave")  # fmt: skip
 POLICIES = {"other": "-o", "batch": "-b", "idle": "-i", "fifo": "-f", "rr": "-r"}
+# llama.cpp's --numa values: spread threads over the nodes, keep them on the node the
+# program started on, or take the CPU map numactl/taskset gave the process.
+NUMA = ("distribute", "isolate", "numactl")
+INTERLEAVE = ("numactl", "--interleave=all")
 
 
 @dataclass(frozen=True)
@@ -34,15 +39,27 @@ class Profile:
     load_cpus: str | None = None  # run a CPU-bound hog pinned here during every measurement
     timeout: float = 120.0  # per benchmark process
     profiler: tuple[str, ...] = ()  # `variant profile`: perf or uftrace record ... -- in front of the program
+    numa: str | None = None  # llama.cpp's --numa, passed by the suites through numa_args()
+    interleave: bool = False  # numactl --interleave=all: pages spread over every node
 
     def wrap(self, argv: list[str]) -> list[str]:
-        """The argv with taskset and chrt in front (both exec the program: same pid, same rusage)."""
+        """The argv with taskset, chrt and numactl in front (all exec the program: same pid, same rusage).
+
+        numactl goes outside the profiler, so the profiler records the program
+        itself; numactl's memory policy is inherited through the profiler's exec.
+        """
         out = [*self.profiler, *argv]
+        if self.interleave:
+            out = [*INTERLEAVE, *out]
         if self.policy:
             out = ["chrt", POLICIES[self.policy], str(self.priority), *out]
         if self.cpus:
             out = ["taskset", "-c", self.cpus, *out]
         return out
+
+    def numa_args(self) -> list[str]:
+        """llama.cpp's `--numa MODE` for the programs that take it, or nothing."""
+        return ["--numa", self.numa] if self.numa else []
 
 
 def load(root: Path, name: str) -> Profile:
@@ -82,6 +99,8 @@ def load(root: Path, name: str) -> Profile:
         env=tuple(sorted(env.items())),
         load_cpus=tf.get_str(path, entry, "load-cpus", p),
         timeout=float(timeout),
+        numa=tf.get_enum(path, entry, "numa", NUMA, p),
+        interleave=bool(tf.get_bool(path, entry, "interleave", p)),
     )
 
 
@@ -102,6 +121,31 @@ def check(profile: Profile) -> None:
                 f"is not permitted here ({res.stderr.strip() or 'chrt failed'}); real-time policies need "
                 "root or CAP_SYS_NICE, and a container may forbid them"
             )
+    if profile.interleave:
+        if not shutil.which("numactl"):
+            raise UserError(
+                f"profile {profile.name}: interleave = true needs numactl, which is missing "
+                "(apt-get install -y numactl)"
+            )
+        # set_mempolicy needs CAP_SYS_NICE under a container's default seccomp profile.
+        res = capture([*INTERLEAVE, "true"], check=False)
+        if res.returncode != 0:
+            raise UserError(
+                f"profile {profile.name}: numactl --interleave=all is not permitted here "
+                f"({res.stderr.strip() or 'numactl failed'})"
+            )
+
+
+def numa_note(profile: Profile, nodes: int) -> str | None:
+    """What to tell the user when the profile's NUMA keys cannot change anything on this machine."""
+    if nodes != 1:
+        return None
+    keys = ([f"numa={profile.numa}"] if profile.numa else []) + (["interleave"] if profile.interleave else [])
+    if not keys:
+        return None
+    verb = "have" if len(keys) > 1 else "has"
+    effect = f"{verb} no effect on this machine: it has one NUMA node"
+    return f"profile {profile.name}: {' and '.join(keys)} {effect}"
 
 
 @contextmanager
