@@ -9,9 +9,11 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from builder.results.hardware import hardware_lines
 from builder.store import results
 
 from .conftest import REPO, Catalogue, Outcome, write_sources
+from .test_results_store import HARDWARE
 
 Run = Callable[..., Outcome]
 TARGETS = 'targets = ["test-barrier", "llama-simple"]\n'
@@ -208,7 +210,7 @@ HOSTILE: list[tuple[tuple[object, ...], object, str]] = [
     (("runs", 0, "env"), {"OMP NUM": "1"}, "runs[0].env: expected variable names of letters, digits and _"),
     (("runs", 0, "env"), ["LC_ALL=C"], "runs[0].env: expected an object of NAME: VALUE strings, or null"),
     (("runs", 0), "run", 'runs[0]: expected an object (a run), got "run"'),
-    (("version",), True, "results format version true; this tool reads 1 and 2"),
+    (("version",), True, "results format version true; this tool reads 1, 2 and 3"),
 ]
 
 
@@ -258,7 +260,7 @@ def test_runs_carry_their_environment_and_version_1_files_still_import(
     res = run(catalogue.root, "results", "export", str(exported))
     assert res.code == 0, res.out + res.err
     doc = json.loads(exported.read_text())
-    assert doc["version"] == 2
+    assert doc["version"] == 3
     assert [r["env"] for r in doc["runs"]] == [{"LC_ALL": "C", "OMP_NUM_THREADS": "2"}, None]
     other = _other_catalogue(catalogue, tmp_path / "other")
     res = run(other, "results", "import", str(exported))
@@ -269,7 +271,11 @@ def test_runs_carry_their_environment_and_version_1_files_still_import(
     assert _runs(back) == _runs(exported)
 
     # a file of the first format: runs without "env", stored as not recorded
-    v1 = {**doc, "version": 1, "runs": [{k: v for k, v in r.items() if k != "env"} for r in doc["runs"]]}
+    v1 = {
+        **doc,
+        "version": 1,
+        "runs": [{k: v for k, v in r.items() if k not in ("env", "hardware")} for r in doc["runs"]],
+    }
     for r in v1["runs"]:
         r["uuid"] = r["uuid"][::-1]  # other runs than the ones already there
     old = tmp_path / "v1.json"
@@ -285,3 +291,129 @@ def test_runs_carry_their_environment_and_version_1_files_still_import(
     old.write_text(json.dumps(v1))
     res = run(other, "results", "import", str(old))
     assert res.code == 2 and "runs[0]: unknown key env" in res.err, res.out + res.err
+
+
+def _store_hardware(db: Path) -> None:
+    """Two runs with a measurement each: one with the machine's record, one without."""
+    with results.connect(db) as con:
+        for hardware in (HARDWARE, None):
+            run_id = results.start_run(
+                con, "default", "variant bench a", env={"LC_ALL": "C"}, hardware=hardware
+            )
+            manifest = {"variant": "a", "hash": "h" * 64, "source": {"commit": "c" * 40}}
+            results.record(con, run_id, manifest, 0, results.Measurement("barrier", "ns", "ns", {}, 1.0))
+
+
+def _stored_hardware(db: Path) -> list[dict[str, Any] | None]:
+    with results.connect(db) as con:
+        return [results.run_hardware(r) for r in con.execute("SELECT * FROM runs ORDER BY started, id")]
+
+
+def test_runs_carry_their_hardware_and_version_2_files_still_import(
+    catalogue: Catalogue, run: Run, tmp_path: Path
+) -> None:
+    _store_hardware(catalogue.home / "results.sqlite")
+    exported = tmp_path / "v3.json"
+    res = run(catalogue.root, "results", "export", str(exported))
+    assert res.code == 0, res.out + res.err
+    doc = json.loads(exported.read_text())
+    assert doc["version"] == 3 and [r["hardware"] for r in doc["runs"]] == [HARDWARE, None]
+    other = _other_catalogue(catalogue, tmp_path / "other")
+    res = run(other, "results", "import", str(exported))
+    assert res.code == 0 and "2 run(s) imported" in res.out, res.out + res.err
+    assert _stored_hardware(other / ".variant" / "results.sqlite") == [HARDWARE, None]
+    back = tmp_path / "back.json"
+    res = run(other, "results", "export", str(back))
+    assert res.code == 0, res.out + res.err
+    assert _runs(back) == _runs(exported)
+
+    # a file of the second format: runs with "env" and without "hardware", stored as not recorded
+    v2 = {**doc, "version": 2, "runs": [{k: v for k, v in r.items() if k != "hardware"} for r in doc["runs"]]}
+    for r in v2["runs"]:
+        r["uuid"] = r["uuid"][::-1]  # other runs than the ones already there
+    old = tmp_path / "v2.json"
+    old.write_text(json.dumps(v2))
+    third = _other_catalogue(catalogue, tmp_path / "third")
+    res = run(third, "results", "import", str(old))
+    assert res.code == 0 and "2 run(s) imported (2 measurements)" in res.out, res.out + res.err
+    assert _stored_hardware(third / ".variant" / "results.sqlite") == [None, None]
+    res = run(third, "results", "export", str(back))
+    assert res.code == 0, res.out + res.err
+    assert [(r["env"], r["hardware"]) for r in _runs(back)] == [({"LC_ALL": "C"}, None)] * 2
+    # "hardware" belongs to version 3: in a version 2 file it is a key this tool does not know
+    v2["runs"][0]["hardware"] = HARDWARE
+    old.write_text(json.dumps(v2))
+    res = run(other, "results", "import", str(old))
+    assert res.code == 2 and f"{old}: runs[0]: unknown key hardware" in res.err, res.out + res.err
+
+
+# (hardware value, what the error says): what the store would refuse, or could not show or export again.
+BAD_HARDWARE: list[tuple[object, str]] = [
+    ([HARDWARE], "runs[0].hardware: expected an object (the machine's record), or null, got [{"),
+    ("2 sockets", 'runs[0].hardware: expected an object (the machine\'s record), or null, got "2 sockets"'),
+    ({"thp": float("nan")}, "runs[0].hardware.thp: expected a finite number, got nan"),
+    (
+        {"storage": {"m.gguf": {"size": float("-inf")}}},
+        "runs[0].hardware.storage.m.gguf.size: expected a finite",
+    ),
+    ({"a": {"b": {"c": {"d": {}}}}}, "runs[0].hardware.a.b.c.d: nested deeper than 4 objects and lists"),
+    ({"numa_nodes": [[[[0]]]]}, "runs[0].hardware.numa_nodes[0][0][0]: nested deeper than 4"),
+    ({"\ud800": 1}, "runs[0].hardware: expected keys of Unicode text, got '\\ud800'"),
+    ({"thp": "\udc80"}, "runs[0].hardware.thp: expected text of Unicode characters"),
+    (
+        {"storage": {f"m{i}.gguf": "x" * 100 for i in range(700)}},
+        "runs[0].hardware: 81803 bytes of JSON, expected at most 65536",
+    ),
+]
+
+
+def test_import_refuses_a_hardware_record_the_store_cannot_hold_naming_the_run(
+    catalogue: Catalogue, run: Run, tmp_path: Path
+) -> None:
+    _store_hardware(catalogue.home / "results.sqlite")
+    good = tmp_path / "good.json"
+    res = run(catalogue.root, "results", "export", str(good))
+    assert res.code == 0, res.out + res.err
+    uuid = json.loads(good.read_text())["runs"][0]["uuid"]
+    other = _other_catalogue(catalogue, tmp_path / "other")
+    db = other / ".variant" / "results.sqlite"
+    _store_hardware(db)
+    before = _dump(db)
+    for value, said in BAD_HARDWARE:
+        doc = json.loads(good.read_text())
+        doc["runs"][0]["hardware"] = value
+        bad = tmp_path / "bad.json"
+        bad.write_text(json.dumps(doc))
+        res = run(other, "results", "import", str(good), str(bad))
+        assert res.code == 2 and f"error: {bad}: {said}" in res.err, (value, res.out + res.err)
+        assert f'(run "{uuid}")' in res.err and "Traceback" not in res.err, res.err
+        assert _dump(db) == before, value
+    # at the limits (four deep, any JSON values) a record imports as it was
+    doc = json.loads(good.read_text())
+    edge = {"a": {"b": [[1, 2.5, True, None, "x"]]}, "big": 10**30}
+    doc["runs"][0]["hardware"] = edge
+    good.write_text(json.dumps(doc))
+    res = run(other, "results", "import", str(good))
+    assert res.code == 0 and "2 run(s) imported" in res.out, res.out + res.err
+    assert edge in _stored_hardware(db)
+
+
+def test_hardware_lines_show_a_full_record_aligned_and_leave_out_what_is_missing() -> None:
+    assert hardware_lines(HARDWARE) == [
+        "sockets           2",
+        "CPUs              16 physical, 32 logical",
+        "NUMA node 0       CPUs 0-7,16-23, 8 physical cores, 32.0 GiB",
+        "NUMA node 1       CPUs 8-15,24-31, 8 physical cores, 31.5 GiB",
+        "memory available  56.0 GiB",
+        "huge pages        2 MiB, 1 GiB",
+        "THP               madvise",
+        "model.gguf        ext4 on nvme0n1p2, non-rotational, mounted at /srv",
+        "tiny.gguf         tmpfs, no block device, mounted at /dev/shm",
+    ]
+    assert hardware_lines({}) == []
+    # a record of another shape (another machine's tool): what is not of its kind is left out
+    odd = {"sockets": None, "numa_nodes": "0-3", "hugepage_sizes_kb": [True, "2048", 4], "thp": ["never"]}
+    assert hardware_lines({**odd, "storage": {"m.gguf": 7, "n.gguf": {"rotational": True}}}) == [
+        "huge pages  4 KiB",
+        "n.gguf      rotational",
+    ]

@@ -1,7 +1,8 @@
 """Moving runs between results databases: `variant results export` / `import`, and the merged summary.
 
-A run travels whole: its identity (uuid), start time, host, profile, command and the environment its
-benchmarks ran in (version 2; a version 1 file has none, stored as not recorded), and every
+A run travels whole: its identity (uuid), start time, host, profile, command, the environment its
+benchmarks ran in (version 2; a version 1 file has none, stored as not recorded) and the machine's
+hardware record (version 3; none in a version 1 or 2 file, stored as not recorded), and every
 measurement with the variant, hash, source commit, patches, suite, metric, unit, parameters,
 repetition, value, direction and note. Text columns are carried byte for byte (params and patches
 stay the JSON text they were stored as) and values as JSON numbers, which round-trip a double
@@ -28,8 +29,8 @@ from .records import MEASUREMENT_KEYS, RUN_KEYS, Run
 from .records import run as checked_run
 
 FORMAT = "llama-variants results"
-VERSION = 2  # 2: runs carry "env"
-READS = (1, 2)
+VERSION = 3  # 2: runs carry "env"; 3: and "hardware"
+READS = (1, 2, 3)
 
 
 @dataclass(frozen=True)
@@ -56,6 +57,7 @@ def export(con: sqlite3.Connection, path: Path, run_ids: list[int] | None = None
             {
                 **{k: run[k] for k in RUN_KEYS},
                 "env": results.run_env(run),
+                "hardware": results.run_hardware(run),
                 "measurements": [{k: m[k] for k in MEASUREMENT_KEYS} for m in ms],
             }
         )
@@ -82,7 +84,8 @@ def _read(path: Path) -> list[Run]:
     if isinstance(version, bool) or version not in READS:
         raise UserError(
             f"{path}: results format version {json.dumps(version)}; this tool reads "
-            + " and ".join(map(str, READS))
+            + ", ".join(map(str, READS[:-1]))
+            + f" and {READS[-1]}"
         )
     runs = doc.get("runs")
     if not isinstance(runs, list):
@@ -105,10 +108,10 @@ def import_files(con: sqlite3.Connection, paths: list[Path]) -> list[Imported]:
                 if con.execute("SELECT 1 FROM runs WHERE uuid = ?", (run.uuid,)).fetchone():
                     skipped += 1
                     continue
-                cols = (*RUN_KEYS, "env")
+                cols = (*RUN_KEYS, "env", "hardware")
                 cur = con.execute(
                     f"INSERT INTO runs ({', '.join(cols)}) VALUES ({', '.join('?' * len(cols))})",
-                    (*run.values(), results.env_text(run.env)),
+                    (*run.values(), results.env_text(run.env), results.hardware_text(run.hardware)),
                 )
                 mcols = ("run_id", *MEASUREMENT_KEYS)
                 con.executemany(

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import UserError
-from ..store.storecheck import BETTER, INT64
+from ..store.storecheck import BETTER, INT64, NotHardware, hardware_json
 from ..tomlfile import ENV_NAME
 
 RUN_KEYS = ("uuid", "started", "host", "profile", "command")
@@ -37,6 +37,7 @@ class Run:
     profile: str
     command: str
     env: dict[str, str] | None  # None: not recorded (a version 1 file, or a run from before)
+    hardware: dict[str, Any] | None  # None: not recorded (a version 1 or 2 file, or a run from before)
     measurements: tuple[tuple[Any, ...], ...]  # each in MEASUREMENT_KEYS order, checked
 
     def values(self) -> tuple[str, ...]:
@@ -131,6 +132,19 @@ def _env(value: Any) -> dict[str, str] | None:
     return dict(value)
 
 
+def _hardware(value: Any) -> dict[str, Any] | None:
+    """The machine's record: free-form JSON, held to what the store holds (storecheck.hardware_json)."""
+    if value is None:
+        return None
+    if not isinstance(value, dict):
+        raise Bad(f"expected an object (the machine's record), or null, got {_shown(value)}")
+    try:
+        hardware_json(value)
+    except NotHardware as exc:
+        raise Bad(exc.message, exc.field) from None
+    return value
+
+
 def _keys(obj: Any, keys: tuple[str, ...], what: str) -> dict[str, Any]:
     if not isinstance(obj, dict):
         raise Bad(f"expected {what}, got {_shown(obj)}")
@@ -169,7 +183,8 @@ def _measurement(m: Any) -> tuple[Any, ...]:
 
 
 def _run(raw: Any, version: int) -> Run:
-    keys = (*RUN_KEYS, "measurements", *(("env",) if version >= 2 else ()))
+    added = (("env", 2), ("hardware", 3))  # a key and the format version that brought it
+    keys = (*RUN_KEYS, "measurements", *(key for key, since in added if version >= since))
     fields = _keys(raw, keys, "an object (a run)")
     values: dict[str, Any] = {}
     for key in keys:
@@ -180,6 +195,8 @@ def _run(raw: Any, version: int) -> Run:
                     raise Bad("expected a non-empty string (the run's identity)")
             elif key == "env":
                 values[key] = _env(fields[key])
+            elif key == "hardware":
+                values[key] = _hardware(fields[key])
             elif key != "measurements":
                 values[key] = _text(fields[key])
         except Bad as exc:
@@ -193,7 +210,10 @@ def _run(raw: Any, version: int) -> Run:
             checked.append(_measurement(m))
         except Bad as exc:
             raise exc.inside(f".measurements[{j}]") from None
-    return Run(**{k: values[k] for k in RUN_KEYS}, env=values.get("env"), measurements=tuple(checked))
+    return Run(
+        **{k: values[k] for k in RUN_KEYS}, env=values.get("env"), hardware=values.get("hardware"),
+        measurements=tuple(checked),
+    )  # fmt: skip
 
 
 def run(path: Path, i: int, raw: Any, version: int) -> Run:

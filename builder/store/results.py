@@ -26,7 +26,8 @@ CREATE TABLE IF NOT EXISTS runs (
     profile TEXT NOT NULL,
     command TEXT NOT NULL,
     uuid TEXT,                  -- the run's identity everywhere (export/import); see _migrate
-    env TEXT                    -- JSON object: the benchmarks' environment (environment.py); NULL: unknown
+    env TEXT,                   -- JSON object: the benchmarks' environment (environment.py); NULL: unknown
+    hardware TEXT               -- JSON object: the machine's record (host/topology.py); NULL: unknown
 );
 CREATE TABLE IF NOT EXISTS measurements (
     id INTEGER PRIMARY KEY,
@@ -109,12 +110,14 @@ def connect(path: Path) -> Iterator[sqlite3.Connection]:
 
 
 def _migrate(con: sqlite3.Connection) -> None:
-    """Older stores: a uuid for every run (from before run identities); env NULL (before it was recorded)."""
+    """Older stores: a uuid for every run (from before run identities); env and hardware NULL (unrecorded)."""
     columns = {row[1] for row in con.execute("PRAGMA table_info(runs)")}
     if "uuid" not in columns:
         con.execute("ALTER TABLE runs ADD COLUMN uuid TEXT")
     if "env" not in columns:
         con.execute("ALTER TABLE runs ADD COLUMN env TEXT")
+    if "hardware" not in columns:
+        con.execute("ALTER TABLE runs ADD COLUMN hardware TEXT")
     missing = [row[0] for row in con.execute("SELECT id FROM runs WHERE uuid IS NULL")]
     for run_id in missing:
         con.execute("UPDATE runs SET uuid = ? WHERE id = ?", (uuid.uuid4().hex, run_id))
@@ -123,16 +126,22 @@ def _migrate(con: sqlite3.Connection) -> None:
 
 def start_run(
     con: sqlite3.Connection, profile: str, command: str, *, env: Mapping[str, str] | None = None,
-    commit: bool = True,
+    hardware: Mapping[str, Any] | None = None, commit: bool = True,
 ) -> int:  # fmt: skip
     """A new run; commit=False leaves it (and what is recorded after it) to the caller's transaction.
 
     env: the benchmarks' recorded environment (environment.recorded); None stores "not recorded".
+    hardware: the machine's record (topology.hardware); None stores "not recorded". One the store
+    cannot hold (storecheck.hardware_json) is a storecheck.NotHardware, a ValueError: a program's bug.
     """
     cur = con.execute(
-        "INSERT INTO runs (started, host, profile, command, uuid, env) VALUES (?, ?, ?, ?, ?, ?)",
-        (now_iso(precise=True), host_description(), profile, command, uuid.uuid4().hex, env_text(env)),
-    )
+        "INSERT INTO runs (started, host, profile, command, uuid, env, hardware)"
+        " VALUES (?, ?, ?, ?, ?, ?, ?)",
+        (
+            now_iso(precise=True), host_description(), profile, command, uuid.uuid4().hex, env_text(env),
+            hardware_text(hardware),
+        ),
+    )  # fmt: skip
     if commit:
         con.commit()
     assert cur.lastrowid is not None
@@ -178,6 +187,17 @@ def env_text(env: Mapping[str, str] | None) -> str | None:
 def run_env(run: sqlite3.Row | Mapping[str, Any]) -> dict[str, str] | None:
     """A stored run's environment (None: not recorded); storecheck made sure it is an object of text."""
     text = run["env"]
+    return None if text is None else dict(json.loads(text))
+
+
+def hardware_text(hardware: Mapping[str, Any] | None) -> str | None:
+    """How runs.hardware holds a machine's record: JSON, checked (storecheck.hardware_json)."""
+    return None if hardware is None else storecheck.hardware_json(hardware)
+
+
+def run_hardware(run: sqlite3.Row | Mapping[str, Any]) -> dict[str, Any] | None:
+    """A stored run's hardware record (None: not recorded); storecheck made sure it is an object."""
+    text = run["hardware"]
     return None if text is None else dict(json.loads(text))
 
 

@@ -6,14 +6,19 @@ copy cut short, another program's database, rows written by an older tool's
 unchecked import. Every command that opens the store checks it whole, and a
 store that fails says where (file, table, row, column) instead of failing later
 in a comparison, on every call, with a traceback. The checks run in SQL, one
-pass per table.
+pass per table; a hardware record, free-form JSON, is checked whole before it
+is written (hardware_json), by the run that records it and by the import.
 """
 
 from __future__ import annotations
 
+import json
+import math
 import shlex
 import sqlite3
+from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 from ..errors import UserError
 
@@ -21,7 +26,7 @@ from ..errors import UserError
 COLUMNS = {
     "runs": {
         "id": "INTEGER", "started": "TEXT", "host": "TEXT", "profile": "TEXT", "command": "TEXT",
-        "uuid": "TEXT", "env": "TEXT",
+        "uuid": "TEXT", "env": "TEXT", "hardware": "TEXT",
     },
     "measurements": {
         "id": "INTEGER", "run_id": "INTEGER", "variant": "TEXT", "hash": "TEXT", "source_commit": "TEXT",
@@ -29,10 +34,12 @@ COLUMNS = {
         "rep": "INTEGER", "value": "REAL", "better": "TEXT", "note": "TEXT", "time": "TEXT",
     },
 }  # fmt: skip
-MIGRATED = {"runs": ("uuid", "env")}
+MIGRATED = {"runs": ("uuid", "env", "hardware")}
 BETTER = ("lower", "higher")
 INT64 = (-(2**63), 2**63 - 1)  # what an SQLite INTEGER holds
 REAL_MAX = 1.7976931348623157e308  # the largest finite double: beyond it is infinity
+HARDWARE_DEPTH = 4  # objects and lists inside one another in a hardware record, the record the first
+HARDWARE_BYTES = 64 * 1024  # a hardware record as stored: a machine's description, not a copy of /sys
 
 
 def _text(c: str) -> str:
@@ -55,6 +62,8 @@ ROWS = {
         ("uuid", f"{_text('uuid')} AND length(uuid) > 0", "a non-empty text (the run's identity)"),
         ("env", f"env IS NULL OR ({_json('env', 'object', 'text')})",
          "null or a JSON object of text values (NAME: VALUE)"),
+        ("hardware", f"hardware IS NULL OR ({_json('hardware', 'object')})",
+         "null or a JSON object (the machine's record)"),
     ],
     "measurements": [
         ("run_id", "typeof(run_id) = 'integer' AND EXISTS (SELECT 1 FROM runs r WHERE r.id = run_id)",
@@ -69,6 +78,60 @@ ROWS = {
         *((c, _text(c), "text") for c in ("note", "time")),
     ],
 }  # fmt: skip
+
+
+class NotHardware(ValueError):
+    """Not a record runs.hardware holds: what is wrong, and where in it (".key" or "[3]"; "": the whole)."""
+
+    def __init__(self, message: str, field: str = "") -> None:
+        super().__init__(f"hardware{field}: {message}")
+        self.message = message
+        self.field = field
+
+
+def hardware_json(record: Mapping[str, Any]) -> str:
+    """record as runs.hardware holds it; NotHardware if it is not JSON that every store's import reads.
+
+    The same check for a record made here (start_run) and one imported
+    (results/records.py), so that what one machine stores another imports:
+    JSON values only (no NaN or Infinity, keys and text all Unicode), at most
+    HARDWARE_DEPTH deep and HARDWARE_BYTES long.
+    """
+    if not isinstance(record, Mapping):
+        raise NotHardware(f"expected a mapping, got {type(record).__name__}")
+    text = json.dumps(_plain(record, "", 1), allow_nan=False)
+    if len(text) > HARDWARE_BYTES:  # ASCII: json.dumps escapes the rest
+        raise NotHardware(f"{len(text)} bytes of JSON, expected at most {HARDWARE_BYTES}")
+    return text
+
+
+def _unicode(text: str) -> bool:
+    """No lone surrogate ("\\ud800"): JSON escapes allow one, but it cannot be printed or written as UTF-8."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def _plain(value: Any, field: str, depth: int) -> Any:
+    """value checked (NotHardware naming the field) and made of dicts and lists for json.dumps."""
+    if isinstance(value, Mapping | list | tuple):
+        if depth > HARDWARE_DEPTH:
+            raise NotHardware(f"nested deeper than {HARDWARE_DEPTH} objects and lists", field)
+        if not isinstance(value, Mapping):
+            return [_plain(v, f"{field}[{i}]", depth + 1) for i, v in enumerate(value)]
+        for key in value:
+            if not isinstance(key, str) or not _unicode(key):
+                raise NotHardware(f"expected keys of Unicode text, got {key!r}", field)
+        return {k: _plain(v, f"{field}.{k}", depth + 1) for k, v in value.items()}
+    if isinstance(value, str) and not _unicode(value):
+        raise NotHardware(f"expected text of Unicode characters, got {value[:40]!r}", field)
+    if isinstance(value, float) and not math.isfinite(value):
+        raise NotHardware(f"expected a finite number, got {value}", field)
+    if value is None or isinstance(value, str | int | float):
+        return value
+    raise NotHardware(f"expected text, a number, true/false or null, got {type(value).__name__}", field)
 
 
 def tables(con: sqlite3.Connection, path: Path) -> None:

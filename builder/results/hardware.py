@@ -1,0 +1,92 @@
+"""A run's hardware record (host/topology.py's `hardware()`, in runs.hardware) as a short table.
+
+A record may come from another machine or another version of this tool (the
+import checks only that it is JSON the store holds), so any key may be
+missing or hold something else: what is not there, or not of its kind, is left
+out rather than shown wrong.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+def _number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+def _list(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else []
+
+
+def _dict(value: Any) -> dict[str, Any]:
+    return value if isinstance(value, dict) else {}
+
+
+def _text(value: Any) -> str | None:
+    """A scalar as shown; None for anything else (absent, null, true/false, a list, an object)."""
+    return str(value) if isinstance(value, str) or _number(value) else None
+
+
+def _gib(value: Any) -> str | None:
+    return f"{value / (1 << 30):.1f} GiB" if _number(value) else None
+
+
+def _page(kb: int) -> str:
+    """A huge page size: 2048 kB is "2 MiB", 1048576 kB "1 GiB"."""
+    for unit, scale in (("GiB", 1 << 20), ("MiB", 1 << 10)):
+        if kb % scale == 0:
+            return f"{kb // scale} {unit}"
+    return f"{kb} KiB"
+
+
+def _parts(*parts: str | None) -> str | None:
+    return ", ".join(p for p in parts if p) or None
+
+
+def _node(node: dict[str, Any]) -> str | None:
+    cpus, cores = _text(node.get("cpus")), _text(node.get("physical_cores"))
+    return _parts(
+        cpus and f"CPUs {cpus}", cores and f"{cores} physical cores", _gib(node.get("memory_bytes"))
+    )
+
+
+def _storage(where: dict[str, Any]) -> str | None:
+    """What a file is on: "ext4 on nvme0n1p2, non-rotational, mounted at /srv"; "tmpfs, no block device"."""
+    fstype, device = _text(where.get("fstype")), _text(where.get("device"))
+    rotational = where.get("rotational")
+    return _parts(
+        " ".join(filter(None, (fstype, device and f"on {device}"))),
+        "no block device" if "device" in where and not device else None,
+        ("rotational" if rotational else "non-rotational") if isinstance(rotational, bool) else None,
+        (mount := _text(where.get("mount_point"))) and f"mounted at {mount}",
+    )
+
+
+def hardware_lines(hw: dict[str, Any]) -> list[str]:
+    """The record as aligned "label  value" lines; an empty record gives none.
+
+    Sockets, CPUs, each NUMA node (its CPUs, cores and memory), memory available, huge page sizes, THP,
+    then each model file (by name) with the filesystem and device it is on.
+    """
+    cores, cpus = _text(hw.get("physical_cores")), _text(hw.get("logical_cpus"))
+    rows: list[tuple[str, str | None]] = [
+        ("sockets", _text(hw.get("sockets"))),
+        ("CPUs", _parts(cores and f"{cores} physical", cpus and f"{cpus} logical")),
+    ]
+    for i, node in enumerate(_list(hw.get("numa_nodes"))):
+        if isinstance(node, dict):
+            rows.append((f"NUMA node {_text(node.get('id')) or i}", _node(node)))
+    sizes = _list(hw.get("hugepage_sizes_kb"))
+    pages = [_page(kb) for kb in sizes if isinstance(kb, int) and not isinstance(kb, bool) and kb > 0]
+    rows += [
+        ("memory available", _gib(hw.get("mem_available_bytes"))),
+        ("huge pages", ", ".join(pages) or None),
+        ("THP", _text(hw.get("thp"))),
+    ]
+    for name, where in _dict(hw.get("storage")).items():
+        if isinstance(where, dict):
+            rows.append((name, _storage(where)))
+    shown = [(label, value) for label, value in rows if value]
+    width = max((len(label) for label, _ in shown), default=0)
+    return [f"{label:<{width}}  {value}" for label, value in shown]
