@@ -88,18 +88,32 @@ def folder() -> Path:
     return _folder
 
 
+# A split GGUF (llama-gguf-split): the program opens the first part and finds the others by its name.
+SPLIT_PART = re.compile(r"^(.+)(-\d{5}-of-\d{5}\.gguf)$")
+
+
 def takeable(path: Path) -> Path:
-    """path itself when it is plain; otherwise a link to it in the scratch folder."""
+    """path itself when it is plain; otherwise a link to it in the scratch folder.
+
+    A part of a split model gets its siblings linked beside it under the same prefix,
+    so the program that opens the link finds the other parts as it would the originals.
+    """
     if plain(str(path)):
         return path
+    split = SPLIT_PART.match(path.name)
     # The same file always gets the same link; the name keeps its suffix (.gguf) for tools that look.
-    tag = hashlib.sha256(os.fsencode(path)).hexdigest()[:12]
-    tail = re.sub(r"[^A-Za-z0-9_.+-]", "_", path.name)[-60:]
-    link = folder() / "links" / f"{tag}-{tail}"
-    if not link.is_symlink():
-        link.parent.mkdir(exist_ok=True)
-        link.symlink_to(path.resolve())
-    return link
+    key = path.with_name(split[1]) if split else path
+    tag = hashlib.sha256(os.fsencode(key)).hexdigest()[:12]
+    stem = re.sub(r"[^A-Za-z0-9_.+-]", "_", key.name)[-60:]
+    links = folder() / "links"
+    links.mkdir(exist_ok=True)
+    found = [m for q in path.parent.glob("*.gguf") if (m := SPLIT_PART.match(q.name))]
+    parts = {m[0]: m[2] for m in found if split and m[1] == split[1]} or {path.name: ""}
+    for name, suffix in parts.items():
+        link = links / f"{tag}-{stem}{suffix}"
+        if not link.is_symlink():
+            link.symlink_to((path.parent / name).resolve())
+    return links / f"{tag}-{stem}{split[2] if split else ''}"
 
 
 def argv(args: list[str]) -> list[str]:
