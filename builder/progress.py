@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import shutil
 import sys
+import threading
 import time
+from collections.abc import Callable, Iterator
 from typing import TextIO
 
 
@@ -43,3 +46,22 @@ class Progress:
             self.stream.write("\n")
             self.stream.flush()
             self.shown = False
+
+
+@contextlib.contextmanager
+def ticking(say: Callable[[str], None], label: str, every: float = 30.0) -> Iterator[None]:
+    """A line every `every` seconds while the block runs: a case on a big model takes minutes, silently."""
+    stop = threading.Event()
+    t0 = time.monotonic()
+
+    def tick() -> None:
+        while not stop.wait(every):
+            say(f"  ... {label}: {time.monotonic() - t0:.0f} s")
+
+    thread = threading.Thread(target=tick, daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        thread.join()

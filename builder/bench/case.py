@@ -12,6 +12,7 @@ from ..errors import BuildError
 from ..layout import Layout
 from ..models import models
 from ..models.installed import Installed
+from ..models.own import OwnModel
 from ..run import Measured, measure
 from ..store.results import Measurement
 from . import environment
@@ -19,6 +20,18 @@ from .profiles import Profile
 
 DEFAULT_LOAD_MODES = ("default",)
 Say = Callable[[str], None]
+DEFAULT_TIMEOUT = 120.0  # the profile's when neither it nor --timeout gives one: scaled for a user's model
+SECONDS_PER_GIB = 30.0  # a big model's time to stream from disk and run a case, generously
+
+
+@dataclass(frozen=True)
+class Target:
+    """A model a case runs on: the generated wide model in one weight type, or one of the user's."""
+
+    path: Path
+    params: dict[str, Any]  # how measurements name it
+    size: int  # bytes, all parts
+    own: OwnModel | None = None
 
 
 @dataclass(frozen=True)
@@ -39,6 +52,32 @@ class Context:
     insts: tuple[Installed, ...] = ()  # the run's variants, baseline first
     recipe: str | None = None  # the formats suite's model recipe (default: the first fork's)
     types: tuple[str, ...] = ("q8_0",)  # the e2e suite's wide model, in each of these weight types
+    own: tuple[OwnModel, ...] = ()  # the user's models (--model): the suites run on them instead
+    skips: tuple[tuple[str, str, str], ...] = ()  # (variant, model identity, why it cannot run it)
+    numa: tuple[str, ...] = ()  # the programs' --numa arguments (the profile's numa)
+    allow_swap: bool = False  # run resident load modes even for a model larger than memory
+
+    def targets(self, type_: str | None = None) -> list[Target]:
+        """What a model suite runs on: the user's models when given, else the wide model (in type_)."""
+        if self.own:
+            return [Target(m.path, m.params(), m.size, m) for m in self.own]
+        path = self.model("wide", type_ or self.types[0])
+        return [Target(path, {"model": path.name.split("-")[1]}, path.stat().st_size)]
+
+    def skip(self, inst: Installed, target: Target) -> str | None:
+        """Why inst cannot run target's model (its types), decided before the run; None: it can."""
+        if target.own is None:
+            return None
+        return next(
+            (why for v, mid, why in self.skips if v == inst.name and mid == target.own.identity), None
+        )
+
+    def timeout(self, target: Target | None) -> float:
+        """The profile's timeout; unless one was given, a user's model gets time to match its size."""
+        base = self.profile.timeout
+        if target is None or target.own is None or base != DEFAULT_TIMEOUT:
+            return base
+        return max(base, 60.0 + SECONDS_PER_GIB * target.size / 2**30)
 
     def model(self, size: str, type_: str = "q8_0") -> Path:
         default_type = "f16" if size == "tiny" else type_
@@ -51,9 +90,9 @@ class Context:
         """inst's benchmark processes' whole environment: of the caller's, only host/env.py's PASSED."""
         return environment.child(dict(self.profile.env), inst.runtime_env())
 
-    def run(self, inst: Installed, argv: list[str]) -> Measured:
+    def run(self, inst: Installed, argv: list[str], target: Target | None = None) -> Measured:
         m = measure(
-            self.profile.wrap(argv), env=self.env(inst), inherit_env=False, timeout=self.profile.timeout
+            self.profile.wrap(argv), env=self.env(inst), inherit_env=False, timeout=self.timeout(target)
         )
         if m.returncode not in (0, None):
             raise BuildError(
@@ -64,7 +103,13 @@ class Context:
 
 
 def timeout(
-    suite: str, metric: str, unit: str, params: dict[str, Any], ctx: Context, better: str
-) -> Measurement:
+    suite: str, metric: str, unit: str, params: dict[str, Any], ctx: Context, better: str,
+    target: Target | None = None,
+) -> Measurement:  # fmt: skip
     """The record of a process killed at the profile's timeout: a note, never a number."""
-    return Measurement(suite, metric, unit, params, None, f"timeout after {ctx.profile.timeout:g} s", better)
+    return Measurement(suite, metric, unit, params, None, f"timeout after {ctx.timeout(target):g} s", better)
+
+
+def skipped(suite: str, metric: str, unit: str, params: dict[str, Any], why: str, better: str) -> Measurement:
+    """The record of a case the variant cannot run (the model's types): its reason, never a number."""
+    return Measurement(suite, metric, unit, params, None, f"skipped: {why}", better)

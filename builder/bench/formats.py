@@ -19,7 +19,7 @@ from ..models.installed import Installed
 from ..smoke.forksmoke import enabled
 from ..source import sources as sources_mod
 from ..store.results import Measurement
-from .case import Case, Context
+from .case import Case, Context, Target
 from .kernels import llama_bench
 
 # ggml types that every llama.cpp of the catalogue's pins runs without a fork's kernels.
@@ -68,7 +68,8 @@ def formats_cases(ctx: Context) -> list[Case]:
     for fmt in wanted:
         for t in ctx.threads:
             for pp in (True, False):
-                run = llama_bench(ctx, "formats", files[fmt], {"model": name, "format": fmt}, t, pp)
+                target = Target(files[fmt], {"model": name, "format": fmt}, files[fmt].stat().st_size)
+                run = llama_bench(ctx, "formats", target, target.params, t, pp)
                 label = f"formats {name} {fmt} {'pp' if pp else 'tg'} t={t}"
                 cases.append(Case("formats", label, _only(fmt, can, run)))
     return cases

@@ -6,13 +6,12 @@ import csv
 import io
 import re
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 from ..errors import BuildError
 from ..models.installed import Installed, llama_bench_rows
 from ..store.results import Measurement
-from .case import Case, Context, timeout
+from .case import Case, Context, Target, skipped, timeout
 
 OPS_TYPES = ("f16", "q8_0", "q4_0", "tq2_0")
 OPS_BATCHES = (1, 512)  # generation-like gemv and prompt-like gemm
@@ -93,20 +92,22 @@ def ops_cases(ctx: Context) -> list[Case]:
 
 
 def llama_bench(
-    ctx: Context, suite: str, model: Path, params: dict[str, Any], t: int, pp: bool,
+    ctx: Context, suite: str, target: Target, params: dict[str, Any], t: int, pp: bool,
     n_prompt: int = 128, n_gen: int = 32,
 ) -> Callable[[Installed], list[Measurement]]:  # fmt: skip
-    """One llama-bench measurement: prompt (pp) or generation tokens/s at t threads, on model."""
+    """One llama-bench measurement: prompt (pp) or generation tokens/s at t threads, on target's model."""
 
     def run(inst: Installed) -> list[Measurement]:
         np_, ng = (n_prompt, 0) if pp else (0, n_gen)
         full = {**params, "threads": t, "n_prompt": np_, "n_gen": ng}
-        argv = [inst.tool("llama-bench"), "-m", str(model), "-p", str(np_), "-n", str(ng), "-t", str(t),
-                "-r", "1", "-o", "json"]  # fmt: skip
-        m = ctx.run(inst, argv)
         metric = "pp_tps" if pp else "tg_tps"
+        if why := ctx.skip(inst, target):
+            return [skipped(suite, metric, "tokens/s", full, why, "higher")]
+        argv = [inst.tool("llama-bench"), "-m", str(target.path), "-p", str(np_), "-n", str(ng), "-t", str(t),
+                "-r", "1", "-o", "json", *ctx.numa]  # fmt: skip
+        m = ctx.run(inst, argv, target)
         if m.returncode is None:
-            return [timeout(suite, metric, "tokens/s", full, ctx, "higher")]
+            return [timeout(suite, metric, "tokens/s", full, ctx, "higher", target)]
         line = next(iter(llama_bench_rows(m.stdout)), None)
         if line is None:
             raise BuildError(f"{inst.name}: llama-bench printed no JSON result:\n{m.tail()}")
@@ -121,12 +122,13 @@ def llama_bench(
 
 
 def e2e_cases(ctx: Context) -> list[Case]:
+    """The wide model in each --type, or each of the user's models: pp and tg at each thread count."""
     cases = []
-    for type_ in ctx.types:
-        model = ctx.model("wide", type_)
-        params = {"model": model.name.split("-")[1]}  # the weight type: wide-q8_0-<key>.gguf
-        for t in ctx.threads:
-            for pp in (True, False):
-                label = f"e2e {type_} {'pp' if pp else 'tg'} t={t}"
-                cases.append(Case("e2e", label, llama_bench(ctx, "e2e", model, params, t, pp)))
+    for type_ in ctx.types if not ctx.own else (None,):
+        for target in ctx.targets(type_):
+            name = target.params["model"]
+            for t in ctx.threads:
+                for pp in (True, False):
+                    label = f"e2e {name} {'pp' if pp else 'tg'} t={t}"
+                    cases.append(Case("e2e", label, llama_bench(ctx, "e2e", target, target.params, t, pp)))
     return cases

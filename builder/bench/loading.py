@@ -15,10 +15,11 @@ from typing import Any
 
 from .. import scratch
 from ..errors import BuildError, UserError
+from ..host import topology
 from ..models.installed import Installed, generate_argv
 from ..run import capture
 from ..store.results import Measurement
-from .case import Case, Context, timeout
+from .case import Case, Context, Target, skipped, timeout
 
 
 def evict(path: Path) -> None:
@@ -66,8 +67,40 @@ def resident_fraction(path: Path) -> float:
         os.close(fd)
 
 
-def model_params(model: Path, mode: str) -> dict[str, Any]:
-    return {"model": model.name.split("-")[1], "size_mib": model.stat().st_size >> 20, "load_mode": mode}
+def model_params(target: Target, mode: str) -> dict[str, Any]:
+    return {**target.params, "size_mib": target.size >> 20, "load_mode": mode}
+
+
+# Load modes that read the weights into the process's own memory (no mmap): all of it must fit.
+RESIDENT = ("none", "dio", "uring")
+HEADROOM = 0.9  # of MemAvailable: the KV cache, compute buffers and the page cache need the rest
+
+
+def check_fits(ctx: Context, targets: list[Target]) -> None:
+    """Refuse, before anything runs, a resident load mode for a model that does not fit in memory.
+
+    An mmap'd model larger than memory streams from disk (slow, but what the
+    big-model case is about); a resident one would push the machine into swap
+    or the OOM killer, for numbers that mean nothing. --allow-swap overrides.
+    """
+    if ctx.allow_swap:
+        return
+    avail = topology.mem_available()
+    for mode in (m for m in ctx.load_modes if m in RESIDENT):
+        for t in targets:
+            if t.size > avail * HEADROOM:
+                raise UserError(
+                    f"load mode {mode} holds the whole model in memory: {t.params['model']} is "
+                    f"{t.size / 2**30:.2f} GiB, this machine has {avail / 2**30:.2f} GiB available "
+                    f"(MemAvailable; {HEADROOM:.0%} of it may be used); use mmap or default, "
+                    "or --allow-swap to run it anyway"
+                )
+
+
+def _argv(ctx: Context, inst: Installed, target: Target, mode: str, n_gen: int) -> list[str]:
+    argv = generate_argv(inst, target.path, mode, n_gen)
+    # llama-simple takes no options beyond its own few; llama-completion takes --numa
+    return argv + list(ctx.numa) if Path(argv[0]).name == "llama-completion" else argv
 
 
 STAMP = r"^(\d+)\.(\d+)\.(\d+)\.(\d+) \w "  # common's log prefix: minutes.seconds.ms.us
@@ -143,42 +176,46 @@ def runs_mode(inst: Installed, mode: str, ctx: Context, told: set[tuple[str, str
 
 
 def load_cases(ctx: Context) -> list[Case]:
-    model = ctx.model("wide")
+    targets = ctx.targets()
+    check_fits(ctx, targets)
     told: set[tuple[str, str]] = set()
 
-    def limit(inst: Installed) -> list[Measurement]:
-        params = {"cache": "cold", **model_params(model, FIO_MODE)}
-        evict(model)
-        m = ctx.run(inst, fio_argv(model))
-        if m.returncode is None:
-            return [timeout("load", "load_ms", "ms", params, ctx, "lower")]
-        ms, mb_s = fio_read(m.stdout)
-        return [
-            Measurement("load", "load_ms", "ms", params, ms, better="lower"),
-            Measurement("load", "load_mb_s", "MB/s", params, mb_s, better="higher"),
-        ]
+    def limit(target: Target) -> Callable[[Installed], list[Measurement]]:
+        def run(inst: Installed) -> list[Measurement]:
+            params = {"cache": "cold", **model_params(target, FIO_MODE)}
+            evict_all(target)
+            m = ctx.run(inst, fio_argv(target.path), target)
+            if m.returncode is None:
+                return [timeout("load", "load_ms", "ms", params, ctx, "lower", target)]
+            ms, mb_s = fio_read(m.stdout)
+            return [
+                Measurement("load", "load_ms", "ms", params, ms, better="lower"),
+                Measurement("load", "load_mb_s", "MB/s", params, mb_s, better="higher"),
+            ]
 
-    def one(mode: str, cache: str) -> Callable[[Installed], list[Measurement]]:
+        return run
+
+    def one(target: Target, mode: str, cache: str) -> Callable[[Installed], list[Measurement]]:
         def run(inst: Installed) -> list[Measurement]:
             if not runs_mode(inst, mode, ctx, told):
                 return []
-            params = {"cache": cache, **model_params(model, mode)}
-            argv = generate_argv(inst, model, mode, 1)
+            params = {"cache": cache, **model_params(target, mode)}
+            if why := ctx.skip(inst, target):
+                return [skipped("load", "load_ms", "ms", params, why, "lower")]
+            argv = _argv(ctx, inst, target, mode, 1)
             if cache == "cold":
-                evict(model)
+                evict_all(target)
             else:
-                ctx.run(inst, argv)  # warms the page cache; not recorded
-            m = ctx.run(inst, argv)
+                ctx.run(inst, argv, target)  # warms the page cache; not recorded
+            m = ctx.run(inst, argv, target)
             if m.returncode is None:
-                return [timeout("load", "load_ms", "ms", params, ctx, "lower")]
+                return [timeout("load", "load_ms", "ms", params, ctx, "lower", target)]
             ms = load_ms(m.stdout + m.stderr)
             if ms is None:
                 raise BuildError(f"{inst.name}: {Path(argv[0]).name} printed no load time:\n{m.tail()}")
             return [
                 Measurement("load", "load_ms", "ms", params, ms, better="lower"),
-                Measurement(
-                    "load", "load_mb_s", "MB/s", params, model.stat().st_size / 1e3 / ms, better="higher"
-                ),
+                Measurement("load", "load_mb_s", "MB/s", params, target.size / 1e3 / ms, better="higher"),
                 Measurement("load", "peak_rss", "MiB", params, m.maxrss_kib / 1024, better="lower"),
             ]
 
@@ -186,25 +223,39 @@ def load_cases(ctx: Context) -> list[Case]:
 
     # fio reads with O_DIRECT, past the page cache: its warm run would repeat the cold one
     return [
-        Case("load", f"load {mode} {cache}", limit if mode == FIO_MODE else one(mode, cache))
+        Case(
+            "load",
+            f"load {t.params['model']} {mode} {cache}",
+            limit(t) if mode == FIO_MODE else one(t, mode, cache),
+        )
+        for t in targets
         for mode in ctx.load_modes
         for cache in ("cold", "warm")
         if mode != FIO_MODE or cache == "cold"
     ]
 
 
+def evict_all(target: Target) -> None:
+    """A cold cache for every file of the model (a split model's parts too)."""
+    for part in target.own.parts if target.own else (target.path,):
+        evict(part)
+
+
 def faults_cases(ctx: Context, n_gen: int = 16) -> list[Case]:
-    model = ctx.model("wide")
+    targets = ctx.targets()
+    check_fits(ctx, targets)
     told: set[tuple[str, str]] = set()
 
-    def one(mode: str) -> Callable[[Installed], list[Measurement]]:
+    def one(target: Target, mode: str) -> Callable[[Installed], list[Measurement]]:
         def run(inst: Installed) -> list[Measurement]:
             if not runs_mode(inst, mode, ctx, told):
                 return []
-            params = {**model_params(model, mode), "n_gen": n_gen}
-            m = ctx.run(inst, generate_argv(inst, model, mode, n_gen))
+            params = {**model_params(target, mode), "n_gen": n_gen}
+            if why := ctx.skip(inst, target):
+                return [skipped("faults", "minor_faults", "faults", params, why, "lower")]
+            m = ctx.run(inst, _argv(ctx, inst, target, mode, n_gen), target)
             if m.returncode is None:
-                return [timeout("faults", "minor_faults", "faults", params, ctx, "lower")]
+                return [timeout("faults", "minor_faults", "faults", params, ctx, "lower", target)]
             figures = [
                 ("minor_faults", "faults", float(m.minflt), "lower"),
                 ("major_faults", "faults", float(m.majflt), "lower"),
@@ -217,4 +268,9 @@ def faults_cases(ctx: Context, n_gen: int = 16) -> list[Case]:
 
         return run
 
-    return [Case("faults", f"faults {mode}", one(mode)) for mode in ctx.load_modes if mode != FIO_MODE]
+    return [
+        Case("faults", f"faults {t.params['model']} {mode}", one(t, mode))
+        for t in targets
+        for mode in ctx.load_modes
+        if mode != FIO_MODE
+    ]

@@ -9,16 +9,23 @@ OMP_*, GGML_*, LD_PRELOAD... (named when set).
 
 from __future__ import annotations
 
+import sqlite3
+import time
+
 from ..errors import UserError
+from ..host import topology
 from ..layout import Layout
+from ..models import support
 from ..models.installed import Installed, held_all
+from ..models.own import OwnModel
 from ..patch import series as patches
+from ..progress import ticking
 from ..store import results
 from ..tomlfile import suggest
-from . import environment, profiles
+from . import calibrate, environment, profiles
 from .case import DEFAULT_LOAD_MODES, Case, Context, Say
 from .profiles import Profile
-from .suites import SUITES
+from .suites import MODEL_SUITES, SUITES
 
 
 def suites_for(insts: list[Installed], layout: Layout) -> tuple[str, ...]:
@@ -53,13 +60,29 @@ def why_not(suite: str, insts: list[Installed]) -> str | None:
     return f"{', '.join(lacking)} built none of {', '.join(programs)} (the variant's targets)"
 
 
+def _skips(
+    layout: Layout, insts: list[Installed], own: tuple[OwnModel, ...], say: Say
+) -> tuple[tuple[str, str, str], ...]:
+    """(variant, model identity, reason) for every variant that cannot run one of the user's models."""
+    out = []
+    for inst in insts:
+        known = support.known_types(layout, inst)
+        if not known:
+            say(f"{inst.name}: cannot read which tensor types its source defines; its models are not checked")
+        for m in own:
+            if why := support.why_not(m, inst, known):
+                say(f"{inst.name} skips {m.label}: {why}")
+                out.append((inst.name, m.identity, why))
+    return tuple(out)
+
+
 def run(
     layout: Layout,
     names: list[str],
     *,
     baseline: str | None,
     suites: tuple[str, ...],
-    reps: int,
+    reps: int | calibrate.Target,
     threads: tuple[int, ...],
     profile: Profile,
     command: str,
@@ -68,6 +91,8 @@ def run(
     layers: int | None = None,
     recipe: str | None = None,
     types: tuple[str, ...] = ("q8_0",),
+    own: tuple[OwnModel, ...] = (),
+    allow_swap: bool = False,
 ) -> int:
     """Run the suites, interleaving the variants in every repetition; return the run id."""
     order = list(dict.fromkeys(([baseline] if baseline else []) + names))
@@ -90,30 +115,68 @@ def run(
         suites = tuple(s for s in suites if s not in skipped)
         if not suites:
             raise UserError("no suite can run on " + ", ".join(order) + ": every one was skipped (above)")
+        if own and (ignored := [s for s in suites if s not in MODEL_SUITES]):
+            say(f"--model: suites {', '.join(ignored)} run on their own models, not on the given ones")
+        topo = topology.topology()
+        if note := profiles.numa_note(profile, len(topo.nodes)):
+            say(note)
         cases: list[Case] = []
         for s in suites:
             suite = SUITES[s]
             ctx = Context(
                 layout,
                 profile,
-                threads or profile.threads or suite.default_threads(),
+                threads or profile.threads or topology.default_threads(topo, suite.oversubscribe),
                 say,
                 load_modes,
                 layers,
                 tuple(insts),
                 recipe,
                 types,
+                own,
+                _skips(layout, insts, own, lambda _: None) if own else (),
+                tuple(profile.numa_args()),
+                allow_swap,
             )
             cases += suite.make(ctx)
-        total = len(cases) * reps * len(insts)
-        done = 0
+        if own:
+            _skips(layout, insts, own, say)  # said once, not once per suite
+        hardware = topology.hardware([m.path for m in own] or [layout.home / "models"])
         with results.connect(layout.home / "results.sqlite") as con, profiles.competing_load(profile):
-            run_id = results.start_run(con, profile.name, command, env=environment.recorded(env))
-            for case in cases:
-                for rep in range(reps):
-                    for inst in insts:
-                        done += 1
-                        say(f"[{done}/{total}] {case.label} rep {rep + 1}/{reps} {inst.name}")
-                        for m in case.run(inst):
-                            results.record(con, run_id, inst.manifest, rep, m)
+            run_id = results.start_run(
+                con, profile.name, command, env=environment.recorded(env), hardware=hardware
+            )
+            for i, case in enumerate(cases, 1):
+                _measure(con, run_id, case, insts, reps, f"[{i}/{len(cases)}]", say)
         return run_id
+
+
+def _measure(
+    con: sqlite3.Connection, run_id: int, case: Case, insts: list[Installed],
+    reps: int | calibrate.Target, where: str, say: Say,
+) -> None:  # fmt: skip
+    """One case, interleaved: a fixed number of repetitions, or (--reps auto) until the speedup settles."""
+    cal = (
+        calibrate.Calibration(reps, [i.name for i in insts], case.label)
+        if isinstance(reps, calibrate.Target)
+        else None
+    )
+    t0 = time.monotonic()
+    rep = 0
+    while True:
+        for inst in insts:
+            of = f"/{reps}" if isinstance(reps, int) else ""
+            say(f"{where} {case.label} rep {rep + 1}{of} {inst.name}")
+            with ticking(say, f"{case.label} {inst.name}"):
+                measured = case.run(inst)
+            for m in measured:
+                results.record(con, run_id, inst.manifest, rep, m)
+                if cal is not None:
+                    cal.add(inst.name, m.metric, m.value, m.better)
+        rep += 1
+        if cal is None:
+            if isinstance(reps, int) and rep >= reps:
+                return
+        elif cal.end_rep(time.monotonic() - t0):
+            say(f"{where} {cal.outcome().line}")
+            return

@@ -36,6 +36,9 @@ class Suite:
         return tuple(dict.fromkeys((1, n, 2 * n))) if self.oversubscribe else (n,)
 
 
+# The suites that run on a user's models when --model gives them (the others have their own inputs).
+MODEL_SUITES = ("e2e", "load", "faults")
+
 SUITES: dict[str, Suite] = {
     s.name: s
     for s in (

@@ -122,7 +122,7 @@ def _parse(url: str, origin: str, where: Path | None, connect_ms: int, operation
 def load(config_file: Path) -> Remote | None:
     """The catalogue's remote compile cache: the environment first, then catalogue.toml."""
     data = tf.load(config_file) if config_file.is_file() else {}
-    tf.check_keys(config_file, data, ("ccache",))
+    tf.check_keys(config_file, data, ("ccache", "models"))  # [models]: models/own.py reads it
     table = tf.get_table(config_file, data, "ccache")
     tf.check_keys(config_file, table, KEYS, "ccache.")
     timeouts = []

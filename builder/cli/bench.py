@@ -10,12 +10,13 @@ from pathlib import Path
 
 import click
 
-from ..bench import environment, profiles
+from ..bench import calibrate, environment, profiles
 from ..bench import runner as bench_mod
 from ..bench.case import DEFAULT_LOAD_MODES
 from ..bench.suites import SUITES
 from ..errors import UserError
-from ..models import models
+from ..layout import Layout
+from ..models import models, own
 from ..results import compare as compare_mod
 from ..results import report as report_mod
 from ..store import results
@@ -42,6 +43,16 @@ def _types(value: str) -> tuple[str, ...]:
     return types
 
 
+def own_models(layout: Layout, refs: tuple[str, ...]) -> tuple[own.OwnModel, ...]:
+    """--model REF...: each read (headers only) and identified; one model given twice is run once."""
+    found: dict[str, own.OwnModel] = {}
+    for ref in refs:
+        m = own.resolve(ref, layout.config_file)
+        app.say(f"model {m.label}: {m.about()} (identity {m.identity})")
+        found.setdefault(m.identity, m)
+    return tuple(found.values())
+
+
 def parse_load_modes(value: str | None) -> tuple[str, ...]:
     if not value:
         return DEFAULT_LOAD_MODES
@@ -62,7 +73,26 @@ def parse_load_modes(value: str | None) -> tuple[str, ...]:
     help=f"One of {', '.join(SUITES)}; repeatable. "
     "Default: the suites the variants' patch series declare, else all.",
 )
-@click.option("--reps", type=click.IntRange(min=1), default=5, show_default=True)
+@click.option(
+    "--reps",
+    default="5",
+    show_default=True,
+    help="Repetitions of each case, or 'auto': repeat until the speedup's spread is within ±3% "
+    f"(or a cap); {calibrate.REPS_SYNTAX}.",
+)
+@click.option(
+    "--model",
+    "model_refs",
+    multiple=True,
+    metavar="[LABEL=]PATH|LABEL",
+    help="e2e, load and faults: run on this GGUF model (a split model: any of its parts) instead of the "
+    "generated one; LABEL names it, or a label of catalogue.toml's [models]. Repeatable.",
+)
+@click.option(
+    "--allow-swap",
+    is_flag=True,
+    help="Run resident load modes (none, dio, uring) even for a model larger than the memory available.",
+)
 @click.option(
     "--threads", help="Comma-separated thread counts (default: per suite; barrier: 1,cores,2*cores)."
 )
@@ -107,7 +137,9 @@ def bench(
     names: tuple[str, ...],
     baseline: str | None,
     suites: tuple[str, ...],
-    reps: int,
+    reps: str,
+    model_refs: tuple[str, ...],
+    allow_swap: bool,
     threads: str | None,
     profile_name: str,
     timeout: float | None,
@@ -133,7 +165,7 @@ def bench(
         list(names),
         baseline=baseline,
         suites=suites,
-        reps=reps,
+        reps=calibrate.parse_reps(reps),
         threads=_threads(threads),
         profile=prof,
         command=command,
@@ -142,6 +174,8 @@ def bench(
         layers=layers,
         recipe=recipe,
         types=_types(types),
+        own=own_models(layout, model_refs),
+        allow_swap=allow_swap,
     )
     base = baseline or names[0]
     others = [n for n in names if n != base]

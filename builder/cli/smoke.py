@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import sys
 
 import click
@@ -18,7 +19,7 @@ from ..wheel import make as wheel_make
 from ..wheel import smoke as wheel_smoke
 from . import app
 from . import wheel as wheel_cli
-from .bench import parse_load_modes
+from .bench import own_models, parse_load_modes
 
 
 @app.cli.group()
@@ -65,6 +66,14 @@ def model_make(ctx: click.Context, size: str, type_: str, layers: int | None) ->
     help="Build each variant's baseline first when it is not built (from the same origin as the variant); "
     "without it an unbuilt default baseline is not compared, and the output says so.",
 )
+@click.option(
+    "--model",
+    "model_refs",
+    multiple=True,
+    metavar="[LABEL=]PATH|LABEL",
+    help="Smoke on this GGUF model instead of the tiny generated one (see `variant bench --model`); "
+    "a variant that cannot run its tensor types is skipped, with the reason. Repeatable.",
+)
 @click.option("--json", "as_json", is_flag=True)
 @click.pass_context
 def smoke(
@@ -75,6 +84,7 @@ def smoke(
     wheels: bool,
     wheel_dir: str | None,
     build_baseline: bool,
+    model_refs: tuple[str, ...],
     as_json: bool,
 ) -> None:
     """Run each installed binary on a tiny model; a patched variant must decode like its baseline."""
@@ -86,14 +96,21 @@ def smoke(
         raise UserError(
             "--load-mode fio: fio is a reference for `variant bench --suite load`, not a llama.cpp load mode"
         )
-    if wheels and (baseline or modes):
+    if wheels and (baseline or modes or model_refs):
         raise UserError(
-            "--wheel compares each wheel with its own variant: --baseline and --load-mode do not apply"
+            "--wheel compares each wheel with its own variant: --baseline, --load-mode and --model "
+            "do not apply"
         )
     if wheels:
         recipes = [wheel_make.resolve(layout, n) for n in names]
         folder = wheel_cli.wheel_dir(layout, wheel_dir)
         checks = [c for r in recipes for c in wheel_smoke.run(layout, r, folder, app.say)]
+    elif model_refs:
+        checks = [
+            dataclasses.replace(c, detail=f"[{m.label}] {c.detail}")
+            for m in own_models(layout, model_refs)
+            for c in smoke_mod.smoke(layout, list(names), baseline, app.say, modes, m)
+        ]
     else:
         checks = smoke_mod.smoke(layout, list(names), baseline, app.say, modes)
     if as_json:

@@ -4,6 +4,7 @@ llama.cpp's compare-llama-bench.py (one row per metric and case, with the speedu
 from __future__ import annotations
 
 import csv
+import dataclasses
 import io
 import json
 import sqlite3
@@ -31,48 +32,84 @@ class Row:
 
     @property
     def case(self) -> str:
-        return " ".join(f"{k}={v}" for k, v in self.params.items())
+        return case_text(self.params)
 
     def cells(self) -> tuple[str, str]:
         """Baseline and candidate as table cells: a side without figures timed out, or never ran the case."""
         absent = "-" if self.verdict.startswith("only ") else "timeout"
+        if SKIPPED.strip() in self.verdict:
+            absent = "skipped"
         base, cand = self.baseline, self.candidate
         return (base.fmt() if base else absent, cand.fmt() if cand else absent)
+
+
+def case_text(params: dict[str, Any]) -> str:
+    """A case as a table shows it: a user's model by label and what it is (--format json: its identity)."""
+    shown = {k: v for k, v in params.items() if k not in ("model_id", "model_about")}
+    if "model_about" in params:
+        shown["model"] = f"{params['model']} ({params['model_about']})"
+    return " ".join(f"{k}={v}" for k, v in shown.items())
 
 
 Series = dict[int, float | None]  # rep -> value (None: timed out)
 
 
-def entry(text: str) -> tuple[str, str | None]:
-    """ "VARIANT" or "VARIANT:FORMAT": one variant's figures, or only those of one model format.
+def entry(text: str) -> tuple[str, str | None, int | None]:
+    """ "VARIANT[:FORMAT][@RUN]": one variant's figures, only those of one model format, from one run.
 
     A format entry compares kernels inside one build (tmac-clang:i4 against
     tmac-clang:q4_0) or across builds on the same weights (upstream-clang:q4_0);
     the format leaves the case, so the entries' rows pair up by everything else.
+    A run entry takes the figures of a stored run (another machine's, imported):
+    futex-gcc@3 against futex-gcc@7 joins the two runs' cases, a user's model by its identity.
     """
+    text, at, run = text.partition("@")
+    if at and not run.isdigit():
+        raise UserError(f'"{text}@{run}": expected a run id after @ (variant results list shows them)')
     variant, _, fmt = text.partition(":")
-    return variant, (fmt or None)
+    return variant, (fmt or None), (int(run) if at else None)
 
 
 def variants_of(entries: list[str]) -> list[str]:
     return list(dict.fromkeys(entry(e)[0] for e in entries))
 
 
+SKIPPED = "skipped: "  # the note of a cell that never ran: the variant cannot run the model (support.py)
+
+
+def _key(params: dict[str, Any], labels: dict[str, str]) -> dict[str, Any]:
+    """A user's model is joined by its identity, not its label: runs from two catalogues line up.
+
+    The first label seen for an identity names the model in the rows.
+    """
+    mid = params.get("model_id")
+    if mid is None:
+        return params
+    return {**params, "model": labels.setdefault(str(mid), str(params.get("model")))}
+
+
 def grouped(
     rows: list[sqlite3.Row], entries: list[str] | None = None
 ) -> dict[tuple[str, str, str, str, str], dict[str, Series]]:
-    """(suite, metric, unit, params, better) -> variant (or entry) -> rep -> value."""
+    """(suite, metric, unit, params, better) -> variant (or entry) -> rep -> value.
+
+    Skipped cells (SKIPPED notes) hold no figure and are left out: skips() reads them.
+    """
     out: dict[tuple[str, str, str, str, str], dict[str, Series]] = defaultdict(lambda: defaultdict(dict))
     wanted = [(e, *entry(e)) for e in entries] if entries else None
+    labels: dict[str, str] = {}
     for r in rows:
-        if wanted is None:
-            out[(r["suite"], r["metric"], r["unit"], r["params"], r["better"])][r["variant"]][r["rep"]] = r[
-                "value"
-            ]
+        if r["value"] is None and str(r["note"]).startswith(SKIPPED):
             continue
-        params = json.loads(r["params"])
-        for label, variant, fmt in wanted:
+        params = _key(json.loads(r["params"]), labels)
+        if wanted is None:
+            key = json.dumps(params, sort_keys=True)
+            out[(r["suite"], r["metric"], r["unit"], key, r["better"])][r["variant"]][r["rep"]] = r["value"]
+            continue
+        for label, variant, fmt, run in wanted:
             if variant != r["variant"] or (fmt is not None and params.get("format") != fmt):
+                continue
+            if run is not None and run != r["run_id"]:
                 continue
             key = json.dumps(
                 {k: v for k, v in params.items() if k != "format"} if fmt else params, sort_keys=True
@@ -83,17 +120,26 @@ def grouped(
     return out
 
 
+def skips(rows: list[sqlite3.Row]) -> dict[tuple[str, str], str]:
+    """(variant, model identity) -> why the variant did not run that model."""
+    return {
+        (r["variant"], str(json.loads(r["params"]).get("model_id"))): str(r["note"])[len(SKIPPED) :]
+        for r in rows
+        if r["value"] is None and str(r["note"]).startswith(SKIPPED)
+    }
+
+
 def _check_entries(
     rows: list[sqlite3.Row], out: dict[tuple[str, str, str, str, str], dict[str, Series]],
-    wanted: list[tuple[str, str, str | None]],
+    wanted: list[tuple[str, str, str | None, int | None]],
 ) -> None:  # fmt: skip
-    formats = [f for _, _, f in wanted]
+    formats = [f for _, _, f, _ in wanted]
     if any(f is None for f in formats) and any(f is not None for f in formats):
         raise UserError(
-            "give every entry a format (VARIANT:FORMAT) or none: " + ", ".join(e for e, _, _ in wanted)
+            "give every entry a format (VARIANT:FORMAT) or none: " + ", ".join(e for e, *_ in wanted)
         )
     seen = {label for by in out.values() for label in by}
-    for label, variant, fmt in wanted:
+    for label, variant, fmt, _ in wanted:
         if label not in seen and fmt is not None:
             measured = sorted(
                 {json.loads(r["params"]).get("format") for r in rows if r["variant"] == variant} - {None}
@@ -110,17 +156,21 @@ def pair_rows(
     con: sqlite3.Connection, baseline: str, candidate: str, suite: str | None, run_id: int | None = None
 ) -> tuple[int, list[Row]]:
     variants = variants_of([baseline, candidate])
-    if run_id is None:
+    runs = [entry(e)[2] for e in (baseline, candidate)]
+    if run_id is None and None in runs:
         run_id = results.latest_run_with(con, variants, suite)
-    if run_id is None:
-        what = f" in suite {suite}" if suite else ""
-        raise UserError(
-            f"no stored run measured both {baseline} and {candidate}{what}; run `variant bench` first"
-        )
+        if run_id is None:
+            what = f" in suite {suite}" if suite else ""
+            raise UserError(
+                f"no stored run measured both {baseline} and {candidate}{what}; run `variant bench` first"
+            )
+    rows: list[sqlite3.Row] = []
+    for run in dict.fromkeys(r if r is not None else run_id for r in runs):
+        assert run is not None
+        rows += results.rows(con, run, variants, suite)
+    apart = len({r if r is not None else run_id for r in runs}) > 1  # two runs: pairs were not interleaved
     out = []
-    for (s, metric, unit, params, better), by_variant in sorted(
-        grouped(results.rows(con, run_id, variants, suite), [baseline, candidate]).items()
-    ):
+    for (s, metric, unit, params, better), by_variant in sorted(grouped(rows, [baseline, candidate]).items()):
         a, b = by_variant.get(baseline, {}), by_variant.get(candidate, {})
         if not a or not b:
             # a case only one of them runs (T-MAC's i4, a load mode a series adds): its figures, no ratio
@@ -128,7 +178,7 @@ def pair_rows(
             only = _summary([v for v in ran.values() if v is not None])
             row = Row(s, metric, unit, json.loads(params), better, only if ran is a else None,
                       only if ran is b else None, None, f"only {who} runs it")  # fmt: skip
-            out.append(row)
+            out.append(_skipped(row, baseline if ran is b else candidate, skips(rows)))
             continue
         reps = sorted(set(a) & set(b))
         both = [(x, y) for r in reps if (x := a[r]) is not None and (y := b[r]) is not None]
@@ -137,7 +187,7 @@ def pair_rows(
         sb = _summary([v for v in b.values() if v is not None])
         cmp_ = stats.compare(pa, pb, unit, better) if pa else None
         if cmp_ is not None:
-            verdict = cmp_.verdict
+            verdict = cmp_.verdict + (" (two runs, not interleaved)" if apart else "")
         elif sa is None and sb is not None:
             verdict = "candidate finished, baseline timed out"
         elif sb is None and sa is not None:
@@ -145,7 +195,39 @@ def pair_rows(
         else:
             verdict = "both timed out"
         out.append(Row(s, metric, unit, json.loads(params), better, sa, sb, cmp_, verdict))
-    return run_id, out
+    out += _both_skipped(rows, out, variants_of([baseline, candidate]))
+    return run_id if run_id is not None else next(r for r in runs if r is not None), out
+
+
+def _skipped(row: Row, absent: str, skipped: dict[tuple[str, str], str]) -> Row:
+    """An "only X runs it" row whose other side was skipped says why."""
+    why = skipped.get((entry(absent)[0], str(row.params.get("model_id"))))
+    return row if why is None else dataclasses.replace(row, verdict=f"{entry(absent)[0]} skipped: {why}")
+
+
+def _both_skipped(rows: list[sqlite3.Row], out: list[Row], variants: list[str]) -> list[Row]:
+    """One row per suite and model that no variant of the pair ran, with each one's reason."""
+    measured = {(r.suite, str(r.params.get("model_id"))) for r in out}
+    why: dict[tuple[str, str, str], dict[str, str]] = defaultdict(dict)
+    for r in rows:
+        if r["value"] is None and str(r["note"]).startswith(SKIPPED) and r["variant"] in variants:
+            p = json.loads(r["params"])
+            why[(r["suite"], str(p.get("model_id")), str(p.get("model")))][r["variant"]] = r["note"]
+    return [
+        Row(
+            s,
+            "-",
+            "",
+            {"model": label, "model_id": mid},
+            "higher",
+            None,
+            None,
+            None,
+            "; ".join(f"{v} {note}" for v, note in by.items()),
+        )
+        for (s, mid, label), by in sorted(why.items())
+        if (s, mid) not in measured
+    ]
 
 
 def single_rows(con: sqlite3.Connection, name: str, run_id: int) -> list[Row]:

@@ -48,7 +48,7 @@ def hardware(run: dict[str, Any]) -> dict[str, Any]:
 
 
 def _case(params: str) -> str:
-    return " ".join(f"{k}={v}" for k, v in json.loads(params).items())
+    return compare.case_text(json.loads(params))
 
 
 def _labels(params: list[dict[str, Any]]) -> list[str]:

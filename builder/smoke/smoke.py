@@ -18,9 +18,10 @@ from typing import Any
 
 from ..errors import UserError
 from ..layout import Layout
-from ..models import models
+from ..models import models, support
 from ..models.installed import Installed, generate_argv, held, llama_bench_rows
 from ..models.models import PROMPT
+from ..models.own import OwnModel
 from ..plan import plan as plan_mod
 from ..run import Measured, measure
 from ..source import sources as sources_mod
@@ -253,9 +254,11 @@ def load_mode_checks(inst: Installed, model: Path, modes: tuple[str, ...]) -> li
 
 
 def smoke(
-    layout: Layout, names: list[str], baseline: str | None, say: Say, load_modes: tuple[str, ...] = ()
-) -> list[Check]:
-    model = models.ensure(layout.home / "models", models.spec_for("tiny", "f16"), say)
+    layout: Layout, names: list[str], baseline: str | None, say: Say, load_modes: tuple[str, ...] = (),
+    own: OwnModel | None = None,
+) -> list[Check]:  # fmt: skip
+    """The checks of every named variant (and its baseline), on the tiny model or the user's own."""
+    model = own.path if own else models.ensure(layout.home / "models", models.spec_for("tiny", "f16"), say)
     srcs = sources_mod.load_all(layout.sources_file)
     checks: list[Check] = []
     outputs: dict[str, tuple[Installed, str]] = {}
@@ -268,15 +271,19 @@ def smoke(
         def ran(name: str) -> tuple[Installed, str]:
             if name not in outputs:
                 inst = stack.enter_context(held(layout, name))
-                say(f"smoke: {name}")
+                say(f"smoke: {name}" + (f" on {own.label}" if own else ""))
                 src = source_of(inst)
+                if own and (why := support.why_not(own, inst, support.known_types(layout, inst))):
+                    checks.append(Check(name, own.label, True, f"skipped: {why}"))
+                    outputs[name] = (inst, "")
+                    return outputs[name]
                 found, text = run_binaries(inst, model, src.generate if src else ())
                 checks.extend(found)
                 # only the named variants: a load mode is often what their patches add,
                 # and a baseline without it would only fail on the option
                 if name in names:
                     checks.extend(load_mode_checks(inst, model, load_modes))
-                    if src is not None and src.models:
+                    if src is not None and src.models and not own:
                         checks.extend(forksmoke.checks(layout, src, inst, say))
                 outputs[name] = (inst, text)
             return outputs[name]
@@ -293,7 +300,7 @@ def smoke(
                 checks.append(Check(name, program, True, detail))
             elif base and base != name:
                 binst, btext = ran(base)
-                if (inst.bin / program).is_file() and (binst.bin / program).is_file():
+                if text and btext and (inst.bin / program).is_file() and (binst.bin / program).is_file():
                     which = "--baseline" if baseline else "its default baseline"
                     checks.append(compare_outputs(binst, btext, inst, text, program, which))
     return checks
