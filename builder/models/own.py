@@ -117,9 +117,14 @@ def load(label: str, path: Path) -> OwnModel:
     if len(parts) > 1:
         for i, h in enumerate(heads):
             no, of = h.kv.get("split.no"), h.kv.get("split.count")
-            if (no, of) != (i, len(parts)):
+            if not isinstance(no, int) or not isinstance(of, int):
                 raise UserError(
-                    f"{h.path}: its header says part {no} of {of}, its name part {i + 1} of {len(parts)}"
+                    f"{h.path}: its header has no split.no and split.count: not a part of a split model"
+                )
+            if (no, of) != (i, len(parts)):
+                # split.no counts from 0 (llama-gguf-split), the names from 1: both said from 1
+                raise UserError(
+                    f"{h.path}: its header says part {no + 1} of {of}, its name part {i + 1} of {len(parts)}"
                 )
     first = heads[0].kv
     arch = first.get("general.architecture")
