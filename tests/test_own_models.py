@@ -341,3 +341,17 @@ def test_a_forks_types_are_named_in_the_model(tmp_path: Path) -> None:
     tl2 = tmp_path / "tl2.gguf"
     write_gguf(tl2, (("w", 1280, 39, 288), PLAIN[1]), arch="bitnet-b1.58")
     assert own.load("tl2", tl2).main_type == "tl2"
+
+
+def test_a_path_holding_an_equals_sign_is_a_path(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    model = tmp_path / "runs" / "q4=2.gguf"
+    model.parent.mkdir()
+    write_gguf(model)
+    monkeypatch.chdir(model.parent)
+    none = tmp_path / "none.toml"
+    for ref in (str(model), "./q4=2.gguf"):  # what comes before "=" is no label: the whole is the path
+        m = own.resolve(ref, none)
+        assert (m.label, m.path) == ("q4_2", model), ref
+    assert (own.resolve("q=q4=2.gguf", none).label, own.resolve("q=q4=2.gguf", none).path) == ("q", model)
+    with pytest.raises(UserError, match=r'"\./q5" is not a label'):  # no such file: still the label's error
+        own.resolve("./q5=2.gguf", none)

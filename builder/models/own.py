@@ -77,6 +77,9 @@ def resolve(ref: str, config_file: Path, cwd: Path | None = None) -> OwnModel:
     """--model REF: a label of catalogue.toml's [models], LABEL=PATH, or a path (labelled by its name)."""
     named = catalogue_models(config_file)
     label, sep, path_text = ref.partition("=")
+    # a path may hold "=" itself (/models/run=2.gguf): what comes before is then no label
+    if sep and not LABEL.fullmatch(label) and Path(ref).expanduser().is_file():
+        sep = ""
     if sep:
         if not LABEL.fullmatch(label):
             raise UserError(f'--model "{ref}": "{label}" is not a label (letters, digits, . _ + -)')
