@@ -264,3 +264,195 @@ def test_questions_report_one_table_and_plot_per_question_from_its_run(tmp_path:
     (root / "questions.toml").write_text(QUESTIONS.replace('"formats"', '"fromats"', 1))
     with pytest.raises(UserError, match=r'lut.suite: unknown suite "fromats" \(did you mean "formats"\?\)'):
         report.write_questions(layout, [], tmp_path / "out", say=lambda _m: None)
+
+
+R1 = {"model": "r1", "model_id": "0123456789abcdef", "model_about": "llama 207M q4_k, 0.12 GiB, 4 parts"}
+R2 = {"model": "r2", "model_id": "fedcba9876543210", "model_about": "bitnet 2.4B i2_s, 1.10 GiB"}
+R3 = {"model": "r3", "model_id": "00000000ffffffff", "model_about": "bitnet 2.4B tl2, 1.00 GiB"}
+# A record from another machine: a value holding a line break must not end the report's code block.
+RECORD = {"sockets": 2, "physical_cores": 16, "logical_cpus": 32, "thp": "madvise\nnever",
+          "storage": {"r1-00001-of-00004.gguf": {"fstype": "ext4", "device": "nvme0n1p2"}}}  # fmt: skip
+
+
+def _own_models_db(db: Path) -> Path:
+    """e2e on three of the user's models and the generated one: b has no kernel for r1's types and
+    neither variant for r3's; a timed out on the generated model."""
+    with results.connect(db) as con:
+        run = results.start_run(con, "default", "variant bench a b --model r1 --model r2", hardware=RECORD)
+        for rep in range(3):
+            for name in ("a", "b"):
+                cases: list[tuple[dict[str, Any], float | None, str]] = [
+                    ({**R1, "threads": 1}, 10.0 + rep, ""),
+                    ({**R1, "threads": 2}, 20.0 + rep, ""),
+                    ({**R2, "threads": 2}, (5.0 if name == "a" else 6.0) + rep, ""),
+                    ({**R3, "threads": 2}, None, f"skipped: {name} has no kernel for type tl2"),
+                    ({"model": "wide", "threads": 2}, None if name == "a" else 7.0, "timeout after 60 s"),
+                ]
+                if name == "b":  # every case of r1, each repetition: one skipped row
+                    cases[:2] = [
+                        (p, None, "skipped: upstream has no kernel for type i4") for p, _, _ in cases[:2]
+                    ]
+                for params, value, note in cases:
+                    m = Measurement("e2e", "tg_tps", "tokens/s", params, value, note, better="higher")
+                    results.record(con, run, {**MANIFEST, "variant": name}, rep, m)
+    return db
+
+
+def _own_layout(tmp_path: Path) -> Layout:
+    root = tmp_path / "cat"
+    (root / "variants").mkdir(parents=True)
+    layout = Layout.at(root)
+    layout.home.mkdir()
+    _own_models_db(layout.home / "results.sqlite")
+    return layout
+
+
+def _code_blocks(markdown: str) -> list[str]:
+    from markdown_it import MarkdownIt
+
+    return [t.content for t in MarkdownIt("commonmark").parse(markdown) if t.type == "code_block"]
+
+
+ABOUT1 = "r1 (llama 207M q4_k, 0.12 GiB, 4 parts)"
+ABOUT2 = "r2 (bitnet 2.4B i2_s, 1.10 GiB)"
+ABOUT3 = "r3 (bitnet 2.4B tl2, 1.00 GiB)"
+
+
+def test_report_names_a_users_model_shows_skips_and_the_runs_hardware(tmp_path: Path) -> None:
+    from builder.results import report
+    from builder.results.hardware import hardware_lines
+
+    layout = _own_layout(tmp_path)
+    text = report.write(layout, ["a", "b"], tmp_path / "out", say=lambda _m: None).read_text()
+    # the hardware record under the host table, each line as hardware_lines has it (the break made a space)
+    (block,) = _code_blocks(text)
+    assert block.splitlines() == [line.replace("\n", " ") for line in hardware_lines(RECORD)]
+    assert "madvise never" in block and "r1-00001-of-00004.gguf" in block
+    figures = next(t for t in _tables(text) if t[0][:2] == ["metric", "case"])
+    assert {row[1]: row[2:] for row in figures[1:]} == {
+        f"model={ABOUT1} threads=1": ["11 [10, 12]", "skipped"],
+        f"model={ABOUT1} threads=2": ["21 [20, 22]", "skipped"],
+        f"model={ABOUT2} threads=2": ["6 [5, 7]", "7 [6, 8]"],
+        "model=wide threads=2": ["timeout", "7 [7, 7]"],
+    }
+    # the reasons under the table: once per variant and model, whatever the repetitions and cases
+    notes = [line for line in text.splitlines() if line.startswith("- ")]
+    assert notes == [
+        f"- a skipped {ABOUT3}: a has no kernel for type tl2",
+        f"- b skipped {ABOUT1}: upstream has no kernel for type i4",
+        f"- b skipped {ABOUT3}: b has no kernel for type tl2",
+    ]
+    comparison = _tables(text)[-1]
+    assert [row[2] for row in comparison[1:]] == [f"model={ABOUT1} threads=1", f"model={ABOUT1} threads=2",
+                                                 f"model={ABOUT2} threads=2", "model=wide threads=2",
+                                                 "model=r3"]  # fmt: skip
+    assert comparison[1][3:5] == ["11 [10, 12]", "skipped"]
+    assert "0123456789abcdef" not in text and "00000000ffffffff" not in text  # never the identity
+    # a run without a record shows none (and the report still has its host table)
+    with results.connect(layout.home / "results.sqlite") as con:
+        con.execute("UPDATE runs SET hardware = NULL")
+    text = report.write(layout, ["a", "b"], tmp_path / "out2", say=lambda _m: None).read_text()
+    assert _code_blocks(text) == [] and _tables(text)[0][0][0] == "host"
+
+
+def test_a_suite_every_variant_skipped_has_its_reasons_and_no_plot(tmp_path: Path) -> None:
+    from builder.results import report
+
+    layout = _own_layout(tmp_path)
+    text = report.write(layout, ["a", "b"], tmp_path / "out", lambda _m: None, models=["r3"]).read_text()
+    assert "![e2e]" not in text and not (tmp_path / "out" / "e2e.png").exists()
+    assert "Only the cases of r3 (bitnet 2.4B tl2, 1.00 GiB)." in " ".join(text.split())
+    assert [line for line in text.splitlines() if line.startswith("- ")] == [
+        f"- a skipped {ABOUT3}: a has no kernel for type tl2",
+        f"- b skipped {ABOUT3}: b has no kernel for type tl2",
+    ]
+    assert [t[0][:3] for t in _tables(text)][2:] == [["suite", "metric", "case"]]  # the comparison alone
+
+
+def test_plot_labels_name_a_users_model_by_label_and_what_it_is() -> None:
+    from builder.results import report
+
+    labels = report._labels([{**R1, "threads": 2}, {**R2, "threads": 2}, {"model": "wide", "threads": 2}])
+    assert labels == [f"model={ABOUT1}", f"model={ABOUT2}", "model=wide"]
+    assert report._labels([{**R1, "threads": 1}, {**R1, "threads": 2}]) == ["threads=1", "threads=2"]
+
+
+def test_report_model_filter_by_label_or_identity_and_its_error(tmp_path: Path) -> None:
+    from builder.results import report
+
+    layout = _own_layout(tmp_path)
+
+    def cases(models: list[str]) -> set[str]:
+        text = report.write(layout, ["a", "b"], tmp_path / "out", lambda _m: None, models=models).read_text()
+        figures = next(t for t in _tables(text) if t[0][:2] == ["metric", "case"])
+        return {row[1].split(" threads=")[0] for row in figures[1:]}
+
+    assert cases(["r2"]) == {f"model={ABOUT2}"}
+    assert cases(["012345"]) == {f"model={ABOUT1}"}  # its identity, from 6 hex digits
+    assert cases(["0123456789ABCDEF", "wide"]) == {f"model={ABOUT1}", "model=wide"}
+    # fewer than 6 hex digits is a label, which no model has; the error lists the run's models
+    for ref in ("01234", "r4"):
+        with pytest.raises(UserError) as err:
+            cases([ref])
+        assert str(err.value) == (
+            f"--model {ref}: run 1 measured no model of that label or identity (expected a label, or 6 or"
+            f" more hex digits of an identity; models measured: {ABOUT1}, {ABOUT2}, {ABOUT3}, wide)"
+        )
+
+
+def test_compare_model_filter_on_the_command_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from builder import cli
+
+    monkeypatch.delenv("VARIANT_HOME", raising=False)
+    layout = _own_layout(tmp_path)
+
+    def variant(*args: str) -> tuple[int, str, str]:
+        try:
+            cli.main(["--root", str(layout.root), *args])
+            code = 0
+        except SystemExit as exc:
+            code = int(exc.code or 0)
+        out = capsys.readouterr()
+        return code, out.out, out.err
+
+    code, out, err = variant("compare", "a", "b", "--model", "fedcba98", "--model", "r3", "--format", "json")
+    assert code == 0, err
+    assert [(r["params"]["model"], r["verdict"]) for r in json.loads(out)] == [
+        ("r2", "faster"),
+        ("r3", "a skipped: a has no kernel for type tl2; b skipped: b has no kernel for type tl2"),
+    ]
+    code, out, err = variant("compare", "a", "b", "--model", "r1")
+    assert code == 0, err
+    assert (
+        f"| e2e | tg_tps (tokens/s, higher is better) | model={ABOUT1} threads=1 | 11 [10, 12] | skipped |"
+        in out
+    )
+    assert len(out.strip().splitlines()) == 2 + 2 and "r2" not in out and "wide" not in out
+    code, _, err = variant("compare", "a", "b", "--model", "nope")
+    assert code == 2 and "--model nope: run 1 measured no model" in err and ABOUT1 in err
+    code, _, err = variant("report", "--questions", "--model", "r1", "--out", str(tmp_path / "q"))
+    assert code == 2 and "--model: with --questions" in err
+
+
+def test_pr_tables_name_a_users_model_and_carry_the_runs_hardware(tmp_path: Path) -> None:
+    from builder.patch.series import PatchFile, Series
+    from builder.pr import prdoc
+    from builder.results.hardware import hardware_lines
+
+    patch = PatchFile(tmp_path / "0001-x.patch", "d" * 64, "x", "a")
+    series = Series("s", tmp_path, tmp_path / "series.toml", "", None, "draft", (), (), (), (), "", {},
+                    patches=(patch,))  # fmt: skip
+    with results.connect(_own_models_db(tmp_path / "results.sqlite")) as con:
+        # b carries the series (MANIFEST's patch), a does not
+        con.execute("UPDATE measurements SET patches = '[]' WHERE variant = 'a'")
+        (pair,) = prdoc.find_pairs(con, series, None)
+        _, rows = compare.pair_rows(con, pair.baseline, pair.candidate, "e2e", pair.run_id)
+    assert pair.hardware == tuple(line.replace("\n", " ") for line in hardware_lines(RECORD))
+    table = prdoc.table([r for r in rows if r.metric != "-"], "a", "b").splitlines()
+    assert table[0] == "| Model | Threads | tokens/s a | tokens/s b | Speedup | Verdict |"
+    assert (
+        table[2]
+        == f"| {ABOUT1} | 1 | 11 [10, 12] | skipped | - | b skipped: upstream has no kernel for type i4 |"
+    )

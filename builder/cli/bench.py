@@ -19,6 +19,7 @@ from ..layout import Layout
 from ..models import models, own
 from ..results import compare as compare_mod
 from ..results import report as report_mod
+from ..results.cases import model_filter
 from ..store import results
 from . import app
 
@@ -188,20 +189,36 @@ def bench(
     app.say(f"stored as run {run_id} in {layout.home / 'results.sqlite'}")
 
 
+MODEL_FILTER = click.option(
+    "--model",
+    "models",
+    multiple=True,
+    metavar="LABEL|IDENTITY",
+    help="Only the cases of this model: its label, or 6 or more hex digits its identity starts with. "
+    "Repeatable.",
+)
+
+
 @app.cli.command("compare")
 @click.argument("baseline")
 @click.argument("candidate")
 @click.option("--suite", help="Only this suite.")
 @click.option("--run", "run_id", type=int, help="A stored run id (default: the newest that measured both).")
+@MODEL_FILTER
 @click.option("--format", "fmt", type=click.Choice(["md", "json", "csv"]), default="md", show_default=True)
 @click.pass_context
 def compare_cmd(
-    ctx: click.Context, baseline: str, candidate: str, suite: str | None, run_id: int | None, fmt: str
-) -> None:
+    ctx: click.Context, baseline: str, candidate: str, suite: str | None, run_id: int | None,
+    models: tuple[str, ...], fmt: str,
+) -> None:  # fmt: skip
     """Baseline vs candidate from stored results, without re-running anything."""
     layout = app.layout(ctx)
     with results.connect(layout.home / "results.sqlite") as con:
-        _, rows = compare_mod.pair_rows(con, baseline, candidate, suite, run_id)
+        run, rows = compare_mod.pair_rows(con, baseline, candidate, suite, run_id)
+    # VARIANT@RUN entries: the rows of those runs
+    runs = {r if r is not None else run for r in (compare_mod.entry(e)[2] for e in (baseline, candidate))}
+    keep = model_filter(models, [r.params for r in rows], runs)
+    rows = [r for r in rows if keep(r.params)]
     click.echo(compare_mod.render(rows, baseline, candidate, fmt))
 
 
@@ -215,18 +232,22 @@ def compare_cmd(
     is_flag=True,
     help="One section per question of questions.toml (NAMES: which; default all), each from its newest run.",
 )
+@MODEL_FILTER
 @click.pass_context
 def report_cmd(
-    ctx: click.Context, names: tuple[str, ...], out_dir: Path, run_id: int | None, by_question: bool
-) -> None:
+    ctx: click.Context, names: tuple[str, ...], out_dir: Path, run_id: int | None, by_question: bool,
+    models: tuple[str, ...],
+) -> None:  # fmt: skip
     """Markdown report and one PNG plot per suite; the first NAME (VARIANT[:FORMAT]) is the baseline."""
     layout = app.layout(ctx)
     if by_question:
         if run_id is not None:
             raise UserError("--run: with --questions each question reads its own newest run")
+        if models:
+            raise UserError("--model: with --questions each question reports every case of its own run")
         path = report_mod.write_questions(layout, list(names), out_dir, app.say)
     elif not names:
         raise UserError("report: name the variants to report (the first is the baseline), or use --questions")
     else:
-        path = report_mod.write(layout, list(names), out_dir, app.say, run_id)
+        path = report_mod.write(layout, list(names), out_dir, app.say, run_id, models)
     click.echo(str(path))

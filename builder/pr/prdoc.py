@@ -25,6 +25,8 @@ from ..patch import export as export_mod
 from ..patch.series import Series
 from ..publish import manifest as manifest_file
 from ..results import compare
+from ..results.cases import shown
+from ..results.report import record_lines
 from ..smoke import smoke
 from ..store import results
 
@@ -43,6 +45,7 @@ class Pair:
     command: str
     host: str
     started: str
+    hardware: tuple[str, ...]  # the run's hardware record, as lines (none: not recorded)
 
 
 def patch_marks(series: Series) -> set[str]:
@@ -81,7 +84,7 @@ def find_pairs(con: sqlite3.Connection, series: Series, run_ids: list[int] | Non
             covered |= set(suites)
             run = con.execute("SELECT * FROM runs WHERE id = ?", (run_id,)).fetchone()
             pairs.append(Pair(run_id, base, cand, suites, mine == marks, run["command"], run["host"],
-                              run["started"]))  # fmt: skip
+                              run["started"], tuple(record_lines(run))))  # fmt: skip
             break
     return pairs
 
@@ -93,8 +96,11 @@ def _test_name(params: dict[str, Any]) -> str:
 
 
 def table(rows: list[compare.Row], baseline: str, candidate: str) -> str:
-    """compare-llama-bench.py's shape: the case's columns, baseline, candidate, speedup (+ verdict)."""
-    found = dict.fromkeys(k for r in rows for k in r.params)
+    """compare-llama-bench.py's shape: the case's columns, baseline, candidate, speedup (+ verdict).
+
+    A user's model is one column, "label (about)", never its identity.
+    """
+    found = dict.fromkeys(k for r in rows for k in shown(r.params))
     keys: list[str] = [k for k in ("model", "threads") if k in found]
     keys += [k for k in found if k not in (*keys, "n_prompt", "n_gen")]
     test = any(_test_name(r.params) for r in rows)
@@ -106,7 +112,8 @@ def table(rows: list[compare.Row], baseline: str, candidate: str) -> str:
         "|" + "|".join([":---"] * (len(head) - 4) + ["---:"] * 3 + [":---"]) + "|",
     ]
     for r in rows:
-        cells = [str(r.params.get(k, "")) for k in keys] + ([_test_name(r.params)] if test else [])
+        case = shown(r.params)
+        cells = [str(case.get(k, "")) for k in keys] + ([_test_name(r.params)] if test else [])
         cells += r.cells()
         cells += [r.comparison.speedup.fmt() if r.comparison else "-", r.verdict]
         lines.append("| " + " | ".join(cells) + " |")
@@ -167,6 +174,10 @@ def write(
                 by_metric: dict[str, list[compare.Row]] = {}
                 for r in rows:
                     by_metric.setdefault(r.metric, []).append(r)
+                # compare's row for a model neither variant could run: no metric, only the reasons
+                if none_ran := by_metric.pop("-", []):
+                    why = "\n".join(f"- {r.params.get('model')}: {r.verdict}" for r in none_ran)
+                    perf.append({"title": f"{suite}: not run", "pair": pair, "table": why})
                 for metric, mrows in by_metric.items():
                     reps = max((r.comparison.speedup.n for r in mrows if r.comparison), default=0)
                     what = f"{mrows[0].unit}, {mrows[0].better} is better"

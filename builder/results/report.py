@@ -6,7 +6,8 @@ import json
 import re
 import shutil
 import sqlite3
-from collections.abc import Callable
+import textwrap
+from collections.abc import Callable, Collection, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +18,8 @@ from ..publish import manifest as manifest_file
 from ..store import results
 from ..tomlfile import suggest
 from . import compare, questions
+from .cases import Keep, model_filter, shown, skip_notes
+from .hardware import hardware_lines
 
 # The profilers' own data in a profile's folder (`variant profile`): large, read with perf or uftrace.
 RAW_PROFILE = ("perf.data*", "uftrace.data")
@@ -36,35 +39,55 @@ def _code(text: str) -> str:
     return f"{fence}{pad}{text}{pad}{fence}".replace("|", "\\|")
 
 
+def record_lines(run: sqlite3.Row | Mapping[str, Any]) -> list[str]:
+    """The run's hardware record (hardware_lines; none: not recorded), as lines of an indented code block.
+
+    A record may come from another machine's export: a line break inside a value would end the block.
+    """
+    hw = results.run_hardware(run)
+    return [" ".join(line.splitlines()) for line in hardware_lines(hw)] if hw else []
+
+
 def hardware(run: dict[str, Any]) -> dict[str, Any]:
-    """The run's hardware table: host, bench profile, and the environment its benchmarks ran in."""
+    """The run's hardware table: host, bench profile, the environment its benchmarks ran in, the machine."""
     env = results.run_env(run)
     return {
         "host": str(run["host"]).replace("|", "/"),
         "profile": _code(str(run["profile"])),
         "env": " ".join(_code(f"{k}={v}") for k, v in sorted(env.items())) if env else environment.show(env),
         "recorded": env is not None,
+        "lines": record_lines(run),
     }
 
 
 def _case(params: str) -> str:
-    return compare.case_text(json.loads(params))
+    # a user's model says what it is from its GGUF header: a pipe or line break there would cut the row
+    return compare.case_text(json.loads(params)).replace("\n", " ").replace("|", "\\|")
 
 
 def _labels(params: list[dict[str, Any]]) -> list[str]:
     """Case labels showing only the parameters that vary between the cases of a panel."""
+    params = [shown(p) for p in params]
     keys = [
         k for k in dict.fromkeys(k for p in params for k in p) if len({str(p.get(k)) for p in params}) > 1
     ]
     return [" ".join(f"{k}={p.get(k)}" for k in keys) or "all" for p in params]
 
 
+Skipped = Collection[tuple[str, str]]  # (variant, model identity): compare.skips' keys
+
+
+def _skipped(skipped: Skipped, variant: str, params: dict[str, Any]) -> bool:
+    return (compare.entry(variant)[0], str(params.get("model_id"))) in skipped
+
+
 def plot(path: Path, suite: str, groups: dict[tuple[str, str, str, str, str], dict[str, compare.Series]],
-         variants: list[str]) -> None:  # fmt: skip
+         variants: list[str], skipped: Skipped = ()) -> None:  # fmt: skip
     """Small multiples: one panel per metric, cases along x, variants side by side, min-max whiskers.
 
     A case where a variant timed out gets a red "timeout" mark instead of an
-    empty bar (which would read as the best result); panels whose values span
+    empty bar (which would read as the best result), one it skipped (a model's
+    types it has no kernel for) a grey "skipped" mark; panels whose values span
     more than 30x use a log scale so that small cases stay visible.
     """
     import matplotlib
@@ -85,13 +108,16 @@ def plot(path: Path, suite: str, groups: dict[tuple[str, str, str, str, str], di
     for ax, ((metric, unit, better), cases) in zip(axes.flat, metrics.items(), strict=False):
         finite: list[float] = []
         for i, v in enumerate(variants):
-            meds, lo, hi, xs, timeouts = [], [], [], [], []
-            for j, (_params, by_variant) in enumerate(cases):
+            meds, lo, hi, xs = [], [], [], []
+            marks: list[tuple[float, str, str]] = []
+            for j, (case, by_variant) in enumerate(cases):
                 x = j + (i - (len(variants) - 1) / 2) * width
                 vals = [val for val in by_variant.get(v, {}).values() if val is not None]
                 if not vals:
-                    if by_variant.get(v):
-                        timeouts.append(x)
+                    if _skipped(skipped, v, case):
+                        marks.append((x, "skipped", "dimgray"))
+                    elif by_variant.get(v):
+                        marks.append((x, "timeout", "red"))
                     continue
                 s = stats.summarize(vals)
                 xs.append(x)
@@ -102,15 +128,17 @@ def plot(path: Path, suite: str, groups: dict[tuple[str, str, str, str, str], di
             # the baseline (the first) is hatched and named so in the legend
             label, hatch = (f"{v} (baseline)", "//") if i == 0 else (v, None)
             ax.bar(xs, meds, width, yerr=[lo, hi], capsize=3, label=label, hatch=hatch)
-            for x in timeouts:
+            for x, what, color in marks:
                 # x in data units, y as a fraction of the axes: visible on log scales too.
-                ax.text(x, 0.02, f"{v}: timeout", transform=ax.get_xaxis_transform(), rotation=90,
-                        ha="center", va="bottom", color="red", fontsize=8, fontweight="bold")  # fmt: skip
+                ax.text(x, 0.02, f"{v}: {what}", transform=ax.get_xaxis_transform(), rotation=90,
+                        ha="center", va="bottom", color=color, fontsize=8, fontweight="bold")  # fmt: skip
         if finite and max(finite) / min(finite) > 30:
             ax.set_yscale("log")
-        ax.set_xlim(-0.5, len(cases) - 0.5)  # room for timeout marks, which draw no bar
+        ax.set_xlim(-0.5, len(cases) - 0.5)  # room for timeout and skipped marks, which draw no bar
         ax.set_xticks(range(len(cases)))
-        ax.set_xticklabels(_labels([p for p, _ in cases]), rotation=20, ha="right", fontsize=8)
+        # a user's model says what it is: wrapped, its label stays inside the figure
+        labels = [textwrap.fill(label, 30) for label in _labels([p for p, _ in cases])]
+        ax.set_xticklabels(labels, rotation=20, ha="right", fontsize=8)
         ax.set_title(f"{metric} ({better} is better)", fontsize=10)
         ax.set_ylabel(unit)
         ax.grid(axis="y", alpha=0.3)
@@ -157,8 +185,11 @@ def write_questions(layout: Layout, names: list[str], out: Path, say: Say) -> Pa
     return report
 
 
-def write(layout: Layout, variants: list[str], out: Path, say: Say, run_id: int | None = None) -> Path:
-
+def write(
+    layout: Layout, variants: list[str], out: Path, say: Say, run_id: int | None = None,
+    models: Sequence[str] = (),
+) -> Path:  # fmt: skip
+    """The report of one run (default: the newest that measured every variant); models: only their cases."""
     names = compare.variants_of(variants)  # the entries may be VARIANT:FORMAT
     with results.connect(layout.home / "results.sqlite") as con:
         if run_id is None:
@@ -167,19 +198,23 @@ def write(layout: Layout, variants: list[str], out: Path, say: Say, run_id: int 
             raise UserError(f"no stored run measured all of {', '.join(names)}; run `variant bench` first")
         run = dict(con.execute("SELECT * FROM runs WHERE id = ?", (run_id,)).fetchone())
         rows = results.rows(con, run_id, names, None)
+        keep = model_filter(models, [json.loads(r["params"]) for r in rows], [run_id])
+        rows = [r for r in rows if keep(json.loads(r["params"]))]
         suites = sorted({r["suite"] for r in rows})
         out.mkdir(parents=True, exist_ok=True)
         baseline = variants[0]
-        rendered = [_suite(con, s, rows, variants, baseline, run_id, out) for s in suites]
+        rendered = [_suite(con, s, rows, variants, baseline, run_id, out, keep=keep) for s in suites]
+    only = sorted({shown(p)["model"] for r in rows if "model" in (p := json.loads(r["params"]))})
     manifests = [m for v in names if (m := manifest_file.read(layout, v)) is not None]
     profiled = _profiles(run, layout.profiles(run_id), names, out)
     text = _template("report.md.j2").render(
         variants=variants, run=run, hardware=hardware(run), manifests=manifests, baseline=baseline,
-        suites=rendered, profiles=profiled,
+        suites=rendered, profiles=profiled, only=only if models else [],
     )  # fmt: skip
     report = out / "report.md"
     report.write_text(text)
-    say(f"report: {report} ({len(rendered)} suites, {len(rendered)} plots)")
+    plots = sum(1 for s in rendered if s["plot"])
+    say(f"report: {report} ({len(rendered)} suites, {plots} plots)")
     return report
 
 
@@ -218,28 +253,41 @@ def _suite(
     run_id: int,
     out: Path,
     name: str | None = None,
+    keep: Keep | None = None,
 ) -> dict[str, Any]:
-    """A suite's section (or a question's, named name): plot, table of medians, pairwise comparisons."""
-    groups = compare.grouped([r for r in rows if r["suite"] == suite], variants)
+    """A suite's section (or a question's, named name): plot, table of medians, pairwise comparisons.
+
+    rows are the run's (keep: --model's choice of cases, which the pairwise comparisons take too).
+    """
+    mine = [r for r in rows if r["suite"] == suite]
+    groups = compare.grouped(mine, variants)
+    skipped = compare.skips(mine)
     png = out / f"{name or suite}.png"
-    plot(png, f"{name} ({suite})" if name else suite, groups, variants)
+    if groups:  # a suite whose every case was skipped has no figure to plot
+        plot(png, f"{name} ({suite})" if name else suite, groups, variants, skipped)
     table = []
     for (_s, metric, unit, params, better), by_variant in sorted(groups.items()):
         cells = []
         for v in variants:
             vals = [x for x in by_variant.get(v, {}).values() if x is not None]
-            # no entry at all: the variant never ran the case (a format it cannot run)
-            cells.append(stats.summarize(vals).fmt() if vals else "timeout" if by_variant.get(v) else "-")
+            if vals:
+                cells.append(stats.summarize(vals).fmt())
+            elif _skipped(skipped, v, json.loads(params)):
+                cells.append("skipped")
+            else:  # figures without a value timed out; no entry at all: never ran (a format it cannot run)
+                cells.append("timeout" if by_variant.get(v) else "-")
         table.append(
             {"metric": metric, "unit": unit, "better": better, "case": _case(params), "cells": cells}
         )
     comparisons = []
     for other in variants[1:]:
         _, pairs = compare.pair_rows(con, baseline, other, suite, run_id)
+        pairs = [p for p in pairs if keep is None or keep(p.params)]
         comparisons.append(
             {"title": f"{other} vs {baseline}:", "table": compare.render(pairs, baseline, other, "md")}
         )
-    return {"name": suite, "plot": png.name, "rows": table, "comparisons": comparisons}
+    return {"name": suite, "plot": png.name if groups else None, "rows": table,
+            "skips": skip_notes(mine, variants), "comparisons": comparisons}  # fmt: skip
 
 
 def _answer(con: sqlite3.Connection, q: questions.Question, out: Path) -> dict[str, Any]:
