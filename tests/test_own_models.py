@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import shutil
 import struct
+import subprocess
 import time
 import tracemalloc
 from pathlib import Path
@@ -15,7 +16,9 @@ import numpy as np
 import pytest
 
 from builder.errors import SpecError, UserError
-from builder.models import header, own, types
+from builder.layout import Layout
+from builder.models import header, own, support, types
+from builder.models.installed import Installed
 
 # (name, elements, ggml type id, bytes in the file)
 Spec = tuple[str, int, int, int]
@@ -355,3 +358,101 @@ def test_a_path_holding_an_equals_sign_is_a_path(tmp_path: Path, monkeypatch: py
     assert (own.resolve("q=q4=2.gguf", none).label, own.resolve("q=q4=2.gguf", none).path) == ("q", model)
     with pytest.raises(UserError, match=r'"\./q5" is not a label'):  # no such file: still the label's error
         own.resolve("./q5=2.gguf", none)
+
+
+# --- support: which variant can run which model ---------------------------------------------------
+
+TMAC_H = UPSTREAM_H.replace("GGML_TYPE_MXFP4   = 39, // MXFP4 (1 block)", "GGML_TYPE_I4 = 39,")
+BITNET_H = UPSTREAM_H.replace("GGML_TYPE_MXFP4   = 39, // MXFP4 (1 block)", "GGML_TYPE_TL2 = 39,")
+IK_H = UPSTREAM_H.replace("GGML_TYPE_COUNT", "GGML_TYPE_IQ4_K = 139,\n    GGML_TYPE_COUNT")
+
+
+def _inst(name: str, source: str = "llama.cpp", manifest: dict[str, Any] | None = None) -> Installed:
+    given = {"source": {"name": source}} if manifest is None else manifest
+    return Installed(name, Path("/nowhere/bin"), given)
+
+
+def _model(tmp_path: Path, name: str, weight: Spec, arch: str = "llama") -> own.OwnModel:
+    path = tmp_path / f"{name}.gguf"
+    write_gguf(path, (weight, PLAIN[1]), arch=arch)
+    return own.load(name, path)
+
+
+def test_a_type_the_variants_source_does_not_define_is_its_reason_to_skip(tmp_path: Path) -> None:
+    upstream = types.parse_enum(UPSTREAM_H)
+    i4 = _model(tmp_path, "i4", ("w", 1024, 39, 640))
+    tl2 = _model(tmp_path, "tl2", ("w", 1280, 39, 288), arch="bitnet-b1.58")
+    iq4_k = _model(tmp_path, "iq4k", ("w", 1024, 139, 576))
+    mx = _model(tmp_path, "mx", ("w", 1024, 39, 544))
+    q8 = _model(tmp_path, "q8", PLAIN[0])
+    up = _inst("upstream-gcc")
+    assert support.why_not(i4, up, upstream) == "llama.cpp has no kernel for type i4"
+    assert support.why_not(tl2, up, upstream) == "llama.cpp has no kernel for type tl2"
+    assert support.why_not(iq4_k, up, upstream) == "llama.cpp has no kernel for type id 139"
+    assert support.why_not(mx, up, upstream) is None and support.why_not(q8, up, upstream) is None
+    # each fork runs its own type, and not another's under the same id
+    tmac, bitnet = _inst("tmac-clang", "llama.cpp-tmac"), _inst("bitnet-clang", "bitnet")
+    assert support.why_not(i4, tmac, types.parse_enum(TMAC_H)) is None
+    assert (
+        support.why_not(mx, tmac, types.parse_enum(TMAC_H)) == "llama.cpp-tmac has no kernel for type mxfp4"
+    )
+    assert support.why_not(tl2, bitnet, types.parse_enum(BITNET_H)) is None
+    assert support.why_not(iq4_k, _inst("ik-gcc", "ik_llama.cpp"), types.parse_enum(IK_H)) is None
+    # a source that cannot be read: no skip decided here, the run says so
+    assert support.why_not(i4, up, {}) is None
+    assert support.why_not(i4, _inst("x", manifest={}), upstream) == "x has no kernel for type i4"
+
+
+def _mirror(layout: Layout, source: str, files: dict[str, str], branch: str | None = None) -> str:
+    """A bare mirror of source holding one commit of files; returns the commit."""
+    work = layout.root / f"{source}-work"
+    work.mkdir(parents=True)
+    for rel, text in files.items():
+        (work / rel).parent.mkdir(parents=True, exist_ok=True)
+        (work / rel).write_text(text)
+
+    def git(*args: str, cwd: Path = work) -> str:
+        ident = ["-c", "user.name=t", "-c", "user.email=t@example.invalid"]
+        return subprocess.run(
+            ["git", *ident, *args], cwd=cwd, check=True, capture_output=True, text=True
+        ).stdout
+
+    git("init", "-q", "-b", "main")
+    git("add", "-A")
+    git("commit", "-q", "-m", "tree")
+    if branch:
+        git("branch", branch)
+    git("clone", "-q", "--bare", str(work), str(layout.mirror(source)), cwd=layout.root)
+    return git("rev-parse", "HEAD").strip()
+
+
+def test_known_types_reads_the_variants_ggml_h_from_its_mirror_at_the_built_commit(
+    tmp_path: Path, no_network_git: Path
+) -> None:
+    layout = Layout.at(tmp_path / "cat")
+    head = _mirror(layout, "llama.cpp", {support.GGML_H: UPSTREAM_H, "README.md": "x\n"})
+    manifest = {
+        "source": {"name": "llama.cpp", "head_commit": head},
+        "trees": [{"path": ".", "source": "llama.cpp"}],
+    }
+    up = _inst("upstream-gcc", manifest=manifest)
+    assert support.known_types(layout, up) == types.parse_enum(UPSTREAM_H) and 39 in types.parse_enum(
+        UPSTREAM_H
+    )
+    # BitNet: its own tree has no ggml; the nested llama.cpp's, at the variant's branch, decides
+    bitnet_head = _mirror(layout, "bitnet", {"README.md": "BitNet\n"})
+    _mirror(layout, "llama.cpp-bitnet", {support.GGML_H: BITNET_H}, branch="variant/bitnet-clang")
+    nested = {
+        "source": {"name": "bitnet", "head_commit": bitnet_head},
+        "trees": [
+            {"path": ".", "source": "bitnet"},
+            {"path": "3rdparty/llama.cpp", "source": "llama.cpp-bitnet"},
+        ],
+    }
+    assert support.known_types(layout, _inst("bitnet-clang", manifest=nested))[39] == "tl2"
+    # no mirror, no such commit, no trees: nothing known (why_not then decides nothing)
+    gone = {**manifest, "source": {"name": "llama.cpp", "head_commit": "0" * 40}}
+    assert support.known_types(layout, _inst("old", manifest=gone)) == {}
+    assert support.known_types(layout, _inst("x", manifest={"source": {"name": "x"}})) == {}
+    elsewhere = Layout.at(tmp_path / "other")
+    assert support.known_types(elsewhere, up) == {}

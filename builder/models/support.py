@@ -57,7 +57,8 @@ def why_not(model: OwnModel, inst: Installed, known: dict[int, str]) -> str | No
         theirs = known.get(type_id)
         # a name this tool resolved must match; an id only a fork defines (ik's 139) is taken on trust
         if theirs is None or (not name.startswith("type") and theirs != name):
-            lacking.append(name)
+            # own.py names an id no table here knows "type139": said by its number, not "type type139"
+            lacking.append(f"id {type_id}" if name.startswith("type") else name)
     if not lacking:
         return None
     return f"{source} has no kernel for type {', '.join(lacking)}"
