@@ -364,7 +364,9 @@ def test_a_path_holding_an_equals_sign_is_a_path(tmp_path: Path, monkeypatch: py
 
 TMAC_H = UPSTREAM_H.replace("GGML_TYPE_MXFP4   = 39, // MXFP4 (1 block)", "GGML_TYPE_I4 = 39,")
 BITNET_H = UPSTREAM_H.replace("GGML_TYPE_MXFP4   = 39, // MXFP4 (1 block)", "GGML_TYPE_TL2 = 39,")
-IK_H = UPSTREAM_H.replace("GGML_TYPE_COUNT", "GGML_TYPE_IQ4_K = 139,\n    GGML_TYPE_COUNT")
+IK_H = UPSTREAM_H.replace(
+    "GGML_TYPE_COUNT", "GGML_TYPE_Q1_0_G128 = 41,\n    GGML_TYPE_IQ4_K = 139,\n    GGML_TYPE_COUNT"
+)
 
 
 def _inst(name: str, source: str = "llama.cpp", manifest: dict[str, Any] | None = None) -> Installed:
@@ -401,6 +403,20 @@ def test_a_type_the_variants_source_does_not_define_is_its_reason_to_skip(tmp_pa
     # a source that cannot be read: no skip decided here, the run says so
     assert support.why_not(i4, up, {}) is None
     assert support.why_not(i4, _inst("x", manifest={}), upstream) == "x has no kernel for type i4"
+
+
+def test_one_layout_under_two_names_is_one_type(tmp_path: Path) -> None:
+    # upstream's q1_0 and ik_llama.cpp's q1_0_g128: id 41, a half and 16 bytes for 128 weights
+    ik = types.parse_enum(IK_H)
+    assert ik[41] == "q1_0" and ik[139] == "iq4_k"
+    bonsai = _model(tmp_path, "bonsai", ("w", 1024, 41, 144))
+    assert bonsai.main_type == "q1_0"
+    assert support.why_not(bonsai, _inst("ik-gcc", "ik_llama.cpp"), ik) is None
+    tmac = _inst("tmac-clang", "llama.cpp-tmac")
+    assert (
+        support.why_not(bonsai, tmac, types.parse_enum(TMAC_H))
+        == "llama.cpp-tmac has no kernel for type q1_0"
+    )
 
 
 def _mirror(layout: Layout, source: str, files: dict[str, str], branch: str | None = None) -> str:

@@ -60,17 +60,23 @@ def name_of(type_id: int, bits: float, arch: str) -> str:
     return min(fitting, key=lambda o: abs(o[1] - bits))[0]
 
 
+# One layout under two names: ik_llama.cpp's q1_0_g128 (id 41) is upstream's q1_0, block for block.
+ALIASES = {"q1_0_g128": "q1_0"}
+
 ENUM = re.compile(r"enum\s+ggml_type\s*\{(.*?)\}", re.S)
 MEMBER = re.compile(r"^\s*GGML_TYPE_([A-Z0-9_]+)\s*=\s*(\d+)", re.M)
 
 
 def parse_enum(ggml_h: str) -> dict[int, str]:
-    """id -> lower-case name in the `enum ggml_type` of a code base's ggml.h (commented-out ones are gone)."""
+    """id -> lower-case name in the `enum ggml_type` of a code base's ggml.h (commented-out ones are gone).
+
+    A name ALIASES knows is given as the name the file's types are resolved to.
+    """
     found = ENUM.search(ggml_h)
     if not found:
         return {}
     body = re.sub(r"//[^\n]*", "", found[1])
-    return {int(i): n.lower() for n, i in MEMBER.findall(body) if n != "COUNT"}
+    return {int(i): ALIASES.get(n.lower(), n.lower()) for n, i in MEMBER.findall(body) if n != "COUNT"}
 
 
 def resolve_names(
