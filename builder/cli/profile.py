@@ -14,6 +14,7 @@ from ..errors import UserError
 from ..profile import groups, session, write
 from ..profile.record import MAIN
 from . import app
+from .bench import own_models
 
 
 @app.cli.command()
@@ -40,6 +41,12 @@ from . import app
 )
 @click.option("--type", "type_", default="q8_0", show_default=True, help="The e2e suite's weight type.")
 @click.option(
+    "--model",
+    "model_ref",
+    metavar="[LABEL=]PATH|LABEL",
+    help="e2e, load and faults: profile on this GGUF model instead of the generated one (see bench --model).",
+)
+@click.option(
     "--timeout", type=click.FloatRange(min=1), default=300.0, show_default=True, help="Seconds per program."
 )
 @click.option("--out", type=click.Path(file_okay=False), help="Also copy the files here (not the raw data).")
@@ -49,7 +56,8 @@ from . import app
 @click.pass_context
 def profile(
     ctx: click.Context, names: tuple[str, ...], baseline: str | None, tool: str | None, suite: str,
-    case_words: str, threads: int, type_: str, timeout: float, out: str | None, as_json: bool,
+    case_words: str, threads: int, type_: str, model_ref: str | None, timeout: float, out: str | None,
+    as_json: bool,
 ) -> None:  # fmt: skip
     """Profile one bench case of each variant: flame graphs, top functions, time per group.
 
@@ -65,7 +73,7 @@ def profile(
     done = session.run(
         layout, order, vs=baseline is not None, tool=tool, suite=suite, wanted=tuple(case_words.split()),
         threads=threads, type_=type_, timeout=timeout, out=Path(out).resolve() if out else None,
-        command=command, say=app.say,
+        command=command, say=app.say, own=own_models(layout, (model_ref,))[0] if model_ref else None,
     )  # fmt: skip
     if as_json:
         app.emit_json(

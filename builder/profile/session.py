@@ -23,7 +23,9 @@ from ..bench.runner import why_not
 from ..bench.suites import SUITES
 from ..errors import UserError
 from ..layout import Layout
+from ..models import support
 from ..models.installed import Installed, held_all
+from ..models.own import OwnModel
 from ..results.report import RAW_PROFILE
 from ..store import results
 from ..store.results import Measurement
@@ -126,6 +128,7 @@ def _writable(out: Path) -> Path:
 def run(
     layout: Layout, names: list[str], *, vs: bool, tool: str | None, suite: str, wanted: tuple[str, ...],
     threads: int, type_: str, timeout: float, out: Path | None, command: str, say: Say,
+    own: OwnModel | None = None,
 ) -> ProfileRun:  # fmt: skip
     """Profile each of names (vs: two, the baseline first, and compare them) and store the run.
 
@@ -144,6 +147,8 @@ def run(
             if why := why_not(suite, [inst]):
                 raise UserError(f"{inst.name}: suite {suite} cannot run: {why}")
             tools.append(tool_for(str(inst.manifest.get("instrument", "none")), tool, inst.name))
+            if own and (why := support.why_not(own, inst, support.known_types(layout, inst))):
+                raise UserError(f"{inst.name} cannot run {own.label}: {why}")
         if vs and tools[0] != tools[1]:
             raise UserError(
                 f"--vs compares profiles of one tool: {names[1]} is profiled with {tools[1]}, "
@@ -151,7 +156,8 @@ def run(
             )
 
         def case_of(ctx: Context) -> Case:
-            return pick(SUITES[suite].make(dataclasses.replace(ctx, types=(type_,))), wanted)
+            chosen = dataclasses.replace(ctx, types=(type_,), own=(own,) if own else ())
+            return pick(SUITES[suite].make(chosen), wanted)
 
         root = layout.profiles()
         root.mkdir(parents=True, exist_ok=True)
