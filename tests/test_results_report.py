@@ -345,7 +345,7 @@ def test_report_names_a_users_model_shows_skips_and_the_runs_hardware(tmp_path: 
     comparison = _tables(text)[-1]
     assert [row[2] for row in comparison[1:]] == [f"model={ABOUT1} threads=1", f"model={ABOUT1} threads=2",
                                                  f"model={ABOUT2} threads=2", "model=wide threads=2",
-                                                 "model=r3"]  # fmt: skip
+                                                 f"model={ABOUT3}"]  # fmt: skip
     assert comparison[1][3:5] == ["11 [10, 12]", "skipped"]
     assert "0123456789abcdef" not in text and "00000000ffffffff" not in text  # never the identity
     # a run without a record shows none (and the report still has its host table)

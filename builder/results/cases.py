@@ -15,7 +15,7 @@ from collections.abc import Callable, Collection, Iterable, Sequence
 from typing import Any
 
 from ..errors import UserError
-from . import compare
+from . import compare, skips
 
 Keep = Callable[[dict[str, Any]], bool]  # a case's params -> whether it is shown
 ID_PREFIX = re.compile(r"[0-9a-f]{6,}")  # fewer hex digits than 6 would name a label by accident
@@ -70,12 +70,12 @@ def _models(cases: list[dict[str, Any]]) -> str:
 def skip_notes(rows: list[sqlite3.Row], variants: list[str]) -> list[str]:
     """Why a report's cells say "skipped": once per variant (of the entries) and model, whatever the cases.
 
-    The model by label and what it is; rows are measurements (compare.skips reads their SKIPPED notes).
+    The model by label and what it is; rows are measurements (skips.skips reads their SKIPPED notes).
     """
     names = compare.variants_of(variants)
     models = {str(p.get("model_id")): _model(p) for p in (json.loads(r["params"]) for r in rows)}
     found = [
-        (names.index(v), models[mid], v, why) for (v, mid), why in compare.skips(rows).items() if v in names
+        (names.index(v), models[mid], v, why) for (v, mid), why in skips.skips(rows).items() if v in names
     ]
     return [f"{v} skipped {model}: {why}" for _, model, v, why in sorted(found)]
 

@@ -16,6 +16,7 @@ from ..bench import stats
 from ..bench.stats import Comparison, Summary
 from ..errors import UserError
 from ..store import results
+from . import skips
 
 
 @dataclass(frozen=True)
@@ -37,7 +38,7 @@ class Row:
     def cells(self) -> tuple[str, str]:
         """Baseline and candidate as table cells: a side without figures timed out, or never ran the case."""
         absent = "-" if self.verdict.startswith("only ") else "timeout"
-        if SKIPPED.strip() in self.verdict:
+        if skips.SKIPPED.strip() in self.verdict:
             absent = "skipped"
         base, cand = self.baseline, self.candidate
         return (base.fmt() if base else absent, cand.fmt() if cand else absent)
@@ -74,9 +75,6 @@ def variants_of(entries: list[str]) -> list[str]:
     return list(dict.fromkeys(entry(e)[0] for e in entries))
 
 
-SKIPPED = "skipped: "  # the note of a cell that never ran: the variant cannot run the model (support.py)
-
-
 def _key(params: dict[str, Any], labels: dict[str, str]) -> dict[str, Any]:
     """A user's model is joined by its identity, not its label: runs from two catalogues line up.
 
@@ -93,13 +91,13 @@ def grouped(
 ) -> dict[tuple[str, str, str, str, str], dict[str, Series]]:
     """(suite, metric, unit, params, better) -> variant (or entry) -> rep -> value.
 
-    Skipped cells (SKIPPED notes) hold no figure and are left out: skips() reads them.
+    Skipped cells (skips.SKIPPED notes) hold no figure and are left out: skips.py reads them.
     """
     out: dict[tuple[str, str, str, str, str], dict[str, Series]] = defaultdict(lambda: defaultdict(dict))
     wanted = [(e, *entry(e)) for e in entries] if entries else None
     labels: dict[str, str] = {}
     for r in rows:
-        if r["value"] is None and str(r["note"]).startswith(SKIPPED):
+        if skips.skipped(r):
             continue
         params = _key(json.loads(r["params"]), labels)
         if wanted is None:
@@ -118,15 +116,6 @@ def grouped(
     if wanted is not None:
         _check_entries(rows, out, wanted)
     return out
-
-
-def skips(rows: list[sqlite3.Row]) -> dict[tuple[str, str], str]:
-    """(variant, model identity) -> why the variant did not run that model."""
-    return {
-        (r["variant"], str(json.loads(r["params"]).get("model_id"))): str(r["note"])[len(SKIPPED) :]
-        for r in rows
-        if r["value"] is None and str(r["note"]).startswith(SKIPPED)
-    }
 
 
 def _check_entries(
@@ -178,7 +167,10 @@ def pair_rows(
             only = _summary([v for v in ran.values() if v is not None])
             row = Row(s, metric, unit, json.loads(params), better, only if ran is a else None,
                       only if ran is b else None, None, f"only {who} runs it")  # fmt: skip
-            out.append(_skipped(row, baseline if ran is b else candidate, skips(rows)))
+            absent = entry(baseline if ran is b else candidate)[0]
+            if why := skips.skips(rows).get((absent, str(row.params.get("model_id")))):
+                row = dataclasses.replace(row, verdict=f"{absent} skipped: {why}")
+            out.append(row)
             continue
         reps = sorted(set(a) & set(b))
         both = [(x, y) for r in reps if (x := a[r]) is not None and (y := b[r]) is not None]
@@ -195,39 +187,10 @@ def pair_rows(
         else:
             verdict = "both timed out"
         out.append(Row(s, metric, unit, json.loads(params), better, sa, sb, cmp_, verdict))
-    out += _both_skipped(rows, out, variants_of([baseline, candidate]))
-    return run_id if run_id is not None else next(r for r in runs if r is not None), out
-
-
-def _skipped(row: Row, absent: str, skipped: dict[tuple[str, str], str]) -> Row:
-    """An "only X runs it" row whose other side was skipped says why."""
-    why = skipped.get((entry(absent)[0], str(row.params.get("model_id"))))
-    return row if why is None else dataclasses.replace(row, verdict=f"{entry(absent)[0]} skipped: {why}")
-
-
-def _both_skipped(rows: list[sqlite3.Row], out: list[Row], variants: list[str]) -> list[Row]:
-    """One row per suite and model that no variant of the pair ran, with each one's reason."""
     measured = {(r.suite, str(r.params.get("model_id"))) for r in out}
-    why: dict[tuple[str, str, str], dict[str, str]] = defaultdict(dict)
-    for r in rows:
-        if r["value"] is None and str(r["note"]).startswith(SKIPPED) and r["variant"] in variants:
-            p = json.loads(r["params"])
-            why[(r["suite"], str(p.get("model_id")), str(p.get("model")))][r["variant"]] = r["note"]
-    return [
-        Row(
-            s,
-            "-",
-            "",
-            {"model": label, "model_id": mid},
-            "higher",
-            None,
-            None,
-            None,
-            "; ".join(f"{v} {note}" for v, note in by.items()),
-        )
-        for (s, mid, label), by in sorted(why.items())
-        if (s, mid) not in measured
-    ]
+    for s, model, why in skips.unrun(rows, measured, variants_of([baseline, candidate])):
+        out.append(Row(s, "-", "", model, "higher", None, None, None, why))
+    return run_id if run_id is not None else next(r for r in runs if r is not None), out
 
 
 def single_rows(con: sqlite3.Connection, name: str, run_id: int) -> list[Row]:
@@ -283,7 +246,9 @@ def render(rows: list[Row], baseline: str, candidate: str, fmt: str) -> str:
         base, cand = r.cells()
         ratio = r.comparison.speedup.fmt() if r.comparison else "-"
         metric = f"{r.metric} ({r.unit}, {r.better} is better)"
-        lines.append(f"| {r.suite} | {metric} | {r.case} | {base} | {cand} | {ratio} | {r.verdict} |")
+        # a user's model's description comes from its file: no | or line break of its own ends the row
+        case, verdict = (t.replace("|", "\\|").replace("\n", " ") for t in (r.case, r.verdict))
+        lines.append(f"| {r.suite} | {metric} | {case} | {base} | {cand} | {ratio} | {verdict} |")
     return "\n".join(lines)
 
 

@@ -17,7 +17,7 @@ from ..layout import Layout
 from ..publish import manifest as manifest_file
 from ..store import results
 from ..tomlfile import suggest
-from . import compare, questions
+from . import compare, questions, skips
 from .cases import Keep, model_filter, shown, skip_notes
 from .hardware import hardware_lines
 
@@ -74,7 +74,7 @@ def _labels(params: list[dict[str, Any]]) -> list[str]:
     return [" ".join(f"{k}={p.get(k)}" for k in keys) or "all" for p in params]
 
 
-Skipped = Collection[tuple[str, str]]  # (variant, model identity): compare.skips' keys
+Skipped = Collection[tuple[str, str]]  # (variant, model identity): skips.skips' keys
 
 
 def _skipped(skipped: Skipped, variant: str, params: dict[str, Any]) -> bool:
@@ -261,7 +261,7 @@ def _suite(
     """
     mine = [r for r in rows if r["suite"] == suite]
     groups = compare.grouped(mine, variants)
-    skipped = compare.skips(mine)
+    skipped = skips.skips(mine)
     png = out / f"{name or suite}.png"
     if groups:  # a suite whose every case was skipped has no figure to plot
         plot(png, f"{name} ({suite})" if name else suite, groups, variants, skipped)
