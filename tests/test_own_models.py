@@ -15,6 +15,7 @@ import gguf
 import numpy as np
 import pytest
 
+from builder import scratch
 from builder.errors import SpecError, UserError
 from builder.layout import Layout
 from builder.models import header, own, support, types
@@ -472,3 +473,27 @@ def test_known_types_reads_the_variants_ggml_h_from_its_mirror_at_the_built_comm
     assert support.known_types(layout, _inst("x", manifest={"source": {"name": "x"}})) == {}
     elsewhere = Layout.at(tmp_path / "other")
     assert support.known_types(elsewhere, up) == {}
+
+
+# --- scratch: a split model's parts linked together ----------------------------------------------
+
+
+def test_a_split_model_in_an_odd_folder_gets_every_part_linked_under_one_prefix(tmp_path: Path) -> None:
+    folder = tmp_path / "new user ü" / "modèles, v2"
+    folder.mkdir(parents=True)
+    three = (*PLAIN, ("blk.0.ffn_down.weight", 1024, 8, 1088))
+    parts = write_gguf(folder / "Llama 3 ü.gguf", three, split_max_tensors=1)
+    other = write_gguf(folder / "other.gguf", PLAIN, split_max_tensors=1)  # another model beside it
+    link = scratch.takeable(parts[1])
+    assert scratch.plain(str(link)) and link.name.endswith("-00002-of-00003.gguf")
+    assert link.resolve() == parts[1].resolve()
+    # llama.cpp opens the others by the given part's name: its prefix, then -%05d-of-%05d.gguf
+    prefix = link.name.removesuffix("-00002-of-00003.gguf")
+    siblings = [link.with_name(f"{prefix}-{i:05d}-of-00003.gguf") for i in (1, 2, 3)]
+    assert [s.resolve() for s in siblings] == [p.resolve() for p in parts]
+    assert {p.name for p in link.parent.iterdir() if p.name.startswith(prefix)} == {s.name for s in siblings}
+    # any part gives the same links; the other model's parts get their own prefix
+    assert [scratch.takeable(p) for p in parts] == siblings
+    assert not scratch.takeable(other[0]).name.startswith(prefix)
+    assert scratch.takeable(other[0]).resolve() == other[0].resolve()
+    assert own.load("l3", siblings[0]).parts == tuple(siblings)  # a reader of the link finds every part
