@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from builder.bench import case, loading
+from builder.bench import case, loading, profiles
 from builder.bench.profiles import Profile
 from builder.errors import UserError
 from builder.host import topology
@@ -71,25 +71,20 @@ def test_the_default_timeout_scales_with_a_users_model_and_a_given_one_does_not(
     small = case.Target(Path("/m/s.gguf"), {"model": "s"}, GIB // 2, _own("s", GIB // 2))
     generated = case.Target(Path("/m/wide.gguf"), {"model": "wide"}, 10 * GIB)
     ctx = _ctx(tmp_path)
-    assert ctx.profile.timeout == case.DEFAULT_TIMEOUT
+    assert ctx.profile.timeout == 120.0
     assert ctx.timeout(big) == 60 + 30 * 10  # 60 s and 30 s per GiB
-    assert ctx.timeout(small) == case.DEFAULT_TIMEOUT  # never below the default
-    assert ctx.timeout(generated) == ctx.timeout(None) == case.DEFAULT_TIMEOUT
-    given = _ctx(tmp_path, profile=Profile(timeout=45.0))
+    assert ctx.timeout(small) == 120.0  # never below the default
+    assert ctx.timeout(generated) == ctx.timeout(None) == 120.0
+    given = _ctx(tmp_path, profile=Profile(timeout=45.0, timeout_given=True))
     assert given.timeout(big) == 45.0
     t = case.timeout("load", "load_ms", "ms", {}, ctx, "lower", big)
     assert t.value is None and t.note == "timeout after 360 s"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="case.py Context.timeout: a timeout given as 120 s (--timeout 120 or a profile's timeout = 120) "
-    "equals DEFAULT_TIMEOUT and is scaled like no timeout given; Profile.timeout cannot say it was given",
-)
 def test_a_timeout_given_as_the_default_value_is_not_scaled(tmp_path: Path) -> None:
     big = case.Target(Path("/m/big.gguf"), {"model": "big"}, 10 * GIB, _own("big", 10 * GIB))
     # what cli/bench.py does with --timeout 120
-    ctx = _ctx(tmp_path, profile=dataclasses.replace(Profile(), timeout=120.0))
+    ctx = _ctx(tmp_path, profile=dataclasses.replace(Profile(), timeout=120.0, timeout_given=True))
     assert ctx.timeout(big) == 120.0
 
 
@@ -204,12 +199,6 @@ def test_one_model_under_two_labels_in_two_runs_joins_by_identity(tmp_path: Path
     assert same[0].verdict == "within noise"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="compare.pair_rows: the rows of a model no side ran (_both_skipped, skips.unrun) are keyed by "
-    "(suite, model_id, label): one model under two labels in two runs (VARIANT@RUN entries) gives two "
-    "rows, and their reasons are keyed by variant name, so they cannot say which run's entry skipped",
-)
 def test_a_model_both_runs_skip_under_two_labels_is_one_row(tmp_path: Path) -> None:
     db = tmp_path / "results.sqlite"
     mid, why = "d" * 16, "llama.cpp has no kernel for type i4"
@@ -239,3 +228,10 @@ def test_case_text_names_a_users_model_by_label_and_description_not_identity() -
     rows = [compare.Row("load", "load_ms", "ms", params, "lower", None, None, None, "both timed out")]
     assert "e" * 16 not in compare.render(rows, "a", "b", "md")
     assert json.loads(compare.render(rows, "a", "b", "json"))[0]["params"]["model_id"] == "e" * 16
+
+
+def test_a_profiles_own_timeout_counts_as_given_and_its_absence_does_not(tmp_path: Path) -> None:
+    (tmp_path / "profiles.toml").write_text('[slow]\ntimeout = 120\n[plain]\ndescription = "no timeout"\n')
+    assert profiles.load(tmp_path, "slow").timeout_given
+    assert not profiles.load(tmp_path, "plain").timeout_given
+    assert not profiles.load(tmp_path, "default").timeout_given

@@ -20,7 +20,6 @@ from .profiles import Profile
 
 DEFAULT_LOAD_MODES = ("default",)
 Say = Callable[[str], None]
-DEFAULT_TIMEOUT = 120.0  # the profile's when neither it nor --timeout gives one: scaled for a user's model
 SECONDS_PER_GIB = 30.0  # a big model's time to stream from disk and run a case, generously
 
 
@@ -75,7 +74,7 @@ class Context:
     def timeout(self, target: Target | None) -> float:
         """The profile's timeout; unless one was given, a user's model gets time to match its size."""
         base = self.profile.timeout
-        if target is None or target.own is None or base != DEFAULT_TIMEOUT:
+        if target is None or target.own is None or self.profile.timeout_given:
             return base
         return max(base, 60.0 + SECONDS_PER_GIB * target.size / 2**30)
 

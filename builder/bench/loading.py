@@ -71,8 +71,8 @@ def model_params(target: Target, mode: str) -> dict[str, Any]:
     return {**target.params, "size_mib": target.size >> 20, "load_mode": mode}
 
 
-# Load modes that read the weights into the process's own memory (no mmap): all of it must fit.
-RESIDENT = ("none", "dio", "uring")
+# Load modes that hold all the weights in memory (read into the process, or mmap'd and locked).
+RESIDENT = ("none", "dio", "uring", "mlock", "mmap+mlock")
 HEADROOM = 0.9  # of MemAvailable: the KV cache, compute buffers and the page cache need the rest
 
 

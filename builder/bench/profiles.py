@@ -38,6 +38,7 @@ class Profile:
     env: tuple[tuple[str, str], ...] = field(default=())
     load_cpus: str | None = None  # run a CPU-bound hog pinned here during every measurement
     timeout: float = 120.0  # per benchmark process
+    timeout_given: bool = False  # by the profile or --timeout: then not scaled to a user's model's size
     profiler: tuple[str, ...] = ()  # `variant profile`: perf or uftrace record ... -- in front of the program
     numa: str | None = None  # llama.cpp's --numa, passed by the suites through numa_args()
     interleave: bool = False  # numactl --interleave=all: pages spread over every node
@@ -99,6 +100,7 @@ def load(root: Path, name: str) -> Profile:
         env=tuple(sorted(env.items())),
         load_cpus=tf.get_str(path, entry, "load-cpus", p),
         timeout=float(timeout),
+        timeout_given="timeout" in entry,
         numa=tf.get_enum(path, entry, "numa", NUMA, p),
         interleave=bool(tf.get_bool(path, entry, "interleave", p)),
     )

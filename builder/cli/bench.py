@@ -155,7 +155,7 @@ def bench(
     layout = app.layout(ctx)
     prof = profiles.load(layout.root, profile_name)
     if timeout is not None:
-        prof = dataclasses.replace(prof, timeout=timeout)
+        prof = dataclasses.replace(prof, timeout=timeout, timeout_given=True)
     if env:
         merged = {**dict(prof.env), **environment.parse(env)}
         prof = dataclasses.replace(prof, env=tuple(sorted(merged.items())))

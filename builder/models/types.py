@@ -35,6 +35,7 @@ CONTESTED: dict[int, tuple[tuple[str, float, str | None], ...]] = {
     39: (("mxfp4", 4.25, None), ("tl2", 1.7, "bitnet"), ("i4", 5.0, None)),
     40: (("nvfp4", 4.5, None),),
     41: (("q1_0", 1.125, None),),
+    42: (("q2_0", 2.125, None),),
 }
 
 

@@ -95,7 +95,9 @@ def record_one(
 ) -> Profiled:  # fmt: skip
     rec = Recorder(tool, folder)
     folder.mkdir(parents=True, exist_ok=True)
-    run_profile = RunProfile(name=f"profile-{tool}", timeout=timeout, profiler=rec.prefix())
+    run_profile = RunProfile(
+        name=f"profile-{tool}", timeout=timeout, timeout_given=True, profiler=rec.prefix()
+    )
     case = case_of(Context(layout, run_profile, (threads,), say, insts=(inst,)))
     say(f"{inst.name}: {case.label} under {tool}")
     measured = case.run(inst)

@@ -35,18 +35,21 @@ def unrun(
 
     measured: the (suite, model identity) pairs that have figures.
     """
-    why: dict[tuple[str, str, str, str], dict[str, str]] = defaultdict(dict)
+    # by identity: one model under two labels (two runs, two catalogues) is one row, named by the first
+    why: dict[tuple[str, str], dict[str, str]] = defaultdict(dict)
+    named: dict[str, tuple[str, str]] = {}
     for r in rows:
         if skipped(r) and r["variant"] in variants:
             p = json.loads(r["params"])
-            key = (r["suite"], str(p.get("model_id")), str(p.get("model")), str(p.get("model_about")))
-            why[key][r["variant"]] = r["note"]
+            mid = str(p.get("model_id"))
+            named.setdefault(mid, (str(p.get("model")), str(p.get("model_about"))))
+            why[(r["suite"], mid)][r["variant"]] = r["note"]
     return [
         (
             s,
-            {"model": label, "model_id": mid, "model_about": about},
+            {"model": named[mid][0], "model_id": mid, "model_about": named[mid][1]},
             "; ".join(f"{v} {n}" for v, n in by.items()),
         )
-        for (s, mid, label, about), by in sorted(why.items())
+        for (s, mid), by in sorted(why.items())
         if (s, mid) not in measured
     ]
