@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import re
 import shlex
 import shutil
 import socket
@@ -17,6 +18,19 @@ from . import fakes
 from .tools import need
 
 REPO = Path(__file__).resolve().parent.parent
+SHIPPED_TARGETS = re.compile(r"^targets\s*=\s*\[[^\]]*\]\s*\n", re.M)
+
+
+def shipped_variant(name: str, extra: str = "") -> str:
+    """A shipped variant's spec with extra keys; a targets line in extra replaces the shipped one.
+
+    The slow tests build only the targets they need; a key given twice is a TOML error.
+    """
+    path = REPO / "variants" / f"{name}.toml"
+    text = path.read_text() if path.is_file() else ""
+    if SHIPPED_TARGETS.search(extra):
+        text = SHIPPED_TARGETS.sub("", text)
+    return text + extra
 
 
 @dataclass(frozen=True)

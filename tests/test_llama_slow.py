@@ -22,7 +22,7 @@ from builder.run import Measured
 from builder.smoke import smoke as smoke_mod
 from builder.verify import elf
 
-from .conftest import REPO
+from .conftest import REPO, shipped_variant
 
 pytestmark = pytest.mark.slow
 # Frame pointers on the module's gcc builds (instrument = "perf": two flags, no other change), so the
@@ -36,12 +36,7 @@ class Cat:
         self.root = root
 
     def variant(self, name: str, extra: str = "") -> None:
-        shipped = (
-            (REPO / "variants" / f"{name}.toml").read_text()
-            if (REPO / "variants" / f"{name}.toml").is_file()
-            else ""
-        )
-        (self.root / "variants" / f"{name}.toml").write_text(shipped + extra)
+        (self.root / "variants" / f"{name}.toml").write_text(shipped_variant(name, extra))
 
     def write(self, name: str, text: str) -> None:
         (self.root / "variants" / f"{name}.toml").write_text(text)
@@ -434,3 +429,62 @@ def test_profile_a_real_build_against_another_and_find_the_run_in_the_report(
     assert "## profile" in text and "## Profiles (`variant profile`)" in text
     assert "a larger share in futex-gcc than in openmp-off-gcc" in text
     assert (report / "profiles" / "futex-gcc" / "flame.svg").is_file()
+
+
+def test_a_model_the_generator_cannot_write_quantized_split_and_benched_as_one(
+    llama: Cat, tmp_path: Path
+) -> None:
+    """A user's own model: quantized to Q4_K_M and split by upstream's tools (variant run), benched by path.
+
+    The tools' build shares the module's objects through ccache (the same flags): only their own
+    sources compile.
+    """
+    llama.write(
+        "tools-gcc",
+        'toolchain = "gcc"\ntargets = ["llama-quantize", "llama-gguf-split", "llama-bench", "llama-simple"]\n'
+        + FP,
+    )
+    llama.build("tools-gcc")
+    tiny = Path(llama.variant_cli("model", "make").stdout.strip())
+    folder = tmp_path / "my models ü"
+    folder.mkdir()
+    q4 = folder / "tiny q4km.gguf"
+    llama.variant_cli("run", "tools-gcc", "llama-quantize", str(tiny), str(q4), "Q4_K_M")
+    split = llama.variant_cli(
+        "run",
+        "tools-gcc",
+        "llama-gguf-split",
+        "--split",
+        "--split-max-tensors",
+        "8",
+        str(q4),
+        str(folder / "part"),
+    )
+    parts = sorted(folder.glob("part-*-of-*.gguf"))
+    assert len(parts) >= 2, split.stdout
+    moved = tmp_path / "elsewhere"
+    moved.mkdir()
+    for p in parts:  # the same model renamed and moved keeps its identity
+        shutil.copy(p, moved / p.name.replace("part", "renamed"))
+
+    def bench(ref: str) -> list[dict[str, Any]]:
+        out = llama.variant_cli(
+            "bench", "tools-gcc", "--model", ref, "--suite", "e2e", "--threads", "1", "--reps", "1",
+            "--format", "json",
+        )  # fmt: skip
+        rows: list[dict[str, Any]] = json.loads(out.stdout)
+        return rows
+
+    rows = bench(f"mine={parts[1]}")  # any part names the whole model
+    assert {r["metric"] for r in rows} == {"pp_tps", "tg_tps", "cpu_s_per_token"}
+    params = rows[0]["params"]
+    assert params["model"] == "mine" and f"{len(parts)} parts" in params["model_about"]
+    assert " q4_k" in params["model_about"] and str(folder) not in json.dumps(rows)
+    assert all(r["candidate"]["median"] > 0 for r in rows)
+    again = bench(str(moved / parts[0].name.replace("part", "renamed")))
+    assert {r["params"]["model_id"] for r in again} == {params["model_id"]}
+
+    smoke = json.loads(
+        llama.variant_cli("smoke", "tools-gcc", "--model", f"mine={parts[0]}", "--json").stdout
+    )
+    assert any(c["binary"] == "llama-simple" and c["ok"] and "[mine]" in c["detail"] for c in smoke), smoke

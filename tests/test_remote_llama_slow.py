@@ -17,7 +17,7 @@ import pytest
 
 from builder.ccache import ccache as remote
 
-from .conftest import REPO, Redis, ccache_counters
+from .conftest import REPO, Redis, ccache_counters, shipped_variant
 
 pytestmark = pytest.mark.slow
 VARIANT = 'targets = ["test-barrier"]\n'
@@ -27,9 +27,7 @@ def _catalogue(root: Path, url: str) -> Path:
     (root / "variants").mkdir(parents=True)
     shutil.copytree(REPO / "toolchains", root / "toolchains")
     shutil.copy(REPO / "sources.toml", root / "sources.toml")
-    (root / "variants" / "upstream-gcc.toml").write_text(
-        (REPO / "variants" / "upstream-gcc.toml").read_text() + VARIANT
-    )
+    (root / "variants" / "upstream-gcc.toml").write_text(shipped_variant("upstream-gcc", VARIANT))
     (root / "catalogue.toml").write_text(f'[ccache]\nremote = "{url}"\n')
     return root
 
