@@ -108,6 +108,12 @@ TOOLS = (
     ),
     Tool("fio", "disk bandwidth reference (load bench)", ("fio",), install="apt-get install -y fio"),
     Tool(
+        "numactl",
+        "NUMA memory policy (profiles.toml interleave = true)",
+        ("numactl",),
+        install="apt-get install -y numactl",
+    ),
+    Tool(
         "clang-format",
         "formatting of the lines a patch adds (variant patch check)",
         ("clang-format-19",),
