@@ -235,3 +235,24 @@ def test_a_profiles_own_timeout_counts_as_given_and_its_absence_does_not(tmp_pat
     assert profiles.load(tmp_path, "slow").timeout_given
     assert not profiles.load(tmp_path, "plain").timeout_given
     assert not profiles.load(tmp_path, "default").timeout_given
+
+
+def test_drop_caches_empties_the_page_cache_instead_of_each_files_pages_and_needs_root(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    knob = tmp_path / "drop_caches"
+    knob.write_text("")
+    monkeypatch.setattr(loading, "DROP_CACHES", knob)
+    evicted: list[Path] = []
+    monkeypatch.setattr(loading, "evict", evicted.append)
+    target = case.Target(tmp_path / "m.gguf", {"model": "m"}, GIB)
+    loading.evict_all(_ctx(tmp_path), target)
+    assert evicted == [tmp_path / "m.gguf"] and knob.read_text() == ""  # per file, by default
+    dropping = _ctx(tmp_path, drop_caches=True)
+    loading.check_drop_caches(dropping)
+    loading.evict_all(dropping, target)
+    assert knob.read_text() == "3\n" and evicted == [tmp_path / "m.gguf"]
+    monkeypatch.setattr(loading, "DROP_CACHES", tmp_path / "absent" / "drop_caches")
+    with pytest.raises(UserError, match=r"--drop-caches: .* not writable here"):
+        loading.check_drop_caches(dropping)
+    loading.check_drop_caches(_ctx(tmp_path))  # not asked for: never checked

@@ -55,6 +55,7 @@ class Context:
     skips: tuple[tuple[str, str, str], ...] = ()  # (variant, model identity, why it cannot run it)
     numa: tuple[str, ...] = ()  # the programs' --numa arguments (the profile's numa)
     allow_swap: bool = False  # run resident load modes even for a model larger than memory
+    drop_caches: bool = False  # cold loads empty the whole page cache (root), not each file's pages
 
     def targets(self, type_: str | None = None) -> list[Target]:
         """What a model suite runs on: the user's models when given, else the wide model (in type_)."""

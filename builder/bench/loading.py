@@ -178,12 +178,13 @@ def runs_mode(inst: Installed, mode: str, ctx: Context, told: set[tuple[str, str
 def load_cases(ctx: Context) -> list[Case]:
     targets = ctx.targets()
     check_fits(ctx, targets)
+    check_drop_caches(ctx)
     told: set[tuple[str, str]] = set()
 
     def limit(target: Target) -> Callable[[Installed], list[Measurement]]:
         def run(inst: Installed) -> list[Measurement]:
             params = {"cache": "cold", **model_params(target, FIO_MODE)}
-            evict_all(target)
+            evict_all(ctx, target)
             m = ctx.run(inst, fio_argv(target.path), target)
             if m.returncode is None:
                 return [timeout("load", "load_ms", "ms", params, ctx, "lower", target)]
@@ -200,11 +201,13 @@ def load_cases(ctx: Context) -> list[Case]:
             if not runs_mode(inst, mode, ctx, told):
                 return []
             params = {"cache": cache, **model_params(target, mode)}
+            if cache == "cold":  # how the cache was emptied: the results say which
+                params["evict"] = "drop_caches" if ctx.drop_caches else "fadvise"
             if why := ctx.skip(inst, target):
                 return [skipped("load", "load_ms", "ms", params, why, "lower")]
             argv = _argv(ctx, inst, target, mode, 1)
             if cache == "cold":
-                evict_all(target)
+                evict_all(ctx, target)
             else:
                 ctx.run(inst, argv, target)  # warms the page cache; not recorded
             m = ctx.run(inst, argv, target)
@@ -235,10 +238,26 @@ def load_cases(ctx: Context) -> list[Case]:
     ]
 
 
-def evict_all(target: Target) -> None:
-    """A cold cache for every file of the model (a split model's parts too)."""
+DROP_CACHES = Path("/proc/sys/vm/drop_caches")
+
+
+def evict_all(ctx: Context, target: Target) -> None:
+    """A cold cache for every file of the model (a split model's parts too).
+
+    posix_fadvise(DONTNEED) per file needs no privileges; --drop-caches (root) empties the
+    whole page cache instead, what a person does by hand before a cold measurement.
+    """
+    if ctx.drop_caches:
+        os.sync()
+        DROP_CACHES.write_text("3\n")
+        return
     for part in target.own.parts if target.own else (target.path,):
         evict(part)
+
+
+def check_drop_caches(ctx: Context) -> None:
+    if ctx.drop_caches and not os.access(DROP_CACHES, os.W_OK):
+        raise UserError(f"--drop-caches: {DROP_CACHES} is not writable here (it needs root)")
 
 
 def faults_cases(ctx: Context, n_gen: int = 16) -> list[Case]:

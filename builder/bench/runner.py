@@ -93,6 +93,7 @@ def run(
     types: tuple[str, ...] = ("q8_0",),
     own: tuple[OwnModel, ...] = (),
     allow_swap: bool = False,
+    drop_caches: bool = False,
 ) -> int:
     """Run the suites, interleaving the variants in every repetition; return the run id."""
     order = list(dict.fromkeys(([baseline] if baseline else []) + names))
@@ -137,6 +138,7 @@ def run(
                 _skips(layout, insts, own, lambda _: None) if own else (),
                 tuple(profile.numa_args()),
                 allow_swap,
+                drop_caches,
             )
             cases += suite.make(ctx)
         if own:

@@ -90,6 +90,12 @@ def parse_load_modes(value: str | None) -> tuple[str, ...]:
     "generated one; LABEL names it, or a label of catalogue.toml's [models]. Repeatable.",
 )
 @click.option(
+    "--drop-caches",
+    is_flag=True,
+    help="load suite: empty the whole page cache before each cold load (root), instead of "
+    "posix_fadvise(DONTNEED) on the model's files; the results say which.",
+)
+@click.option(
     "--allow-swap",
     is_flag=True,
     help="Run resident load modes (none, dio, uring) even for a model larger than the memory available.",
@@ -141,6 +147,7 @@ def bench(
     reps: str,
     model_refs: tuple[str, ...],
     allow_swap: bool,
+    drop_caches: bool,
     threads: str | None,
     profile_name: str,
     timeout: float | None,
@@ -177,6 +184,7 @@ def bench(
         types=_types(types),
         own=own_models(layout, model_refs),
         allow_swap=allow_swap,
+        drop_caches=drop_caches,
     )
     base = baseline or names[0]
     others = [n for n in names if n != base]
