@@ -256,3 +256,26 @@ def test_drop_caches_empties_the_page_cache_instead_of_each_files_pages_and_need
     with pytest.raises(UserError, match=r"--drop-caches: .* not writable here"):
         loading.check_drop_caches(dropping)
     loading.check_drop_caches(_ctx(tmp_path))  # not asked for: never checked
+
+
+def test_reps_auto_is_not_stopped_by_a_variant_that_skips_the_model(tmp_path: Path) -> None:
+    """A skipped cell is not a timeout: the other variants' figures calibrate the case."""
+    from builder.bench import calibrate, runner
+
+    values = iter([10.0, 10.1, 9.9, 10.0, 10.05, 9.95, 10.0, 10.02])
+
+    def run(inst: Installed) -> list[Measurement]:
+        if inst.name == "up":
+            return [case.skipped("e2e", "tg_tps", "tokens/s", {"model": "m"}, "no kernel", "higher")]
+        return [Measurement("e2e", "tg_tps", "tokens/s", {"model": "m"}, next(values), better="higher")]
+
+    said: list[str] = []
+    insts = [Installed(n, tmp_path, {**MANIFEST, "variant": n}) for n in ("up", "fork")]
+    with results.connect(tmp_path / "r.sqlite") as con:
+        run_id = results.start_run(con, "default", "variant bench")
+        one = case.Case("e2e", "e2e m tg t=2", run)
+        runner._measure(con, run_id, one, insts, calibrate.Target(), "[1/1]", said.append)
+        query = "SELECT COUNT(DISTINCT rep) FROM measurements WHERE variant = 'fork'"
+        reps = con.execute(query).fetchone()[0]
+    assert reps == 3, said  # the target's minimum, within ±3%: not one rep cut short as a timeout
+    assert "timed out" not in said[-1] and "within" in said[-1], said[-1]

@@ -14,7 +14,7 @@ from ..models import models
 from ..models.installed import Installed
 from ..models.own import OwnModel
 from ..run import Measured, measure
-from ..store.results import Measurement
+from ..store.results import SKIPPED, Measurement
 from . import environment
 from .profiles import Profile
 
@@ -112,4 +112,4 @@ def timeout(
 
 def skipped(suite: str, metric: str, unit: str, params: dict[str, Any], why: str, better: str) -> Measurement:
     """The record of a case the variant cannot run (the model's types): its reason, never a number."""
-    return Measurement(suite, metric, unit, params, None, f"skipped: {why}", better)
+    return Measurement(suite, metric, unit, params, None, SKIPPED + why, better)

@@ -173,7 +173,7 @@ def _measure(
                 measured = case.run(inst)
             for m in measured:
                 results.record(con, run_id, inst.manifest, rep, m)
-                if cal is not None:
+                if cal is not None and not m.note.startswith(results.SKIPPED):  # not run: not a timeout
                     cal.add(inst.name, m.metric, m.value, m.better)
         rep += 1
         if cal is None:

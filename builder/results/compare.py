@@ -38,7 +38,7 @@ class Row:
     def cells(self) -> tuple[str, str]:
         """Baseline and candidate as table cells: a side without figures timed out, or never ran the case."""
         absent = "-" if self.verdict.startswith("only ") else "timeout"
-        if skips.SKIPPED.strip() in self.verdict:
+        if results.SKIPPED.strip() in self.verdict:
             absent = "skipped"
         base, cand = self.baseline, self.candidate
         return (base.fmt() if base else absent, cand.fmt() if cand else absent)
@@ -91,7 +91,7 @@ def grouped(
 ) -> dict[tuple[str, str, str, str, str], dict[str, Series]]:
     """(suite, metric, unit, params, better) -> variant (or entry) -> rep -> value.
 
-    Skipped cells (skips.SKIPPED notes) hold no figure and are left out: skips.py reads them.
+    Skipped cells (results.SKIPPED notes) hold no figure and are left out: skips.py reads them.
     """
     out: dict[tuple[str, str, str, str, str], dict[str, Series]] = defaultdict(lambda: defaultdict(dict))
     wanted = [(e, *entry(e)) for e in entries] if entries else None

@@ -12,7 +12,7 @@ from collections import defaultdict
 from collections.abc import Collection
 from typing import Any
 
-SKIPPED = "skipped: "  # the note of a cell that never ran: the variant cannot run the model (support.py)
+from ..store.results import SKIPPED
 
 
 def skipped(row: sqlite3.Row) -> bool:

@@ -57,6 +57,10 @@ CREATE UNIQUE INDEX IF NOT EXISTS runs_uuid ON runs (uuid);
 PROGRAM_ERRORS = (sqlite3.IntegrityError, sqlite3.ProgrammingError)
 
 
+# The note of a cell that never ran (the variant cannot run the model's types): value None, never a figure.
+SKIPPED = "skipped: "
+
+
 @dataclass(frozen=True)
 class Measurement:
     suite: str
