@@ -11,7 +11,7 @@ import pytest
 
 from builder.errors import UserError
 from builder.layout import Layout
-from builder.results import compare
+from builder.results import compare, plot
 from builder.store import results
 from builder.store.results import Measurement
 
@@ -370,11 +370,10 @@ def test_a_suite_every_variant_skipped_has_its_reasons_and_no_plot(tmp_path: Pat
 
 
 def test_plot_labels_name_a_users_model_by_label_and_what_it_is() -> None:
-    from builder.results import report
 
-    labels = report._labels([{**R1, "threads": 2}, {**R2, "threads": 2}, {"model": "wide", "threads": 2}])
+    labels = plot.labels([{**R1, "threads": 2}, {**R2, "threads": 2}, {"model": "wide", "threads": 2}])
     assert labels == [f"model={ABOUT1}", f"model={ABOUT2}", "model=wide"]
-    assert report._labels([{**R1, "threads": 1}, {**R1, "threads": 2}]) == ["threads=1", "threads=2"]
+    assert plot.labels([{**R1, "threads": 1}, {**R1, "threads": 2}]) == ["threads=1", "threads=2"]
 
 
 def test_report_model_filter_by_label_or_identity_and_its_error(tmp_path: Path) -> None:
@@ -456,3 +455,27 @@ def test_pr_tables_name_a_users_model_and_carry_the_runs_hardware(tmp_path: Path
         table[2]
         == f"| {ABOUT1} | 1 | 11 [10, 12] | skipped | - | b skipped: upstream has no kernel for type i4 |"
     )
+
+
+def test_a_question_about_a_users_model_is_answered_by_the_newest_run_that_measured_it(
+    tmp_path: Path,
+) -> None:
+    from builder.results import questions, report
+
+    layout = _own_layout(tmp_path)  # run 1: r1, r2, r3 and wide
+    with results.connect(layout.home / "results.sqlite") as con:  # run 2, newer: only the generated model
+        run = results.start_run(con, "default", "variant bench a b")
+        for name in ("a", "b"):
+            m = Measurement(
+                "e2e", "tg_tps", "tokens/s", {"model": "wide", "threads": 2}, 9.0, better="higher"
+            )
+            results.record(con, run, {**MANIFEST, "variant": name}, 0, m)
+    (layout.root / "questions.toml").write_text(
+        '[mine]\nquestion = "b on r2?"\nsuite = "e2e"\nentries = ["a", "b"]\nbench = ["b", "--vs", "a"]\n'
+        'model = "r2"\n'
+    )
+    q = questions.load(layout.root / "questions.toml")["mine"]
+    assert q.command == "variant bench b --vs a --model r2"  # the model joins the command that answers it
+    text = report.write_questions(layout, [], tmp_path / "out", say=lambda _m: None).read_text()
+    assert ABOUT2 in text and "Run 1 on" in text  # the older run: the newest never measured r2
+    assert ABOUT1 not in text and "model=wide" not in text  # and only its cases

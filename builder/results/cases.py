@@ -29,7 +29,7 @@ def shown(params: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-def _matches(ref: str, params: dict[str, Any]) -> bool:
+def matches(ref: str, params: dict[str, Any]) -> bool:
     if params.get("model") == ref:
         return True
     mid, prefix = params.get("model_id"), ref.lower()
@@ -47,13 +47,13 @@ def model_filter(wanted: Sequence[str], cases: Iterable[dict[str, Any]], runs: C
         return lambda _params: True
     cases = list(cases)
     for ref in wanted:
-        if not any(_matches(ref, p) for p in cases):
+        if not any(matches(ref, p) for p in cases):
             where = ("run " if len(runs) == 1 else "runs ") + " and ".join(map(str, sorted(runs)))
             raise UserError(
                 f"--model {ref}: {where} measured no model of that label or identity (expected a label, "
                 f"or 6 or more hex digits of an identity; models measured: {_models(cases) or 'none'})"
             )
-    return lambda params: any(_matches(ref, params) for ref in wanted)
+    return lambda params: any(matches(ref, params) for ref in wanted)
 
 
 def _models(cases: list[dict[str, Any]]) -> str:

@@ -19,7 +19,7 @@ from .. import tomlfile as tf
 from ..bench.suites import SUITES
 from ..errors import SpecError, UserError
 
-KEYS = ("question", "claim", "suite", "entries", "bench")
+KEYS = ("question", "claim", "suite", "entries", "bench", "model")
 Say = Callable[[str], None]
 
 
@@ -31,10 +31,12 @@ class Question:
     suite: str
     entries: tuple[str, ...]  # the first is the baseline
     bench: tuple[str, ...]  # the arguments of `variant bench` that answer it
+    model: str | None = None  # a user's model (label or identity): answered by the runs that measured it
 
     @property
     def command(self) -> str:
-        return shlex.join(["variant", "bench", *self.bench])
+        given = self.model is None or "--model" in self.bench
+        return shlex.join(["variant", "bench", *self.bench, *(() if given else ("--model", str(self.model)))])
 
 
 def load(path: Path) -> dict[str, Question]:
@@ -59,5 +61,6 @@ def load(path: Path) -> dict[str, Question]:
             )
         if not text["question"] or not bench:
             raise SpecError(path, name, "expected a question and the bench arguments that answer it")
-        out[name] = Question(name, text["question"], text["claim"], text["suite"], entries, bench)
+        model = tf.get_str(path, table, "model", f"{name}.")
+        out[name] = Question(name, text["question"], text["claim"], text["suite"], entries, bench, model)
     return out
