@@ -226,5 +226,6 @@ def _answer(con: sqlite3.Connection, q: questions.Question, out: Path) -> dict[s
         return {"q": q, "command": q.command, "run": None}
     run = dict(con.execute("SELECT * FROM runs WHERE id = ?", (run_id,)).fetchone())
     keep = model_filter((q.model,), [json.loads(r["params"]) for r in rows], (run_id,)) if q.model else None
+    rows = [r for r in rows if keep is None or keep(json.loads(r["params"]))]
     section = _suite(con, q.suite, rows, list(q.entries), q.entries[0], run_id, out, q.name, keep)
     return {**section, "q": q, "command": q.command, "run": run, "hardware": hardware(run)}
