@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from builder.bench import kernels, loading, profiles, stats
+from builder.bench import kernels, loading, pagecache, profiles, stats
 from builder.errors import BuildError, SpecError, UserError
 from builder.layout import Layout
 from builder.models import installed
@@ -74,11 +74,11 @@ def test_evict_drops_a_file_from_the_page_cache(tmp_path: Path) -> None:
     f = tmp_path / "blob"
     f.write_bytes(os.urandom(8 << 20))
     f.read_bytes()
-    assert loading.resident_fraction(f) > 0.9  # just written and read: cached
-    loading.evict(f)
-    assert loading.resident_fraction(f) < 0.05
+    assert pagecache.resident_fraction(f) > 0.9  # just written and read: cached
+    pagecache.evict(f)
+    assert pagecache.resident_fraction(f) < 0.05
     f.read_bytes()
-    assert loading.resident_fraction(f) > 0.9
+    assert pagecache.resident_fraction(f) > 0.9
 
 
 def test_bench_refuses_unbuilt_variants_and_unknown_suites(
@@ -147,7 +147,7 @@ def test_fio_reference_reads_the_whole_file_past_the_page_cache(tmp_path: Path) 
     """The load suite's `fio` row: a real fio run on a real file (O_DIRECT, io_uring)."""
     data = tmp_path / "model.gguf"
     data.write_bytes(bytes(range(256)) * (16 * 4096))  # 16 MiB
-    loading.evict(data)
+    pagecache.evict(data)
     out = subprocess.run(loading.fio_argv(data), capture_output=True, text=True, check=True)
     ms, mb_s = loading.fio_read(out.stdout)
     assert ms > 0 and mb_s > 0
@@ -157,6 +157,13 @@ def test_fio_reference_reads_the_whole_file_past_the_page_cache(tmp_path: Path) 
     assert data.read_bytes()[:4] == bytes(range(4))  # --readonly: untouched
     with pytest.raises(BuildError, match="fio printed no read job"):
         loading.fio_read("fio: failed to open\n")
+    # a split model: every part, one read job; a ':' in a name is fio's separator, escaped
+    parts = [tmp_path / "a:1-00001-of-00002.gguf", tmp_path / "a:1-00002-of-00002.gguf"]
+    for p in parts:
+        p.write_bytes(bytes(range(256)) * (8 * 4096))  # 8 MiB each
+    out = subprocess.run(loading.fio_argv(*parts), capture_output=True, text=True, check=True)
+    job = json.loads(out.stdout[out.stdout.index("{") :])["jobs"][0]
+    assert job["read"]["io_bytes"] == 2 * parts[0].stat().st_size
 
 
 def test_formats_each_build_runs_its_own_kernels_format_and_the_plain_ones(tmp_path: Path) -> None:

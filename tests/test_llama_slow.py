@@ -17,7 +17,7 @@ from typing import Any
 
 import pytest
 
-from builder.bench import loading
+from builder.bench import pagecache
 from builder.run import Measured
 from builder.smoke import smoke as smoke_mod
 from builder.verify import elf
@@ -314,7 +314,7 @@ def test_io_uring_loader_reads_unaligned_tensors_like_the_other_load_modes(llama
         return found[0] if found else ""
 
     # Cold: O_DIRECT. (O_DIRECT reads leave the page cache as it was.)
-    loading.evict(model)
+    pagecache.evict(model)
     uring = complete("uring")
     assert "O_DIRECT on" in read_line(uring), uring.stderr[-3000:]
     # io_uring made unavailable: one warning, then the regular loader, same text.

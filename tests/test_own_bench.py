@@ -6,12 +6,13 @@ from __future__ import annotations
 
 import dataclasses
 import json
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from builder.bench import case, loading, profiles
+from builder.bench import case, loading, pagecache, profiles
 from builder.bench.profiles import Profile
 from builder.errors import UserError
 from builder.host import topology
@@ -242,20 +243,20 @@ def test_drop_caches_empties_the_page_cache_instead_of_each_files_pages_and_need
 ) -> None:
     knob = tmp_path / "drop_caches"
     knob.write_text("")
-    monkeypatch.setattr(loading, "DROP_CACHES", knob)
+    monkeypatch.setattr(pagecache, "DROP_CACHES", knob)
     evicted: list[Path] = []
-    monkeypatch.setattr(loading, "evict", evicted.append)
+    monkeypatch.setattr(pagecache, "evict", evicted.append)
     target = case.Target(tmp_path / "m.gguf", {"model": "m"}, GIB)
-    loading.evict_all(_ctx(tmp_path), target)
+    pagecache.evict_all(_ctx(tmp_path), target)
     assert evicted == [tmp_path / "m.gguf"] and knob.read_text() == ""  # per file, by default
     dropping = _ctx(tmp_path, drop_caches=True)
-    loading.check_drop_caches(dropping)
-    loading.evict_all(dropping, target)
+    pagecache.check_drop_caches(dropping)
+    pagecache.evict_all(dropping, target)
     assert knob.read_text() == "3\n" and evicted == [tmp_path / "m.gguf"]
-    monkeypatch.setattr(loading, "DROP_CACHES", tmp_path / "absent" / "drop_caches")
+    monkeypatch.setattr(pagecache, "DROP_CACHES", tmp_path / "absent" / "drop_caches")
     with pytest.raises(UserError, match=r"--drop-caches: .* not writable here"):
-        loading.check_drop_caches(dropping)
-    loading.check_drop_caches(_ctx(tmp_path))  # not asked for: never checked
+        pagecache.check_drop_caches(dropping)
+    pagecache.check_drop_caches(_ctx(tmp_path))  # not asked for: never checked
 
 
 def test_reps_auto_is_not_stopped_by_a_variant_that_skips_the_model(tmp_path: Path) -> None:
@@ -279,3 +280,20 @@ def test_reps_auto_is_not_stopped_by_a_variant_that_skips_the_model(tmp_path: Pa
         reps = con.execute(query).fetchone()[0]
     assert reps == 3, said  # the target's minimum, within ±3%: not one rep cut short as a timeout
     assert "timed out" not in said[-1] and "within" in said[-1], said[-1]
+
+
+def test_smoke_refuses_a_resident_load_mode_for_a_model_that_does_not_fit_before_anything_runs(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, run: Callable[..., Any]
+) -> None:
+    root = tmp_path / "cat"
+    (root / "variants").mkdir(parents=True)
+    model = tmp_path / "mine ü.gguf"
+    write_gguf(model)
+    monkeypatch.setattr(topology, "mem_available", lambda root=Path("/"): 1000)
+    out = run(root, "smoke", "not-built", "--model", f"m={model}", "--load-mode", "none")
+    assert out.code == 2 and "load mode none holds the whole model in memory: m is" in out.err
+    # mmap modes stream from disk: past the guard, to the next refusal (this catalogue has no sources)
+    out = run(root, "smoke", "not-built", "--model", f"m={model}", "--load-mode", "mmap")
+    assert out.code == 2 and "sources.toml: file not found" in out.err and "whole model" not in out.err
+    out = run(root, "smoke", "not-built", "--model", f"m={model}", "--load-mode", "none", "--allow-swap")
+    assert out.code == 2 and "sources.toml: file not found" in out.err and "whole model" not in out.err

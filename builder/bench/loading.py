@@ -2,11 +2,8 @@
 
 from __future__ import annotations
 
-import ctypes
 import functools
 import json
-import mmap
-import os
 import re
 import shutil
 from collections.abc import Callable
@@ -19,52 +16,8 @@ from ..host import topology
 from ..models.installed import Installed, generate_argv
 from ..run import capture
 from ..store.results import Measurement
+from . import pagecache
 from .case import Case, Context, Target, skipped, timeout
-
-
-def evict(path: Path) -> None:
-    """Drop a file's pages from the page cache; no root needed (posix_fadvise DONTNEED)."""
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-        os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
-    finally:
-        os.close(fd)
-
-
-def resident_fraction(path: Path) -> float:
-    """The share of a file's pages in the page cache, from mincore(2) over a mapping of it."""
-    size = path.stat().st_size
-    if size == 0:
-        return 0.0
-    page = mmap.PAGESIZE
-    pages = (size + page - 1) // page
-    libc = ctypes.CDLL(None, use_errno=True)
-    libc.mmap.restype = ctypes.c_void_p
-    libc.mmap.argtypes = [
-        ctypes.c_void_p,
-        ctypes.c_size_t,
-        ctypes.c_int,
-        ctypes.c_int,
-        ctypes.c_int,
-        ctypes.c_long,
-    ]
-    libc.munmap.argtypes = [ctypes.c_void_p, ctypes.c_size_t]
-    libc.mincore.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_char_p]
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        addr = libc.mmap(None, size, mmap.PROT_READ, mmap.MAP_SHARED, fd, 0)
-        if addr in (None, ctypes.c_void_p(-1).value):
-            raise OSError(ctypes.get_errno(), f"mmap {path}")
-        try:
-            vec = ctypes.create_string_buffer(pages)
-            if libc.mincore(addr, size, vec) != 0:
-                raise OSError(ctypes.get_errno(), f"mincore {path}")
-            return sum(b & 1 for b in vec.raw) / pages
-        finally:
-            libc.munmap(addr, size)
-    finally:
-        os.close(fd)
 
 
 def model_params(target: Target, mode: str) -> dict[str, Any]:
@@ -83,15 +36,19 @@ def check_fits(ctx: Context, targets: list[Target]) -> None:
     big-model case is about); a resident one would push the machine into swap
     or the OOM killer, for numbers that mean nothing. --allow-swap overrides.
     """
-    if ctx.allow_swap:
-        return
+    if not ctx.allow_swap:
+        check_memory(ctx.load_modes, [(str(t.params["model"]), t.size) for t in targets])
+
+
+def check_memory(modes: tuple[str, ...], models: list[tuple[str, int]]) -> None:
+    """check_fits for (name, bytes) of each model: smoke's load modes take it too."""
     avail = topology.mem_available()
-    for mode in (m for m in ctx.load_modes if m in RESIDENT):
-        for t in targets:
-            if t.size > avail * HEADROOM:
+    for mode in (m for m in modes if m in RESIDENT):
+        for name, size in models:
+            if size > avail * HEADROOM:
                 raise UserError(
-                    f"load mode {mode} holds the whole model in memory: {t.params['model']} is "
-                    f"{t.size / 2**30:.2f} GiB, this machine has {avail / 2**30:.2f} GiB available "
+                    f"load mode {mode} holds the whole model in memory: {name} is "
+                    f"{size / 2**30:.2f} GiB, this machine has {avail / 2**30:.2f} GiB available "
                     f"(MemAvailable; {HEADROOM:.0%} of it may be used); use mmap or default, "
                     "or --allow-swap to run it anyway"
                 )
@@ -132,13 +89,16 @@ def load_ms(log: str) -> float | None:
 FIO_MODE = "fio"  # a --load-mode that reads the model file with fio instead of llama.cpp
 
 
-def fio_argv(model: Path) -> list[str]:
-    """A sequential O_DIRECT read of the whole file, 32 reads of 1 MiB in flight: what the disk gives."""
+def fio_argv(*files: Path) -> list[str]:
+    """A sequential O_DIRECT read of the whole model (every part of a split one), 32 reads of 1 MiB in
+    flight: what the disk gives."""
     fio = shutil.which("fio")
     if fio is None:
         raise UserError("--load-mode fio: fio is not installed (apt-get install fio)")
+    # fio separates files with ':' and takes '\:' for one in a name
+    names = ":".join(str(f).replace(":", "\\:") for f in files)
     return [
-        fio, "--name=limit", f"--filename={model}", "--readonly", "--rw=read", "--bs=1M", "--direct=1",
+        fio, "--name=limit", f"--filename={names}", "--readonly", "--rw=read", "--bs=1M", "--direct=1",
         "--ioengine=io_uring", "--iodepth=32", "--output-format=json",
     ]  # fmt: skip
 
@@ -178,14 +138,14 @@ def runs_mode(inst: Installed, mode: str, ctx: Context, told: set[tuple[str, str
 def load_cases(ctx: Context) -> list[Case]:
     targets = ctx.targets()
     check_fits(ctx, targets)
-    check_drop_caches(ctx)
+    pagecache.check_drop_caches(ctx)
     told: set[tuple[str, str]] = set()
 
     def limit(target: Target) -> Callable[[Installed], list[Measurement]]:
         def run(inst: Installed) -> list[Measurement]:
             params = {"cache": "cold", **model_params(target, FIO_MODE)}
-            evict_all(ctx, target)
-            m = ctx.run(inst, fio_argv(target.path), target)
+            pagecache.evict_all(ctx, target)
+            m = ctx.run(inst, fio_argv(*(target.own.parts if target.own else (target.path,))), target)
             if m.returncode is None:
                 return [timeout("load", "load_ms", "ms", params, ctx, "lower", target)]
             ms, mb_s = fio_read(m.stdout)
@@ -207,7 +167,7 @@ def load_cases(ctx: Context) -> list[Case]:
                 return [skipped("load", "load_ms", "ms", params, why, "lower")]
             argv = _argv(ctx, inst, target, mode, 1)
             if cache == "cold":
-                evict_all(ctx, target)
+                pagecache.evict_all(ctx, target)
             else:
                 ctx.run(inst, argv, target)  # warms the page cache; not recorded
             m = ctx.run(inst, argv, target)
@@ -236,28 +196,6 @@ def load_cases(ctx: Context) -> list[Case]:
         for cache in ("cold", "warm")
         if mode != FIO_MODE or cache == "cold"
     ]
-
-
-DROP_CACHES = Path("/proc/sys/vm/drop_caches")
-
-
-def evict_all(ctx: Context, target: Target) -> None:
-    """A cold cache for every file of the model (a split model's parts too).
-
-    posix_fadvise(DONTNEED) per file needs no privileges; --drop-caches (root) empties the
-    whole page cache instead, what a person does by hand before a cold measurement.
-    """
-    if ctx.drop_caches:
-        os.sync()
-        DROP_CACHES.write_text("3\n")
-        return
-    for part in target.own.parts if target.own else (target.path,):
-        evict(part)
-
-
-def check_drop_caches(ctx: Context) -> None:
-    if ctx.drop_caches and not os.access(DROP_CACHES, os.W_OK):
-        raise UserError(f"--drop-caches: {DROP_CACHES} is not writable here (it needs root)")
 
 
 def faults_cases(ctx: Context, n_gen: int = 16) -> list[Case]:

@@ -98,10 +98,13 @@ def parse_load_modes(value: str | None) -> tuple[str, ...]:
 @click.option(
     "--allow-swap",
     is_flag=True,
-    help="Run resident load modes (none, dio, uring) even for a model larger than the memory available.",
+    help="Run resident load modes (none, dio, uring, mlock) even for a model larger than the memory "
+    "available.",
 )
 @click.option(
-    "--threads", help="Comma-separated thread counts (default: per suite; barrier: 1,cores,2*cores)."
+    "--threads",
+    help="Comma-separated thread counts (default: from the topology: 1, one NUMA node's cores, all cores, "
+    "all CPUs; barrier and formats also 2x the CPUs).",
 )
 @click.option(
     "--profile", "profile_name", default="default", show_default=True, help="A table of profiles.toml."

@@ -74,6 +74,12 @@ def model_make(ctx: click.Context, size: str, type_: str, layers: int | None) ->
     help="Smoke on this GGUF model instead of the tiny generated one (see `variant bench --model`); "
     "a variant that cannot run its tensor types is skipped, with the reason. Repeatable.",
 )
+@click.option(
+    "--allow-swap",
+    is_flag=True,
+    help="--model with --load-mode: decode in resident modes (none, dio, uring, mlock) even a model "
+    "larger than the memory available.",
+)
 @click.option("--json", "as_json", is_flag=True)
 @click.pass_context
 def smoke(
@@ -85,6 +91,7 @@ def smoke(
     wheel_dir: str | None,
     build_baseline: bool,
     model_refs: tuple[str, ...],
+    allow_swap: bool,
     as_json: bool,
 ) -> None:
     """Run each installed binary on a tiny model; a patched variant must decode like its baseline."""
@@ -106,9 +113,12 @@ def smoke(
         folder = wheel_cli.wheel_dir(layout, wheel_dir)
         checks = [c for r in recipes for c in wheel_smoke.run(layout, r, folder, app.say)]
     elif model_refs:
+        mine = own_models(layout, model_refs)
+        if not allow_swap:  # before anything runs, as bench does
+            loading.check_memory(modes, [(m.label, m.size) for m in mine])
         checks = [
             dataclasses.replace(c, detail=f"[{m.label}] {c.detail}")
-            for m in own_models(layout, model_refs)
+            for m in mine
             for c in smoke_mod.smoke(layout, list(names), baseline, app.say, modes, m)
         ]
     else:
