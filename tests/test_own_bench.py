@@ -297,3 +297,16 @@ def test_smoke_refuses_a_resident_load_mode_for_a_model_that_does_not_fit_before
     assert out.code == 2 and "sources.toml: file not found" in out.err and "whole model" not in out.err
     out = run(root, "smoke", "not-built", "--model", f"m={model}", "--load-mode", "none", "--allow-swap")
     assert out.code == 2 and "sources.toml: file not found" in out.err and "whole model" not in out.err
+
+
+def test_a_model_filter_takes_either_label_two_runs_gave_one_model() -> None:
+    from builder.results import cases
+
+    mid = "ab" * 8
+    raw = [_params("q4km", mid), _params("r1", mid), {"model": "wide", "threads": 2}]
+    assert cases.identities(("r1", "wide", "q4km"), raw) == (mid, "wide", mid)
+    shown_as = [_params("q4km", mid), {"model": "wide", "threads": 2}]  # compare names it by its first label
+    keep = cases.model_filter(cases.identities(("r1",), raw), shown_as, (5, 6))
+    assert [keep(p) for p in shown_as] == [True, False]
+    with pytest.raises(UserError, match="--model r1: runs 5 and 6 measured no model"):
+        cases.model_filter(("r1",), shown_as, (5, 6))  # without the raw labels, r1 is unknown

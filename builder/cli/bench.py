@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import json
 import re
 import shlex
 import sys
@@ -19,7 +20,7 @@ from ..layout import Layout
 from ..models import models, own
 from ..results import compare as compare_mod
 from ..results import report as report_mod
-from ..results.cases import model_filter
+from ..results.cases import identities, model_filter
 from ..store import results
 from . import app
 
@@ -228,7 +229,10 @@ def compare_cmd(
         run, rows = compare_mod.pair_rows(con, baseline, candidate, suite, run_id)
     # VARIANT@RUN entries: the rows of those runs
     runs = {r if r is not None else run for r in (compare_mod.entry(e)[2] for e in (baseline, candidate))}
-    keep = model_filter(models, [r.params for r in rows], runs)
+    variants = compare_mod.variants_of([baseline, candidate])
+    with results.connect(layout.home / "results.sqlite") as con:  # every label the runs gave a model
+        labelled = [json.loads(r["params"]) for n in runs for r in results.rows(con, n, variants, suite)]
+    keep = model_filter(identities(models, labelled), [r.params for r in rows], runs)
     rows = [r for r in rows if keep(r.params)]
     click.echo(compare_mod.render(rows, baseline, candidate, fmt))
 

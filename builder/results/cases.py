@@ -36,6 +36,16 @@ def matches(ref: str, params: dict[str, Any]) -> bool:
     return mid is not None and ID_PREFIX.fullmatch(prefix) is not None and str(mid).startswith(prefix)
 
 
+def identities(wanted: Sequence[str], cases: Iterable[dict[str, Any]]) -> tuple[str, ...]:
+    """wanted with each label of a user's model replaced by its identity.
+
+    Two runs (two catalogues) may label one model differently; compare shows it under one of them,
+    and --model with either label must find it.
+    """
+    ids = {str(p["model"]): str(p["model_id"]) for p in cases if "model_id" in p and "model" in p}
+    return tuple(ids.get(ref, ref) for ref in wanted)
+
+
 def model_filter(wanted: Sequence[str], cases: Iterable[dict[str, Any]], runs: Collection[int]) -> Keep:
     """--model LABEL|IDENTITY (repeatable): which cases are of one of the models wanted (none: all).
 
