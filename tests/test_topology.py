@@ -10,6 +10,7 @@ import pytest
 
 from builder.errors import UserError
 from builder.host import topology as topo
+from builder.store import storecheck
 
 GIB_KB = 1 << 20
 
@@ -193,8 +194,10 @@ def test_hardware_record_names_files_not_paths(disks: Path) -> None:
     _write(disks / "proc/self/mountinfo", MOUNTINFO + "40 27 7:0 / /srv/private rw - ext4 /dev/loop0 rw\n")
     paths = [Path("/mnt/my models/secret-dir/a.gguf"), Path("/srv/private/b.gguf"), Path("/tmp/x/a.gguf")]
     record = topo.hardware(paths, disks)
-    text = json.dumps(record)
+    text = json.dumps(record, ensure_ascii=False)
     assert "secret-dir" not in text and "/srv/images" not in text
+    # no mount point or mount source either: /mnt/my models, /srv/private, /dev/sdb1 are local paths
+    assert "/mnt" not in text and "/srv" not in text and "/dev/" not in text
     assert record["storage"]["b.gguf"]["backing_file"] == "models.img"
     assert record["storage"]["a.gguf"]["disk"] == "sdb"
     assert record["storage"]["a.gguf (2)"]["fstype"] == "tmpfs"
@@ -207,6 +210,16 @@ def test_hardware_record_names_files_not_paths(disks: Path) -> None:
         "thp": None,
         "mem_available_bytes": 3 << 30,
     }
+
+
+def test_a_file_name_that_is_not_utf8_is_recorded_as_text(disks: Path) -> None:
+    _cpus(disks, {0: (0, 0)}, "0")
+    _meminfo(disks, 4 * GIB_KB, 3 * GIB_KB)
+    _write(disks / "proc/self/mountinfo", MOUNTINFO)
+    name = os.fsdecode(b"mod\xe9le.gguf")  # Latin-1, as an old file system may hold
+    record = topo.hardware([Path("/mnt/my models") / name], disks)
+    assert list(record["storage"]) == ["mod\ufffdle.gguf"]
+    storecheck.hardware_json(record)  # what the store takes: Unicode text only
 
 
 def test_this_machine_reads_without_error() -> None:

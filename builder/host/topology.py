@@ -244,22 +244,32 @@ def storage(path: Path, root: Path = ROOT) -> Storage:
     )
 
 
+def _text(value: str | None) -> str | None:
+    """value as Unicode text: bytes that are not UTF-8 (surrogate escapes) replaced."""
+    return None if value is None else os.fsencode(value).decode("utf-8", "replace")
+
+
 def hardware(paths: Sequence[Path] = (), root: Path = ROOT) -> dict[str, Any]:
     """The run's hardware record, JSON-able; each path's storage keyed by its file name.
 
     Records travel between machines, so no local path goes in: a file by its
-    name, a loop device's backing file too.
+    name, a loop device's backing file too; not the mount point or the mount's
+    source (a home folder, a server's export). Names are text: a file name that
+    is not UTF-8 keeps its readable part (the store takes only Unicode).
     """
     t = topology(root)
     files: dict[str, dict[str, Any]] = {}
     for path in paths:
         record = asdict(storage(path, root))
-        if record["backing_file"]:
-            record["backing_file"] = Path(record["backing_file"]).name
-        key, n = path.name or str(path), 1
+        del record["mount_point"], record["source"]
+        for k in ("device", "disk", "fstype"):
+            record[k] = _text(record[k])
+        record["backing_file"] = _text(Path(record["backing_file"]).name) if record["backing_file"] else None
+        name = _text(path.name) or "?"
+        key, n = name, 1
         while key in files:  # two files of one name in two folders
             n += 1
-            key = f"{path.name or path} ({n})"
+            key = f"{name} ({n})"
         files[key] = record
     return {
         "sockets": t.sockets,
