@@ -457,6 +457,41 @@ def test_pr_tables_name_a_users_model_and_carry_the_runs_hardware(tmp_path: Path
     )
 
 
+def test_pr_md_keeps_a_users_model_whose_description_holds_a_pipe_and_a_line_break_in_one_row(
+    tmp_path: Path,
+) -> None:
+    from builder.patch.export import Package
+    from builder.patch.revisions import Revision
+    from builder.patch.series import PatchFile, Series
+    from builder.pr import prdoc
+
+    layout = _own_layout(tmp_path)
+    with results.connect(layout.home / "results.sqlite") as con:
+        con.execute("UPDATE measurements SET patches = '[]' WHERE variant = 'a'")
+        # what r1 (measured) and r3 (which neither variant ran) are, as a hostile GGUF header says it
+        for about, hostile in (("llama 207M", "a|b\\nc"), ("bitnet 2.4B tl2", "x|y\\nz")):
+            con.execute("UPDATE measurements SET params = replace(params, ?, ?)", (about, hostile))
+    patch = PatchFile(tmp_path / "0001-x.patch", "d" * 64, "x", "a")
+    series = Series("s", tmp_path, tmp_path / "series.toml", "", None, "draft", (), (), (), (), "", {},
+                    patches=(patch,))  # fmt: skip
+    out = tmp_path / "pr"
+    out.mkdir()
+    files = (out / "0000-cover-letter.patch", patch.path)
+    base = "b" * 40
+    pkg = Package(series, "llama.cpp", out, Revision(0, tmp_path, base, ()), False, None, "s", base, "e" * 40,
+                  files, tmp_path, base)  # fmt: skip
+    path, _ = prdoc.write(layout, pkg, lambda _m: None, run_ids=None, tests=False)
+    text = path.read_text()
+    perf = next(t for t in _tables(text) if t[0][0] == "Model")
+    assert len(perf) == 1 + 4 and {len(row) for row in perf} == {len(perf[0])}  # one row per case
+    assert [row[0] for row in perf[1:3]] == ["r1 (a|b c q4_k, 0.12 GiB, 4 parts)"] * 2  # the table's own \\|
+    not_run = [line for line in text.splitlines() if line.startswith("- r3")]
+    assert not_run == [
+        "- r3 (x\\|y z, 1.00 GiB): a skipped: a has no kernel for type tl2; b skipped: b has no kernel"
+        " for type tl2"
+    ]
+
+
 def test_a_question_about_a_users_model_is_answered_by_the_newest_run_that_measured_it(
     tmp_path: Path,
 ) -> None:

@@ -98,7 +98,8 @@ def _test_name(params: dict[str, Any]) -> str:
 def table(rows: list[compare.Row], baseline: str, candidate: str) -> str:
     """compare-llama-bench.py's shape: the case's columns, baseline, candidate, speedup (+ verdict).
 
-    A user's model is one column, "label (about)", never its identity.
+    A user's model is one column, "label (about)", never its identity; what it is comes from its GGUF
+    header, so every cell is escaped (compare.cell).
     """
     found = dict.fromkeys(k for r in rows for k in shown(r.params))
     keys: list[str] = [k for k in ("model", "threads") if k in found]
@@ -116,7 +117,7 @@ def table(rows: list[compare.Row], baseline: str, candidate: str) -> str:
         cells = [str(case.get(k, "")) for k in keys] + ([_test_name(r.params)] if test else [])
         cells += r.cells()
         cells += [r.comparison.speedup.fmt() if r.comparison else "-", r.verdict]
-        lines.append("| " + " | ".join(cells) + " |")
+        lines.append("| " + " | ".join(map(compare.cell, cells)) + " |")
     return "\n".join(lines)
 
 
@@ -174,9 +175,12 @@ def write(
                 by_metric: dict[str, list[compare.Row]] = {}
                 for r in rows:
                     by_metric.setdefault(r.metric, []).append(r)
-                # compare's row for a model neither variant could run: no metric, only the reasons
+                # compare's row for a model neither variant could run: no metric, what it is and the reasons
                 if none_ran := by_metric.pop("-", []):
-                    why = "\n".join(f"- {r.params.get('model')}: {r.verdict}" for r in none_ran)
+                    why = "\n".join(
+                        f"- {compare.cell(str(shown(r.params)['model']))}: {compare.cell(r.verdict)}"
+                        for r in none_ran
+                    )
                     perf.append({"title": f"{suite}: not run", "pair": pair, "table": why})
                 for metric, mrows in by_metric.items():
                     reps = max((r.comparison.speedup.n for r in mrows if r.comparison), default=0)

@@ -91,5 +91,4 @@ def skip_notes(rows: list[sqlite3.Row], variants: list[str]) -> list[str]:
 
 
 def _model(params: dict[str, Any]) -> str:
-    # what it is comes from the model's own header: a line break would end the report's list item
-    return " ".join(str(shown(params).get("model", "the model")).splitlines())
+    return compare.cell(str(shown(params).get("model", "the model")))

@@ -52,6 +52,12 @@ def case_text(params: dict[str, Any]) -> str:
     return " ".join(f"{k}={v}" for k, v in shown.items())
 
 
+def cell(text: str) -> str:
+    """text as one Markdown table cell or list item: what a user's model is comes from its GGUF header,
+    and a | or line break of its own there would end the row (or the item)."""
+    return " ".join(text.splitlines()).replace("|", "\\|")
+
+
 Series = dict[int, float | None]  # rep -> value (None: timed out)
 
 
@@ -246,8 +252,7 @@ def render(rows: list[Row], baseline: str, candidate: str, fmt: str) -> str:
         base, cand = r.cells()
         ratio = r.comparison.speedup.fmt() if r.comparison else "-"
         metric = f"{r.metric} ({r.unit}, {r.better} is better)"
-        # a user's model's description comes from its file: no | or line break of its own ends the row
-        case, verdict = (t.replace("|", "\\|").replace("\n", " ") for t in (r.case, r.verdict))
+        case, verdict = cell(r.case), cell(r.verdict)
         lines.append(f"| {r.suite} | {metric} | {case} | {base} | {cand} | {ratio} | {verdict} |")
     return "\n".join(lines)
 

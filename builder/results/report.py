@@ -61,8 +61,7 @@ def hardware(run: dict[str, Any]) -> dict[str, Any]:
 
 
 def _case(params: str) -> str:
-    # a user's model says what it is from its GGUF header: a pipe or line break there would cut the row
-    return compare.case_text(json.loads(params)).replace("\n", " ").replace("|", "\\|")
+    return compare.cell(compare.case_text(json.loads(params)))
 
 
 def _template(name: str) -> Any:
