@@ -199,9 +199,14 @@ def test_a_bad_version_alignment_or_value_type_is_refused(tmp_path: Path) -> Non
 def test_contested_ids_are_named_by_bits_per_weight_and_architecture() -> None:
     assert types.name_of(39, 4.25, "llama") == "mxfp4"
     assert types.name_of(39, 5.0, "llama") == "i4"  # T-MAC's, scales included
-    assert types.name_of(39, 1.7, "bitnet") == "tl2"
-    assert types.name_of(39, 5.0, "bitnet-b1.58") == "tl2"  # BitNet's architecture decides
+    assert types.name_of(39, 1.7, "bitnet") == "tl2" and types.name_of(39, 1.7, "bitnet-b1.58") == "tl2"
     assert types.name_of(37, 8.0, "bitnet") == "i8_s" and types.name_of(37, 3.0, "llama") == "i2"
+    # T-MAC's own conversion of a BitNet model: its 2-bit i2 (id 37), not BitNet's 8-bit i8_s
+    assert types.name_of(37, 2.5, "bitnet") == "i2" and types.name_of(39, 5.0, "bitnet-b1.58") == "i4"
+    assert types.name_of(36, 2.0, "bitnet") == "i2_s"
+    # within 0.3 bits of the nearest, the architecture decides: tl1 is 1.1 away, i3 0.9
+    assert types.name_of(38, 3.1, "bitnet") == "tl1" and types.name_of(38, 3.1, "llama") == "i3"
+    assert types.name_of(38, 3.5, "bitnet") == "i3"  # 1.5 against 0.5: the bits decide
     assert types.name_of(36, 2.0, "llama") == "i2_s" and types.name_of(36, 1.3, "llama") == "i1"
     assert types.name_of(12, 99.0, "bitnet") == "q4_k"  # the common ids whatever the file shows
     assert types.name_of(139, 4.5, "llama") == "type139"  # a fork's own: no name without its enum

@@ -5,8 +5,10 @@ forks diverge: 36 to 39 are BitNet's i2_s/i8_s/tl1/tl2, T-MAC's i1..i4 and
 upstream's removed IQ4_NL_x_x plus mxfp4, while ik_llama.cpp numbers its own
 types from 133 up. A file does not say which numbering it uses, so an id that
 several code bases define is named by what the file shows: the tensor's bits
-per weight (mxfp4 4.25, T-MAC i4 5.0 with its scales, BitNet tl2 about 1.7),
-and BitNet's architecture name.
+per weight decide (mxfp4 4.25, T-MAC i4 5.0 with its scales, BitNet tl2 about
+1.7), and the model's architecture only breaks a near tie. A fork converts
+another's models (T-MAC runs BitNet b1.58 as its own 2-bit i2, id 37 like
+BitNet's 8-bit i8_s), so an architecture alone names no type.
 """
 
 from __future__ import annotations
@@ -39,6 +41,10 @@ CONTESTED: dict[int, tuple[tuple[str, float, str | None], ...]] = {
 }
 
 
+# Bits per weight within which two types are too close to tell apart: the architecture then decides.
+NEAR = 0.3
+
+
 def nbytes(type_id: int, elements: int) -> int | None:
     """A tensor's bytes where its type's layout is the same everywhere; None where it is not known."""
     if type_id not in COMMON:
@@ -48,17 +54,19 @@ def nbytes(type_id: int, elements: int) -> int | None:
 
 
 def name_of(type_id: int, bits: float, arch: str) -> str:
-    """The type a file means by type_id, given a tensor's bits per weight and the model's architecture."""
+    """The type a file means by type_id: the one nearest the tensor's bits per weight.
+
+    Of the types within NEAR of the nearest, one of the model's architecture wins.
+    """
     if type_id in COMMON:
         return COMMON[type_id][0]
     options = CONTESTED.get(type_id)
     if not options:
         return f"type{type_id}"  # a fork's own (ik's iq4_k is 139): named by the code base that knows it
-    for name, _, only in options:
-        if only is not None and arch.startswith(only):
-            return name
-    fitting = [o for o in options if o[2] is None or arch.startswith(o[2])]
-    return min(fitting, key=lambda o: abs(o[1] - bits))[0]
+    best = min(abs(o[1] - bits) for o in options)
+    near = [o for o in options if abs(o[1] - bits) <= best + NEAR]
+    ours = [o for o in near if o[2] is not None and arch.startswith(o[2])]
+    return min(ours or near, key=lambda o: abs(o[1] - bits))[0]
 
 
 # One layout under two names: ik_llama.cpp's q1_0_g128 (id 41) is upstream's q1_0, block for block.
