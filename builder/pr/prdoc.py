@@ -25,7 +25,6 @@ from ..patch import export as export_mod
 from ..patch.series import Series
 from ..publish import manifest as manifest_file
 from ..results import compare
-from ..results.cases import shown
 from ..results.report import record_lines
 from ..smoke import smoke
 from ..store import results
@@ -101,7 +100,7 @@ def table(rows: list[compare.Row], baseline: str, candidate: str) -> str:
     A user's model is one column, "label (about)", never its identity; what it is comes from its GGUF
     header, so every cell is escaped (compare.cell).
     """
-    found = dict.fromkeys(k for r in rows for k in shown(r.params))
+    found = dict.fromkeys(k for r in rows for k in compare.shown(r.params))
     keys: list[str] = [k for k in ("model", "threads") if k in found]
     keys += [k for k in found if k not in (*keys, "n_prompt", "n_gen")]
     test = any(_test_name(r.params) for r in rows)
@@ -113,7 +112,7 @@ def table(rows: list[compare.Row], baseline: str, candidate: str) -> str:
         "|" + "|".join([":---"] * (len(head) - 4) + ["---:"] * 3 + [":---"]) + "|",
     ]
     for r in rows:
-        case = shown(r.params)
+        case = compare.shown(r.params)
         cells = [str(case.get(k, "")) for k in keys] + ([_test_name(r.params)] if test else [])
         cells += r.cells()
         cells += [r.comparison.speedup.fmt() if r.comparison else "-", r.verdict]
@@ -178,7 +177,7 @@ def write(
                 # compare's row for a model neither variant could run: no metric, what it is and the reasons
                 if none_ran := by_metric.pop("-", []):
                     why = "\n".join(
-                        f"- {compare.cell(str(shown(r.params)['model']))}: {compare.cell(r.verdict)}"
+                        f"- {compare.cell(str(compare.shown(r.params)['model']))}: {compare.cell(r.verdict)}"
                         for r in none_ran
                     )
                     perf.append({"title": f"{suite}: not run", "pair": pair, "table": why})

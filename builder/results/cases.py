@@ -1,9 +1,7 @@
-"""A case's parameters as a person reads them, why a variant skipped a model, and `--model`'s choice of cases.
+"""`--model`'s choice of cases, and the notes saying why a variant skipped a model.
 
-A user's model is measured with params {"model": label, "model_id": identity,
-"model_about": what it is} (models/own.py). People read it by label and what
-it is, never by its identity (compare.case_text shows a case the same way);
-they choose it by label or by the first hex digits of its identity.
+People read a user's model by label and what it is, never by its identity
+(compare.shown); they choose it by label or by the first hex digits of its identity.
 """
 
 from __future__ import annotations
@@ -19,14 +17,6 @@ from . import compare, skips
 
 Keep = Callable[[dict[str, Any]], bool]  # a case's params -> whether it is shown
 ID_PREFIX = re.compile(r"[0-9a-f]{6,}")  # fewer hex digits than 6 would name a label by accident
-
-
-def shown(params: dict[str, Any]) -> dict[str, Any]:
-    """The parameters a table or a plot shows: a user's model as "label (about)", no identity."""
-    out = {k: v for k, v in params.items() if k not in ("model_id", "model_about")}
-    if "model_about" in params:
-        out["model"] = f"{params['model']} ({params['model_about']})"
-    return out
 
 
 def matches(ref: str, params: dict[str, Any]) -> bool:
@@ -73,7 +63,7 @@ def _models(cases: list[dict[str, Any]]) -> str:
         if "model" in p:
             key = str(p.get("model_id") or p["model"])
             if key not in found or "model_about" in p:
-                found[key] = shown(p)["model"]
+                found[key] = compare.shown(p)["model"]
     return ", ".join(sorted(found.values()))
 
 
@@ -91,4 +81,4 @@ def skip_notes(rows: list[sqlite3.Row], variants: list[str]) -> list[str]:
 
 
 def _model(params: dict[str, Any]) -> str:
-    return compare.cell(str(shown(params).get("model", "the model")))
+    return compare.cell(str(compare.shown(params).get("model", "the model")))

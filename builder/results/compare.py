@@ -44,12 +44,21 @@ class Row:
         return (base.fmt() if base else absent, cand.fmt() if cand else absent)
 
 
-def case_text(params: dict[str, Any]) -> str:
-    """A case as a table shows it: a user's model by label and what it is (--format json: its identity)."""
-    shown = {k: v for k, v in params.items() if k not in ("model_id", "model_about")}
+def shown(params: dict[str, Any]) -> dict[str, Any]:
+    """The parameters a table or a plot shows: a user's model as "label (about)", no identity.
+
+    A user's model is measured with params {"model": label, "model_id": identity,
+    "model_about": what it is} (models/own.py); --format json keeps all three.
+    """
+    out = {k: v for k, v in params.items() if k not in ("model_id", "model_about")}
     if "model_about" in params:
-        shown["model"] = f"{params['model']} ({params['model_about']})"
-    return " ".join(f"{k}={v}" for k, v in shown.items())
+        out["model"] = f"{params['model']} ({params['model_about']})"
+    return out
+
+
+def case_text(params: dict[str, Any]) -> str:
+    """A case as a table shows it (shown): a user's model by label and what it is."""
+    return " ".join(f"{k}={v}" for k, v in shown(params).items())
 
 
 def cell(text: str) -> str:

@@ -10,12 +10,11 @@ from typing import Any
 
 from ..bench import stats
 from . import compare
-from .cases import shown
 
 
 def labels(params: list[dict[str, Any]]) -> list[str]:
     """Case labels showing only the parameters that vary between the cases of a panel."""
-    params = [shown(p) for p in params]
+    params = [compare.shown(p) for p in params]
     keys = [
         k for k in dict.fromkeys(k for p in params for k in p) if len({str(p.get(k)) for p in params}) > 1
     ]

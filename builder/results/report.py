@@ -17,7 +17,7 @@ from ..publish import manifest as manifest_file
 from ..store import results
 from ..tomlfile import suggest
 from . import compare, questions, skips
-from .cases import Keep, matches, model_filter, shown, skip_notes
+from .cases import Keep, matches, model_filter, skip_notes
 from .hardware import hardware_lines
 from .plot import plot, was_skipped
 
@@ -117,7 +117,7 @@ def write(
         out.mkdir(parents=True, exist_ok=True)
         baseline = variants[0]
         rendered = [_suite(con, s, rows, variants, baseline, run_id, out, keep=keep) for s in suites]
-    only = sorted({shown(p)["model"] for r in rows if "model" in (p := json.loads(r["params"]))})
+    only = sorted({compare.shown(p)["model"] for r in rows if "model" in (p := json.loads(r["params"]))})
     manifests = [m for v in names if (m := manifest_file.read(layout, v)) is not None]
     profiled = _profiles(run, layout.profiles(run_id), names, out)
     text = _template("report.md.j2").render(
