@@ -310,3 +310,65 @@ def test_a_model_filter_takes_either_label_two_runs_gave_one_model() -> None:
     assert [keep(p) for p in shown_as] == [True, False]
     with pytest.raises(UserError, match="--model r1: runs 5 and 6 measured no model"):
         cases.model_filter(("r1",), shown_as, (5, 6))  # without the raw labels, r1 is unknown
+
+
+# --- variant bench --model end to end, on a published fake variant (shell scripts for programs) ----
+
+
+def _published(root: Path) -> None:
+    """dist/v as a build publishes it: a manifest, a llama-bench that prints one JSON result, and a
+    llama-completion (the load suites' program) that does nothing."""
+    folder = root / "dist" / ".builds" / "v-0123456789ab-cafe0001"
+    (folder / "bin").mkdir(parents=True)
+    for name, body in (("llama-bench", "echo '[{\"avg_ts\": 50.0}]'"), ("llama-completion", "exit 0")):
+        (folder / "bin" / name).write_text(f"#!/bin/sh\n{body}\n")
+        (folder / "bin" / name).chmod(0o755)
+    source = {"name": "llama.cpp", "commit": "0" * 40, "origin": "git"}
+    manifest = {"variant": "v", "hash": "0123456789ab", "source": source, "toolchain": {"name": "gcc"}}
+    (folder / "manifest.json").write_text(json.dumps(manifest))
+    (root / "dist" / "v").symlink_to(Path(".builds") / folder.name)
+
+
+def test_bench_on_a_users_model_stores_it_by_identity_with_the_hardware_and_says_its_pairs(
+    tmp_path: Path, run: Callable[..., Any]
+) -> None:
+    root = tmp_path / "cat"
+    (root / "variants").mkdir(parents=True)
+    _published(root)
+    model = tmp_path / "my models ü" / "mine.gguf"
+    model.parent.mkdir()
+    write_gguf(model)
+    out = run(
+        root, "bench", "v", "--model", f"m={model}", "--suite", "e2e", "--threads", "1", "--reps", "auto"
+    )
+    assert out.code == 0, out.err
+    assert "--reps auto:" in out.out and "3 runs" in out.out and "within ±3%" in out.out
+    assert "cannot read which tensor types its source defines" in out.err  # no source mirror here
+    with results.connect(root / ".variant" / "results.sqlite") as con:
+        (hw,) = [results.run_hardware(r) for r in con.execute("SELECT * FROM runs")]
+        params = [json.loads(r["params"]) for r in con.execute("SELECT params FROM measurements")]
+        text = " ".join(str(tuple(r)) for r in con.execute("SELECT * FROM measurements"))
+    assert hw is not None and list(hw["storage"]) == ["mine.gguf"]
+    assert {p["model"] for p in params} == {"m"} and len({p["model_id"] for p in params}) == 1
+    assert str(model.parent) not in text and str(model.parent) not in json.dumps(hw, ensure_ascii=False)
+
+
+def test_bench_refuses_bad_model_input_before_anything_is_stored(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, run: Callable[..., Any]
+) -> None:
+    root = tmp_path / "cat"
+    (root / "variants").mkdir(parents=True)
+    _published(root)
+    one, other = tmp_path / "a" / "m.gguf", tmp_path / "b" / "m.gguf"
+    for path, kv in ((one, None), (other, {"general.name": "another"})):
+        path.parent.mkdir()
+        write_gguf(path, kv=kv)
+    monkeypatch.setattr(topology, "mem_available", lambda root=Path("/"): 1000)
+    out = run(root, "bench", "v", "--model", str(one), "--suite", "load", "--load-mode", "none")
+    assert out.code == 2 and "load mode none holds the whole model in memory: m is" in out.err
+    out = run(root, "bench", "v", "--model", str(one), "--model", str(other), "--suite", "e2e")
+    assert out.code == 2 and 'two different models are labelled "m"' in out.err
+    db = root / ".variant" / "results.sqlite"
+    if db.exists():
+        with results.connect(db) as con:
+            assert con.execute("SELECT COUNT(*) FROM runs").fetchone()[0] == 0

@@ -6,7 +6,6 @@ OMP_PROC_BIND, a CPU hog beside the benchmark) become one `--profile NAME`.
 
 from __future__ import annotations
 
-import os
 import shutil
 import sys
 from collections.abc import Iterator
@@ -158,10 +157,3 @@ def competing_load(profile: Profile) -> Iterator[None]:
         return
     with background(["taskset", "-c", profile.load_cpus, sys.executable, "-c", "while True: pass"]):
         yield
-
-
-def cpu_count() -> int:
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:  # pragma: no cover - non-Linux
-        return os.cpu_count() or 1

@@ -94,8 +94,12 @@ def run(
     own: tuple[OwnModel, ...] = (),
     allow_swap: bool = False,
     drop_caches: bool = False,
+    calibrated: list[str] | None = None,
 ) -> int:
-    """Run the suites, interleaving the variants in every repetition; return the run id."""
+    """Run the suites, interleaving the variants in every repetition; return the run id.
+
+    calibrated: with --reps auto, each case's outcome (its pairs, spread, why it stopped) is added here.
+    """
     order = list(dict.fromkeys(([baseline] if baseline else []) + names))
     with held_all(layout, order) as insts:
         suites = suites or suites_for(insts, layout)
@@ -119,8 +123,10 @@ def run(
         if own and (ignored := [s for s in suites if s not in MODEL_SUITES]):
             say(f"--model: suites {', '.join(ignored)} run on their own models, not on the given ones")
         topo = topology.topology()
+        say(f"machine: {topology.describe(topo)}")
         if note := profiles.numa_note(profile, len(topo.nodes)):
             say(note)
+        skips = _skips(layout, insts, own, say) if own else ()
         cases: list[Case] = []
         for s in suites:
             suite = SUITES[s]
@@ -135,29 +141,32 @@ def run(
                 recipe,
                 types,
                 own,
-                _skips(layout, insts, own, lambda _: None) if own else (),
+                skips,
                 tuple(profile.numa_args()),
                 allow_swap,
                 drop_caches,
             )
             cases += suite.make(ctx)
-        if own:
-            _skips(layout, insts, own, say)  # said once, not once per suite
         hardware = topology.hardware([m.path for m in own] or [layout.home / "models"])
         with results.connect(layout.home / "results.sqlite") as con, profiles.competing_load(profile):
             run_id = results.start_run(
                 con, profile.name, command, env=environment.recorded(env), hardware=hardware
             )
             for i, case in enumerate(cases, 1):
-                _measure(con, run_id, case, insts, reps, f"[{i}/{len(cases)}]", say)
+                outcome = _measure(con, run_id, case, insts, reps, f"[{i}/{len(cases)}]", say)
+                if outcome is not None and calibrated is not None:
+                    calibrated.append(outcome)
         return run_id
 
 
 def _measure(
     con: sqlite3.Connection, run_id: int, case: Case, insts: list[Installed],
     reps: int | calibrate.Target, where: str, say: Say,
-) -> None:  # fmt: skip
-    """One case, interleaved: a fixed number of repetitions, or (--reps auto) until the speedup settles."""
+) -> str | None:  # fmt: skip
+    """One case, interleaved: a fixed number of repetitions, or (--reps auto) until the speedup settles.
+
+    Returns --reps auto's outcome line (pairs, spread, why it stopped); None for fixed repetitions.
+    """
     cal = (
         calibrate.Calibration(reps, [i.name for i in insts], case.label)
         if isinstance(reps, calibrate.Target)
@@ -178,7 +187,8 @@ def _measure(
         rep += 1
         if cal is None:
             if isinstance(reps, int) and rep >= reps:
-                return
+                return None
         elif cal.end_rep(time.monotonic() - t0):
-            say(f"{where} {cal.outcome().line}")
-            return
+            line = cal.outcome().line
+            say(f"{where} {line}")
+            return line

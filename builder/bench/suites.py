@@ -19,7 +19,6 @@ from dataclasses import dataclass
 
 from . import formats, kernels, loading
 from .case import Case, Context
-from .profiles import cpu_count
 
 
 @dataclass(frozen=True)
@@ -28,12 +27,8 @@ class Suite:
     measures: str
     programs: tuple[str, ...]  # the suite runs with any one of these (the first is preferred)
     make: Callable[[Context], list[Case]]
-    oversubscribe: bool = False  # default threads 1, cores, 2 x cores instead of cores
+    oversubscribe: bool = False  # default threads also 2x the CPUs (host/topology.default_threads)
     default: bool = True  # runs when no --suite names it (formats needs a recipe: only when asked)
-
-    def default_threads(self) -> tuple[int, ...]:
-        n = cpu_count()
-        return tuple(dict.fromkeys((1, n, 2 * n))) if self.oversubscribe else (n,)
 
 
 # The suites that run on a user's models when --model gives them (the others have their own inputs).

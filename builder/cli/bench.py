@@ -48,9 +48,15 @@ def _types(value: str) -> tuple[str, ...]:
 def own_models(layout: Layout, refs: tuple[str, ...]) -> tuple[own.OwnModel, ...]:
     """--model REF...: each read (headers only) and identified; one model given twice is run once."""
     found: dict[str, own.OwnModel] = {}
+    labels: dict[str, str] = {}
     for ref in refs:
         m = own.resolve(ref, layout.config_file)
         app.say(f"model {m.label}: {m.about()} (identity {m.identity})")
+        if labels.setdefault(m.label, m.identity) != m.identity:
+            raise UserError(
+                f'--model: two different models are labelled "{m.label}" ({labels[m.label]} and '
+                f"{m.identity}); name them apart: --model LABEL=PATH"
+            )
         found.setdefault(m.identity, m)
     return tuple(found.values())
 
@@ -172,6 +178,7 @@ def bench(
         prof = dataclasses.replace(prof, env=tuple(sorted(merged.items())))
     # the whole command line, global options (--root) included: PR.md prints it to reproduce the run
     command = shlex.join(["variant", *sys.argv[1:]]) if "bench" in sys.argv[1:] else "variant bench"
+    calibrated: list[str] = []
     run_id = bench_mod.run(
         layout,
         list(names),
@@ -189,6 +196,7 @@ def bench(
         own=own_models(layout, model_refs),
         allow_swap=allow_swap,
         drop_caches=drop_caches,
+        calibrated=calibrated,
     )
     base = baseline or names[0]
     others = [n for n in names if n != base]
@@ -198,6 +206,8 @@ def bench(
         for other in others:
             _, rows = compare_mod.pair_rows(con, base, other, None, run_id)
             click.echo(compare_mod.render(rows, base, other, fmt))
+    if calibrated and fmt == "md":  # --reps auto: how many pairs each case took, and why it stopped
+        click.echo("\n--reps auto:\n" + "\n".join(f"- {line}" for line in calibrated))
     app.say(f"stored as run {run_id} in {layout.home / 'results.sqlite'}")
 
 
