@@ -88,8 +88,9 @@ def folder() -> Path:
     return _folder
 
 
-# A split GGUF (llama-gguf-split): the program opens the first part and finds the others by its name.
-SPLIT_PART = re.compile(r"^(.+)(-\d{5}-of-\d{5}\.gguf)$")
+# A split GGUF (llama-gguf-split): the program opens the first part and finds the others by its name,
+# PREFIX-%05d-of-%05d.gguf, counting from 1. The suffix is the part after the prefix.
+SPLIT_PART = re.compile(r"^(?P<prefix>.+)(?P<suffix>-(?P<no>\d{5})-of-(?P<count>\d{5})\.gguf)$")
 
 
 def takeable(path: Path) -> Path:
@@ -102,18 +103,18 @@ def takeable(path: Path) -> Path:
         return path
     split = SPLIT_PART.match(path.name)
     # The same file always gets the same link; the name keeps its suffix (.gguf) for tools that look.
-    key = path.with_name(split[1]) if split else path
+    key = path.with_name(split["prefix"]) if split else path
     tag = hashlib.sha256(os.fsencode(key)).hexdigest()[:12]
     stem = re.sub(r"[^A-Za-z0-9_.+-]", "_", key.name)[-60:]
     links = folder() / "links"
     links.mkdir(exist_ok=True)
     found = [m for q in path.parent.glob("*.gguf") if (m := SPLIT_PART.match(q.name))]
-    parts = {m[0]: m[2] for m in found if split and m[1] == split[1]} or {path.name: ""}
+    parts = {m[0]: m["suffix"] for m in found if split and m["prefix"] == split["prefix"]} or {path.name: ""}
     for name, suffix in parts.items():
         link = links / f"{tag}-{stem}{suffix}"
         if not link.is_symlink():
             link.symlink_to((path.parent / name).resolve())
-    return links / f"{tag}-{stem}{split[2] if split else ''}"
+    return links / f"{tag}-{stem}{split['suffix'] if split else ''}"
 
 
 def argv(args: list[str]) -> list[str]:

@@ -231,6 +231,14 @@ def test_nbytes_of_the_common_layouts_and_none_for_the_contested() -> None:
 # --- own: references, split models, identity -----------------------------------------------------
 
 
+def test_one_pattern_names_a_split_part_for_the_model_and_for_its_links() -> None:
+    m = scratch.SPLIT_PART.match("DeepSeek-R1-Q4_K_M-00002-of-00009.gguf")
+    assert m is not None and (m["prefix"], m["suffix"]) == ("DeepSeek-R1-Q4_K_M", "-00002-of-00009.gguf")
+    assert (m["no"], m["count"]) == ("00002", "00009")
+    assert scratch.SPLIT_PART.match("r1-0002-of-00009.gguf") is None
+    assert not hasattr(own, "SPLIT")  # own.py reads split names with scratch's pattern, not a copy
+
+
 def test_a_path_a_label_and_a_catalogue_label_resolve_and_an_unknown_one_is_named(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -15,11 +15,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from .. import scratch
 from .. import tomlfile as tf
 from ..errors import SpecError, UserError
 from . import header, types
 
-SPLIT = re.compile(r"^(?P<prefix>.+)-(?P<no>\d{5})-of-(?P<count>\d{5})\.gguf$")
 LABEL = re.compile(r"[A-Za-z0-9][A-Za-z0-9._+-]{0,63}")
 
 
@@ -91,7 +91,7 @@ def resolve(ref: str, config_file: Path, cwd: Path | None = None) -> OwnModel:
         if not path.exists() and LABEL.fullmatch(ref) and "." not in ref:
             known = f" (catalogue.toml [models] has: {', '.join(named)})" if named else ""
             raise UserError(f'--model "{ref}": no such file, and no model of that label{known}')
-        split = SPLIT.match(path.name)
+        split = scratch.SPLIT_PART.match(path.name)
         label = split["prefix"] if split else path.name.removesuffix(".gguf")
         label = re.sub(r"[^A-Za-z0-9._+-]", "_", label)[:64] or "model"
     path = path if path.is_absolute() else (cwd or Path.cwd()) / path
@@ -102,7 +102,7 @@ def parts_of(path: Path) -> tuple[Path, ...]:
     """All the files of a split model named by any one of them; every part must be there."""
     if not path.is_file():
         raise UserError(f"{path}: no such model file")
-    m = SPLIT.match(path.name)
+    m = scratch.SPLIT_PART.match(path.name)
     if not m:
         return (path,)
     count = int(m["count"])
