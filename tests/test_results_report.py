@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from builder.errors import UserError
+from builder.errors import SpecError, UserError
 from builder.layout import Layout
 from builder.results import compare, plot
 from builder.store import results
@@ -505,12 +505,20 @@ def test_a_question_about_a_users_model_is_answered_by_the_newest_run_that_measu
                 "e2e", "tg_tps", "tokens/s", {"model": "wide", "threads": 2}, 9.0, better="higher"
             )
             results.record(con, run, {**MANIFEST, "variant": name}, 0, m)
-    (layout.root / "questions.toml").write_text(
-        '[mine]\nquestion = "b on r2?"\nsuite = "e2e"\nentries = ["a", "b"]\nbench = ["b", "--vs", "a"]\n'
-        'model = "r2"\n'
-    )
-    q = questions.load(layout.root / "questions.toml")["mine"]
-    assert q.command == "variant bench b --vs a --model r2"  # the model joins the command that answers it
+    # the question names r2 by its identity; its bench arguments, by the path that measures it
+    mine = '[mine]\nquestion = "b on r2?"\nsuite = "e2e"\nentries = ["a", "b"]\nmodel = "fedcba98"\n'
+    toml = layout.root / "questions.toml"
+    toml.write_text(mine + 'bench = ["b", "--vs", "a", "--model", "/m/r2.gguf"]\n')
+    q = questions.load(toml)["mine"]
+    assert q.command == "variant bench b --vs a --model /m/r2.gguf"  # as given: an identity is no --model
     text = report.write_questions(layout, [], tmp_path / "out", say=lambda _m: None).read_text()
     assert ABOUT2 in text and "Run 1 on" in text  # the older run: the newest never measured r2
     assert ABOUT1 not in text and "model=wide" not in text  # and only its cases
+    # bench arguments that do not measure the question's model are refused, the key named
+    toml.write_text(mine + 'bench = ["b", "--vs", "a"]\n')
+    with pytest.raises(SpecError) as err:
+        questions.load(toml)
+    assert str(err.value) == (
+        f"{toml}: mine.bench: a question with a model gives the bench arguments"
+        " that measure it: add --model LABEL or --model PATH"
+    )

@@ -2,7 +2,12 @@
 
 A question names the entries it compares (VARIANT or VARIANT:FORMAT, the
 first is the baseline), the suite, the published claim it is held against and
-the `variant bench` arguments of the interleaved run that answers it.
+the `variant bench` arguments of the interleaved run that answers it. A
+question on a user's model names it (`model`: a label, or 6 or more hex
+digits of its identity; it picks the run and its cases), and its bench
+arguments hold the --model that measures it (a label of catalogue.toml's
+[models] or a path): `model` may be an identity or another catalogue's label,
+which `variant bench` cannot resolve.
 `variant report --questions` writes one table and one plot per question from
 the newest stored run that measured its variants in its suite; a question
 without one says so and prints the command that would answer it.
@@ -30,13 +35,12 @@ class Question:
     claim: str
     suite: str
     entries: tuple[str, ...]  # the first is the baseline
-    bench: tuple[str, ...]  # the arguments of `variant bench` that answer it
+    bench: tuple[str, ...]  # `variant bench`'s arguments that answer it (with a model: its --model)
     model: str | None = None  # a user's model (label or identity): answered by the runs that measured it
 
     @property
     def command(self) -> str:
-        given = self.model is None or "--model" in self.bench
-        return shlex.join(["variant", "bench", *self.bench, *(() if given else ("--model", str(self.model)))])
+        return shlex.join(["variant", "bench", *self.bench])
 
 
 def load(path: Path) -> dict[str, Question]:
@@ -62,5 +66,11 @@ def load(path: Path) -> dict[str, Question]:
         if not text["question"] or not bench:
             raise SpecError(path, name, "expected a question and the bench arguments that answer it")
         model = tf.get_str(path, table, "model", f"{name}.")
+        if model is not None and not any(a == "--model" or a.startswith("--model=") for a in bench):
+            raise SpecError(
+                path, f"{name}.bench",
+                "a question with a model gives the bench arguments that measure it: "
+                "add --model LABEL or --model PATH",
+            )  # fmt: skip
         out[name] = Question(name, text["question"], text["claim"], text["suite"], entries, bench, model)
     return out
