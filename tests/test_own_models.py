@@ -292,6 +292,15 @@ def test_a_split_model_with_a_part_missing_is_refused_naming_it(tmp_path: Path) 
         own.load("r1", parts[2])
 
 
+def test_a_split_name_whose_part_is_not_between_one_and_its_count_is_refused(tmp_path: Path) -> None:
+    for name in ("x-00001-of-00000.gguf", "x-00003-of-00002.gguf", "x-00000-of-00002.gguf"):
+        path = tmp_path / name
+        write_gguf(path)
+        with pytest.raises(UserError) as e:
+            own.parts_of(path)
+        assert str(e.value).startswith(f"{path}: its name says part ") and "from 1 to" in str(e.value)
+
+
 def test_parts_whose_split_numbers_disagree_with_their_names_are_refused(tmp_path: Path) -> None:
     first, second = write_gguf(tmp_path / "r1.gguf", PLAIN, split_max_tensors=1)
     swap = tmp_path / "swap"

@@ -105,7 +105,11 @@ def parts_of(path: Path) -> tuple[Path, ...]:
     m = scratch.SPLIT_PART.match(path.name)
     if not m:
         return (path,)
-    count = int(m["count"])
+    no, count = int(m["no"]), int(m["count"])
+    if not 1 <= no <= count:
+        raise UserError(
+            f"{path}: its name says part {no} of {count}; a split model's parts count from 1 to their number"
+        )
     parts = tuple(path.with_name(f"{m['prefix']}-{i:05d}-of-{count:05d}.gguf") for i in range(1, count + 1))
     missing = [p.name for p in parts if not p.is_file()]
     if missing:
