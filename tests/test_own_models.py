@@ -313,6 +313,20 @@ def test_parts_whose_split_numbers_disagree_with_their_names_are_refused(tmp_pat
     assert str(e.value) == f"{first}: its header says part 2 of 2, its name part 1 of 2"
 
 
+def test_a_part_of_a_split_model_under_a_plain_name_is_refused(tmp_path: Path) -> None:
+    first, second = write_gguf(tmp_path / "r1.gguf", PLAIN, split_max_tensors=1)
+    for part, no in ((second, 2), (first, 1)):
+        plain = tmp_path / "renamed.gguf"
+        part.rename(plain)
+        with pytest.raises(UserError) as e:
+            own.load("r", plain)  # llama.cpp would load the one part and fail in every cell
+        assert str(e.value) == (
+            f"{plain}: its header says part {no} of 2 of a split model; give it its split name "
+            f"(PREFIX-0000{no}-of-00002.gguf) beside the other parts"
+        )
+        plain.rename(part)
+
+
 def test_a_split_name_without_split_keys_is_refused(tmp_path: Path) -> None:
     a, b = tmp_path / "m-00001-of-00002.gguf", tmp_path / "m-00002-of-00002.gguf"
     write_gguf(a)

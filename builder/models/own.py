@@ -133,6 +133,14 @@ def load(label: str, path: Path) -> OwnModel:
                 raise UserError(
                     f"{h.path}: its header says part {no + 1} of {of}, its name part {i + 1} of {len(parts)}"
                 )
+    else:
+        no, of = heads[0].kv.get("split.no"), heads[0].kv.get("split.count")
+        if isinstance(no, int) and isinstance(of, int) and of > 1:
+            # programs would load this one part as the whole model and fail in every cell
+            raise UserError(
+                f"{path}: its header says part {no + 1} of {of} of a split model; give it its split name "
+                f"(PREFIX-{no + 1:05d}-of-{of:05d}.gguf) beside the other parts"
+            )
     first = heads[0].kv
     arch = first.get("general.architecture")
     if not isinstance(arch, str):
