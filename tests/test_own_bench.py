@@ -372,3 +372,11 @@ def test_bench_refuses_bad_model_input_before_anything_is_stored(
     if db.exists():
         with results.connect(db) as con:
             assert con.execute("SELECT COUNT(*) FROM runs").fetchone()[0] == 0
+
+
+def test_a_programs_timeout_on_a_users_model_grows_with_its_size() -> None:
+    from builder.models import support
+
+    assert support.timeout_for(None, 120.0) == 120.0
+    assert support.timeout_for(_own("small", GIB // 2), 120.0) == 120.0  # never below the base
+    assert support.timeout_for(_own("big", 400 * GIB), 120.0) == 60 + 30 * 400

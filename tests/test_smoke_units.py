@@ -12,7 +12,7 @@ import pytest
 from builder.errors import SpecError
 from builder.layout import Layout
 from builder.models import installed
-from builder.smoke import forksmoke, smoke
+from builder.smoke import baseline, forksmoke, smoke
 
 from .conftest import Catalogue, Outcome
 from .fakes import make_patch
@@ -138,10 +138,10 @@ def test_default_baseline_is_the_variant_without_its_patches(catalogue: Catalogu
     layout = Layout.at(catalogue.root)
     # A classic slip: "patches" written after [cmake] lands in that table, and is refused there.
     with pytest.raises(SpecError, match=r"cmake\.patches: expected a boolean, integer or string"):
-        smoke.default_baseline(layout, "patched")
+        baseline.default_baseline(layout, "patched")
     catalogue.variant("patched", 'patches = ["kind"]\n[cmake]\nGGML_OPENMP = false\n')
-    assert smoke.default_baseline(layout, "patched") == "plain"
-    assert smoke.default_baseline(layout, "plain") is None
+    assert baseline.default_baseline(layout, "patched") == "plain"
+    assert baseline.default_baseline(layout, "plain") is None
 
 
 def test_output_comparison_exact_for_same_compiler_tolerant_across() -> None:

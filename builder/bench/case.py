@@ -10,7 +10,7 @@ from typing import Any
 
 from ..errors import BuildError
 from ..layout import Layout
-from ..models import models
+from ..models import models, support
 from ..models.installed import Installed
 from ..models.own import OwnModel
 from ..run import Measured, measure
@@ -20,7 +20,6 @@ from .profiles import Profile
 
 DEFAULT_LOAD_MODES = ("default",)
 Say = Callable[[str], None]
-SECONDS_PER_GIB = 30.0  # a big model's time to stream from disk and run a case, generously
 
 
 @dataclass(frozen=True)
@@ -75,9 +74,9 @@ class Context:
     def timeout(self, target: Target | None) -> float:
         """The profile's timeout; unless one was given, a user's model gets time to match its size."""
         base = self.profile.timeout
-        if target is None or target.own is None or self.profile.timeout_given:
+        if target is None or self.profile.timeout_given:
             return base
-        return max(base, 60.0 + SECONDS_PER_GIB * target.size / 2**30)
+        return support.timeout_for(target.own, base)
 
     def model(self, size: str, type_: str = "q8_0") -> Path:
         default_type = "f16" if size == "tiny" else type_

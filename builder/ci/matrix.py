@@ -100,7 +100,7 @@ def parse_filters(filters: tuple[str, ...]) -> list[tuple[str, str]]:
 
 
 def _essence(v: Variant) -> tuple[Any, ...]:
-    # As smoke.default_baseline, on the spec: a baseline is the same build without the patches.
+    # As smoke/baseline.default_baseline, on the spec: a baseline is the same build without the patches.
     return (v.source, v.toolchain, v.build_type, v.instrument, v.cmake, v.flags)
 
 

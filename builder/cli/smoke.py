@@ -13,6 +13,7 @@ from ..errors import UserError
 from ..layout import Layout
 from ..models import models
 from ..models.installed import held
+from ..smoke import baseline as baseline_mod
 from ..smoke import smoke as smoke_mod
 from ..smoke.smokecheck import Check
 from ..wheel import make as wheel_make
@@ -96,8 +97,6 @@ def smoke(
 ) -> None:
     """Run each installed binary on a tiny model; a patched variant must decode like its baseline."""
     layout = app.layout(ctx)
-    if build_baseline and not wheels:
-        _build_baselines(layout, names, baseline)
     modes = parse_load_modes(load_modes) if load_modes else ()
     if loading.FIO_MODE in modes:
         raise UserError(
@@ -108,14 +107,17 @@ def smoke(
             "--wheel compares each wheel with its own variant: --baseline, --load-mode and --model "
             "do not apply"
         )
+    # every refusal of bad input before a baseline is built
+    mine = own_models(layout, model_refs)
+    if not allow_swap:
+        loading.check_memory(modes, [(m.label, m.size) for m in mine])
+    if build_baseline and not wheels:
+        _build_baselines(layout, names, baseline)
     if wheels:
         recipes = [wheel_make.resolve(layout, n) for n in names]
         folder = wheel_cli.wheel_dir(layout, wheel_dir)
         checks = [c for r in recipes for c in wheel_smoke.run(layout, r, folder, app.say)]
-    elif model_refs:
-        mine = own_models(layout, model_refs)
-        if not allow_swap:  # before anything runs, as bench does
-            loading.check_memory(modes, [(m.label, m.size) for m in mine])
+    elif mine:
         checks = [
             dataclasses.replace(c, detail=f"[{m.label}] {c.detail}")
             for m in mine
@@ -150,7 +152,7 @@ def _explain(c: Check, *, err: bool) -> None:
 def _build_baselines(layout: Layout, names: tuple[str, ...], baseline: str | None) -> None:
     """Build the baselines smoke compares with that are not built, offline when the variant was."""
     for name in names:
-        base = baseline or smoke_mod.default_baseline(layout, name)
+        base = baseline or baseline_mod.default_baseline(layout, name)
         if base is None or base == name or (layout.dist / base).exists():
             continue
         with held(layout, name) as inst:

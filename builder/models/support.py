@@ -62,3 +62,13 @@ def why_not(model: OwnModel, inst: Installed, known: dict[int, str]) -> str | No
     if not lacking:
         return None
     return f"{source} has no kernel for type {', '.join(lacking)}"
+
+
+SECONDS_PER_GIB = 30.0  # a big model's time to stream from disk and run, generously
+
+
+def timeout_for(model: OwnModel | None, base: float) -> float:
+    """A program's timeout on model: base, or for a user's model 60 s + 30 s per GiB when that is longer."""
+    if model is None:
+        return base
+    return max(base, 60.0 + SECONDS_PER_GIB * model.size / 2**30)

@@ -14,20 +14,17 @@ import contextlib
 import shlex
 from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Any
 
-from ..errors import UserError
 from ..layout import Layout
 from ..models import models, support
 from ..models.installed import Installed, generate_argv, held, llama_bench_rows
 from ..models.models import PROMPT
 from ..models.own import OwnModel
-from ..plan import plan as plan_mod
 from ..run import Measured, measure
 from ..source import sources as sources_mod
 from ..source.sources import Source
-from ..spec import variant as spec
 from . import forksmoke
+from .baseline import default_baseline
 from .smokecheck import Check
 
 N_PREDICT = 24
@@ -116,26 +113,32 @@ def _generate_args(generate: tuple[str, ...], model: Path) -> tuple[str, list[st
     return generate[0], [values.get(a, a) for a in generate[1:]]
 
 
-def greedy(inst: Installed, model: Path, generate: tuple[str, ...] = ()) -> tuple[Check, str]:
+def greedy(
+    inst: Installed, model: Path, generate: tuple[str, ...] = (), timeout: float = 120
+) -> tuple[Check, str]:
     """The variant's greedy decode of the smoke prompt: its check, and the generated text."""
     program, args = _generate_args(generate, model)
-    c, text = _run(inst, program, args)
+    c, text = _run(inst, program, args, timeout=timeout)
     if c.ok and text and not generated(text).strip():
         c = Check(inst.name, program, False, "generated nothing", c.command, text[-500:])
     return c, generated(text)
 
 
-def run_binaries(inst: Installed, model: Path, generate: tuple[str, ...] = ()) -> tuple[list[Check], str]:
+def run_binaries(
+    inst: Installed, model: Path, generate: tuple[str, ...] = (), timeout: float = 120
+) -> tuple[list[Check], str]:
+    """Every smoke program the variant built, on model; timeout: per program that loads it."""
     program, _ = _generate_args(generate, model)
     if not any((inst.bin / p).is_file() for p in (program, *PROGRAMS)):
         built = ", ".join(sorted(b["name"] for b in inst.manifest.get("binaries", []))) or "nothing"
         detail = f"none of the smoke programs ({', '.join(PROGRAMS)}) is built; it has {built}"
         return [Check(inst.name, "-", False, detail)], ""
     checks = []
-    c, text = greedy(inst, model, generate)
+    c, text = greedy(inst, model, generate, timeout)
     checks.append(c)
     checks.append(_run(inst, "test-barrier", ["2", "3"])[0])
-    c, out = _run(inst, "llama-bench", ["-m", str(model), "-p", "16", "-n", "4", "-r", "1", "-o", "json"])
+    bench_args = ["-m", str(model), "-p", "16", "-n", "4", "-r", "1", "-o", "json"]
+    c, out = _run(inst, "llama-bench", bench_args, timeout=timeout)
     if c.ok and out:
         try:
             row = next(r for r in llama_bench_rows(out) if r.get("n_gen", 0) > 0)  # not the prompt case
@@ -152,48 +155,10 @@ def run_binaries(inst: Installed, model: Path, generate: tuple[str, ...] = ()) -
             inst,
             "test-thread-safety",
             ["-m", str(model), "-p", PROMPT, "-n", "32", "-c", "256", "-ub", "32", "-np", "4", "-t", "2"],
-            timeout=600,
+            timeout=max(600, timeout),
         )[0]
     )
     return checks, text
-
-
-def default_baseline(layout: Layout, name: str) -> str | None:
-    """The catalogue's variant that is this one without (some of) its patches: the closest one.
-
-    Same source, toolchain, build type, instrument, options and flags, and a
-    strict subset of the series (a fork variant keeps its fixes, bitnet-tl2-batch
-    say, when the series under test is taken away); of those, the one with the
-    most series. Targets do not count: which programs are built does not change
-    the numerics of the ones both variants have.
-    """
-    me = plan_mod.make(layout, name)
-    if not me.series:
-        return None
-
-    def essence(p: plan_mod.Plan) -> tuple[Any, ...]:
-        return (
-            p.source.identity(),
-            p.toolchain.identity(),
-            p.variant.build_type,
-            p.variant.instrument,
-            p.options,
-            p.flags,
-        )
-
-    mine, my_series = essence(me), {s.name for s in me.series}
-    best: tuple[int, str] | None = None
-    for other in spec.names(layout.variants_dir):
-        if other == name:
-            continue
-        try:
-            p = plan_mod.make(layout, other)
-        except UserError:
-            continue
-        theirs = {s.name for s in p.series}
-        if theirs < my_series and essence(p) == mine and (best is None or len(theirs) > best[0]):
-            best = (len(theirs), other)
-    return best[1] if best else None
 
 
 def first_difference(a: str, b: str) -> int:
@@ -224,7 +189,9 @@ def compare_outputs(
     )
 
 
-def load_mode_checks(inst: Installed, model: Path, modes: tuple[str, ...]) -> list[Check]:
+def load_mode_checks(
+    inst: Installed, model: Path, modes: tuple[str, ...], timeout: float = 120
+) -> list[Check]:
     """llama-completion's greedy text in each load mode must equal its text with the default load."""
     if not modes:
         return []
@@ -235,7 +202,7 @@ def load_mode_checks(inst: Installed, model: Path, modes: tuple[str, ...]) -> li
     for mode in ("default", *modes):
         # One thread: this check is about the bytes each load mode reads, not the threadpool.
         argv = generate_argv(inst, model, mode, N_PREDICT, threads=1)
-        c, out, drawn = _run_drawn(inst, "llama-completion", argv[1:], end=COMPLETION_END)
+        c, out, drawn = _run_drawn(inst, "llama-completion", argv[1:], end=COMPLETION_END, timeout=timeout)
         if not c.ok:
             checks.append(
                 Check(
@@ -259,6 +226,7 @@ def smoke(
 ) -> list[Check]:  # fmt: skip
     """The checks of every named variant (and its baseline), on the tiny model or the user's own."""
     model = own.path if own else models.ensure(layout.home / "models", models.spec_for("tiny", "f16"), say)
+    timeout = support.timeout_for(own, 120.0)  # a big model of the user's takes longer to load
     srcs = sources_mod.load_all(layout.sources_file)
     checks: list[Check] = []
     outputs: dict[str, tuple[Installed, str]] = {}
@@ -277,12 +245,12 @@ def smoke(
                     checks.append(Check(name, own.label, True, f"skipped: {why}"))
                     outputs[name] = (inst, "")
                     return outputs[name]
-                found, text = run_binaries(inst, model, src.generate if src else ())
+                found, text = run_binaries(inst, model, src.generate if src else (), timeout)
                 checks.extend(found)
                 # only the named variants: a load mode is often what their patches add,
                 # and a baseline without it would only fail on the option
                 if name in names:
-                    checks.extend(load_mode_checks(inst, model, load_modes))
+                    checks.extend(load_mode_checks(inst, model, load_modes, timeout))
                     if src is not None and src.models and not own:
                         checks.extend(forksmoke.checks(layout, src, inst, say))
                 outputs[name] = (inst, text)
