@@ -8,6 +8,7 @@ import struct
 import subprocess
 import time
 import tracemalloc
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -43,13 +44,15 @@ enum ggml_prec { GGML_PREC_DEFAULT = 0 };
 
 def write_gguf(
     path: Path, tensors: tuple[Spec, ...] = PLAIN, arch: str = "llama", kv: dict[str, Any] | None = None,
-    split_max_tensors: int = 0,
+    split_max_tensors: int = 0, shapes: Mapping[str, tuple[int, ...]] | None = None,
 ) -> list[Path]:  # fmt: skip
     """A GGUF file (or the parts of a split one) as gguf-py writes it, with any type id.
 
     Each tensor is written as int8 bytes of the size asked, then its info is patched to the
     element count and type id asked: the forks' types (T-MAC's i4, ik's 139) gguf-py does not know.
+    A tensor is one-dimensional unless shapes gives its dimensions (their product is its elements).
     """
+    shapes = shapes or {}
     w = gguf.GGUFWriter(path, arch, split_max_tensors=split_max_tensors)
     for key, value in (kv or {}).items():
         if isinstance(value, str):
@@ -57,7 +60,8 @@ def write_gguf(
         else:
             w.add_uint32(key, value)
     for name, _, _, size in tensors:
-        w.add_tensor(name, np.zeros(size, dtype=np.int8))
+        dims = len(shapes.get(name, (size,)))
+        w.add_tensor(name, np.zeros((1,) * (dims - 1) + (size,), dtype=np.int8))
     w.write_header_to_file()
     w.write_kv_data_to_file()
     w.write_tensors_to_file()
@@ -66,10 +70,11 @@ def write_gguf(
     for part in parts:
         data = bytearray(part.read_bytes())
         for name, elements, type_id, _ in tensors:
-            at = data.find(struct.pack("<Q", len(name)) + name.encode() + struct.pack("<I", 1))
-            if at >= 0:  # the tensor is in this part: its one dimension, then its type
+            shape = shapes.get(name, (elements,))
+            at = data.find(struct.pack("<Q", len(name)) + name.encode() + struct.pack("<I", len(shape)))
+            if at >= 0:  # the tensor is in this part: its dimensions, then its type
                 at += 8 + len(name) + 4
-                data[at : at + 12] = struct.pack("<QI", elements, type_id)
+                data[at : at + 8 * len(shape) + 4] = struct.pack(f"<{len(shape)}QI", *shape, type_id)
         part.write_bytes(bytes(data))
     return parts
 
@@ -369,6 +374,25 @@ def test_about_and_main_type_say_what_the_weights_mostly_are() -> None:
     only_f32 = own.OwnModel("t", (Path("/m/t.gguf"),), "0" * 16, "llama", 300_000_000, 2**20,
                             (("f32", 3, 2**20),), (("f32", 0),))  # fmt: skip
     assert only_f32.main_type == "f32" and only_f32.about() == "llama 300M f32, 0.00 GiB"
+    counted = own.OwnModel(**{**vars(m), "main": "q6_k"})  # load() counted the weights: its word holds
+    assert counted.main_type == "q6_k" and counted.about() == "llama 8.0B q6_k, 4.58 GiB, 2 parts"
+
+
+def test_the_main_type_is_that_of_most_weights_in_matrices_not_of_most_bytes(tmp_path: Path) -> None:
+    # BitNet b1.58 2B: its f16 embedding has more bytes than its 2-bit i2_s layers, a fraction of
+    # their weights; an f32 matrix (rope factors, some models' output) does not count either
+    bitnet = tmp_path / "bitnet.gguf"
+    tensors = (
+        ("token_embd.weight", 1280, 1, 2560), ("blk.0.ffn_up.weight", 4096, 36, 1024),
+        ("blk.0.ffn_down.weight", 4096, 36, 1024), ("rope_freqs.weight", 16384, 0, 65536), PLAIN[1],
+    )  # fmt: skip
+    shapes = {"token_embd.weight": (64, 20), "blk.0.ffn_up.weight": (256, 16),
+              "blk.0.ffn_down.weight": (16, 256), "rope_freqs.weight": (128, 128)}  # fmt: skip
+    write_gguf(bitnet, tensors, arch="bitnet", shapes=shapes)
+    assert header.read(bitnet).tensors[0].shape == (64, 20)
+    m = own.load("b", bitnet)
+    assert m.types == (("f32", 2, 66560), ("f16", 1, 2560), ("i2_s", 2, 2048))  # by bytes, as stored
+    assert m.main_type == "i2_s" and m.about().startswith("bitnet 0M i2_s, ")
 
 
 def test_a_forks_types_are_named_in_the_model(tmp_path: Path) -> None:

@@ -33,6 +33,7 @@ class OwnModel:
     size: int  # bytes, all parts
     types: tuple[tuple[str, int, int], ...]  # (type name, tensors, bytes), most bytes first
     type_ids: tuple[tuple[str, int], ...]  # the file's number for each type name
+    main: str = ""  # the type of most weights, by count (load() sets it); "" leaves it to types' bytes
 
     @property
     def path(self) -> Path:
@@ -41,6 +42,8 @@ class OwnModel:
     @property
     def main_type(self) -> str:
         """The type holding most of the weights (norms and small vectors aside: they are f32 everywhere)."""
+        if self.main:
+            return self.main
         weighty = [t for t in self.types if t[0] not in ("f32",)] or list(self.types)
         return weighty[0][0] if weighty else "?"
 
@@ -171,4 +174,23 @@ def load(label: str, path: Path) -> OwnModel:
         size=sum(h.file_size for h in heads),
         types=tuple(hist),
         type_ids=tuple(sorted((names[i], i) for i in count)),
+        main=_main_type([t for h in heads for t in h.tensors], names),
     )
+
+
+def _main_type(tensors: list[header.Tensor], names: dict[int, str]) -> str:
+    """The type of most weights in the matrices (2+ dimensions), f32 aside; then of any tensor.
+
+    By weights, not bytes: BitNet b1.58 2B's f16 embedding outweighs its 2-bit layers in bytes.
+    """
+    for pool in (
+        [t for t in tensors if len(t.shape) >= 2 and names[t.type_id] != "f32"],
+        [t for t in tensors if names[t.type_id] != "f32"],
+        tensors,
+    ):
+        weights: Counter[str] = Counter()
+        for t in pool:
+            weights[names[t.type_id]] += t.elements
+        if weights:
+            return weights.most_common(1)[0][0]
+    return "?"
