@@ -348,6 +348,7 @@ def test_bench_on_a_users_model_stores_it_by_identity_with_the_hardware_and_says
         (hw,) = [results.run_hardware(r) for r in con.execute("SELECT * FROM runs")]
         params = [json.loads(r["params"]) for r in con.execute("SELECT params FROM measurements")]
         text = " ".join(str(tuple(r)) for r in con.execute("SELECT * FROM measurements"))
+        text += " ".join(str(tuple(r)) for r in con.execute("SELECT command FROM runs"))
     assert hw is not None and list(hw["storage"]) == ["mine.gguf"]
     assert {p["model"] for p in params} == {"m"} and len({p["model_id"] for p in params}) == 1
     assert str(model.parent) not in text and str(model.parent) not in json.dumps(hw, ensure_ascii=False)
@@ -380,3 +381,19 @@ def test_a_programs_timeout_on_a_users_model_grows_with_its_size() -> None:
     assert support.timeout_for(None, 120.0) == 120.0
     assert support.timeout_for(_own("small", GIB // 2), 120.0) == 120.0  # never below the base
     assert support.timeout_for(_own("big", 400 * GIB), 120.0) == 60 + 30 * 400
+
+
+def test_the_stored_command_names_each_model_by_label_not_path(tmp_path: Path) -> None:
+    from builder.cli import bench as bench_cli
+    from builder.models import own
+
+    folder = tmp_path / "my models ü"
+    folder.mkdir()
+    parts = write_gguf(folder / "r1.gguf", split_max_tensors=1)
+    plain = folder / "q.gguf"
+    write_gguf(plain)
+    mine = (own.load("r1", parts[1]), own.load("q", plain))
+    argv = ["bench", "v", "--model", f"r1={parts[1]}", f"--model={plain}", "--model", "q", "--reps", "3"]
+    command = bench_cli.recorded(argv, mine)
+    assert command == "variant bench v --model r1 --model=q --model q --reps 3"
+    assert str(folder) not in command

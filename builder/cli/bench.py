@@ -61,6 +61,32 @@ def own_models(layout: Layout, refs: tuple[str, ...]) -> tuple[own.OwnModel, ...
     return tuple(found.values())
 
 
+def recorded(argv: list[str], mine: tuple[own.OwnModel, ...]) -> str:
+    """The command line a run stores (PR.md prints it), each --model by its label, never its path.
+
+    A path is this machine's; the label is what the results call the model. The stored command
+    reruns where catalogue.toml's [models] names the label.
+    """
+    by_path = {str(p): m.label for m in mine for p in m.parts}
+    labels = {m.label for m in mine}
+
+    def label_of(ref: str) -> str:
+        named = ref.partition("=")[0]
+        if "=" in ref and named in labels:
+            return named
+        return by_path.get(str(Path(ref).expanduser().absolute()), ref)
+
+    out: list[str] = []
+    for i, arg in enumerate(argv):
+        if i and argv[i - 1] == "--model":
+            out.append(label_of(arg))
+        elif arg.startswith("--model="):
+            out.append("--model=" + label_of(arg.removeprefix("--model=")))
+        else:
+            out.append(arg)
+    return shlex.join(["variant", *out])
+
+
 def parse_load_modes(value: str | None) -> tuple[str, ...]:
     if not value:
         return DEFAULT_LOAD_MODES
@@ -177,7 +203,8 @@ def bench(
         merged = {**dict(prof.env), **environment.parse(env)}
         prof = dataclasses.replace(prof, env=tuple(sorted(merged.items())))
     # the whole command line, global options (--root) included: PR.md prints it to reproduce the run
-    command = shlex.join(["variant", *sys.argv[1:]]) if "bench" in sys.argv[1:] else "variant bench"
+    mine = own_models(layout, model_refs)
+    command = recorded(sys.argv[1:], mine) if "bench" in sys.argv[1:] else "variant bench"
     calibrated: list[str] = []
     run_id = bench_mod.run(
         layout,
@@ -193,7 +220,7 @@ def bench(
         layers=layers,
         recipe=recipe,
         types=_types(types),
-        own=own_models(layout, model_refs),
+        own=mine,
         allow_swap=allow_swap,
         drop_caches=drop_caches,
         calibrated=calibrated,

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import shlex
 import sys
 from pathlib import Path
 
@@ -14,7 +13,7 @@ from ..errors import UserError
 from ..profile import groups, session, write
 from ..profile.record import MAIN
 from . import app
-from .bench import own_models
+from .bench import own_models, recorded
 
 
 @app.cli.command()
@@ -69,11 +68,12 @@ def profile(
     if baseline is not None and len(names) != 1:
         raise UserError(f"--vs {baseline} compares one variant with it; got {len(names)}: {' '.join(names)}")
     order = [baseline, *names] if baseline else list(names)
-    command = shlex.join(["variant", *sys.argv[1:]]) if "profile" in sys.argv[1:] else "variant profile"
+    mine = own_models(layout, (model_ref,)) if model_ref else ()
+    command = recorded(sys.argv[1:], mine) if "profile" in sys.argv[1:] else "variant profile"
     done = session.run(
         layout, order, vs=baseline is not None, tool=tool, suite=suite, wanted=tuple(case_words.split()),
         threads=threads, type_=type_, timeout=timeout, out=Path(out).resolve() if out else None,
-        command=command, say=app.say, own=own_models(layout, (model_ref,))[0] if model_ref else None,
+        command=command, say=app.say, own=mine[0] if mine else None,
     )  # fmt: skip
     if as_json:
         app.emit_json(
