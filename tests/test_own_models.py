@@ -421,6 +421,24 @@ def test_a_path_holding_an_equals_sign_is_a_path(tmp_path: Path, monkeypatch: py
         own.resolve("./q5=2.gguf", none)
 
 
+def test_a_file_named_like_label_equals_path_is_that_file_unless_the_path_after_is_one(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    model = tmp_path / "runs" / "run=2.gguf"  # "run" is a valid label: the whole text is the file
+    model.parent.mkdir()
+    write_gguf(model)
+    none = tmp_path / "none.toml"
+    monkeypatch.chdir(model.parent)
+    m = own.resolve("run=2.gguf", none)
+    assert (m.label, m.path) == ("run_2", model)
+    monkeypatch.chdir(tmp_path)  # the folder the caller names counts, not the process's
+    m = own.resolve("run=2.gguf", none, cwd=model.parent)
+    assert (m.label, m.path) == ("run_2", model)
+    write_gguf(model.with_name("2.gguf"), kv={"general.name": "two"})  # both exist: LABEL=PATH
+    m = own.resolve("run=2.gguf", none, cwd=model.parent)
+    assert (m.label, m.path) == ("run", model.with_name("2.gguf"))
+
+
 # --- support: which variant can run which model ---------------------------------------------------
 
 TMAC_H = UPSTREAM_H.replace("GGML_TYPE_MXFP4   = 39, // MXFP4 (1 block)", "GGML_TYPE_I4 = 39,")

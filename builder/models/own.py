@@ -79,9 +79,15 @@ def catalogue_models(config_file: Path) -> dict[str, Path]:
 def resolve(ref: str, config_file: Path, cwd: Path | None = None) -> OwnModel:
     """--model REF: a label of catalogue.toml's [models], LABEL=PATH, or a path (labelled by its name)."""
     named = catalogue_models(config_file)
+    here = cwd or Path.cwd()
+
+    def is_file(text: str) -> bool:
+        return (here / Path(text).expanduser()).is_file()
+
     label, sep, path_text = ref.partition("=")
-    # a path may hold "=" itself (/models/run=2.gguf): what comes before is then no label
-    if sep and not LABEL.fullmatch(label) and Path(ref).expanduser().is_file():
+    # a path may hold "=" itself (/models/q4=2.gguf, run=2.gguf): the whole text is the path when it
+    # names a file and what comes before "=" is no label or what comes after names none
+    if sep and is_file(ref) and (not LABEL.fullmatch(label) or not is_file(path_text)):
         sep = ""
     if sep:
         if not LABEL.fullmatch(label):
@@ -91,13 +97,13 @@ def resolve(ref: str, config_file: Path, cwd: Path | None = None) -> OwnModel:
         label, path = ref, named[ref]
     else:
         path = Path(ref).expanduser()
-        if not path.exists() and LABEL.fullmatch(ref) and "." not in ref:
+        if not (here / path).exists() and LABEL.fullmatch(ref) and "." not in ref:
             known = f" (catalogue.toml [models] has: {', '.join(named)})" if named else ""
             raise UserError(f'--model "{ref}": no such file, and no model of that label{known}')
         split = scratch.SPLIT_PART.match(path.name)
         label = split["prefix"] if split else path.name.removesuffix(".gguf")
         label = re.sub(r"[^A-Za-z0-9._+-]", "_", label)[:64] or "model"
-    path = path if path.is_absolute() else (cwd or Path.cwd()) / path
+    path = path if path.is_absolute() else here / path
     return load(label, path)
 
 
