@@ -185,6 +185,45 @@ def test_an_array_longer_than_the_file_is_refused(tmp_path: Path) -> None:
     _refused(path, "tokenizer.ggml.scores", "cannot fit in the file")
 
 
+def test_a_gguf_shorter_than_its_fixed_header_is_said_to_be_truncated(tmp_path: Path) -> None:
+    path = tmp_path / "m.gguf"
+    path.write_bytes(b"GGUF" + struct.pack("<I", 3) + b"\0" * 10)
+    assert "not a GGUF" not in _refused(path, "truncated GGUF", "24")
+
+
+def _one_key(path: Path, key: str, value_head: bytes, size: int) -> None:
+    """A GGUF header of one key whose value starts with value_head; the file is sparse up to size bytes."""
+    with path.open("wb") as f:
+        f.write(b"GGUF" + struct.pack("<IQQQ", 3, 0, 1, len(key)) + key.encode() + value_head)
+        f.truncate(size)
+
+
+def _refused_lightly(path: Path, *said: str) -> None:
+    tracemalloc.start()
+    _refused(path, *said)
+    _, peak = tracemalloc.get_traced_memory()
+    tracemalloc.stop()
+    assert peak < 1 << 20, peak
+
+
+def test_a_string_or_an_array_past_its_cap_is_refused_by_its_key_before_it_is_read(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = tmp_path / "m.gguf"
+    _one_key(path, "general.name", struct.pack("<IQ", 8, 17 << 20), 20 << 20)  # a 17 MiB string
+    _refused_lightly(path, "general.name: a string of 17825792 bytes", "16 MiB")
+    # 34 Mi u64 values (272 MiB) where the file holds them: still past any vocabulary
+    _one_key(path, "tokenizer.ggml.scores", struct.pack("<IIQ", 9, 10, 34 << 20), 300 << 20)
+    _refused_lightly(path, "tokenizer.ggml.scores: an array of 35651584 values", "256 MiB")
+    # an array of strings is counted as it is read; small caps keep the file small
+    monkeypatch.setattr(header, "MAX_ARRAY", 1 << 20)
+    token = struct.pack("<Q", 100_000) + b"t" * 100_000
+    _one_key(path, "tokenizer.ggml.tokens", struct.pack("<IIQ", 9, 8, 20) + token * 20, 3 << 20)
+    _refused(path, "tokenizer.ggml.tokens: an array of 20 values", "1 MiB")
+    _one_key(path, "tokenizer.ggml.tokens", struct.pack("<IIQ", 9, 8, 5) + token * 5, 3 << 20)
+    assert header.read(path).kv["tokenizer.ggml.tokens"] == ["t" * 100_000] * 5  # under the cap
+
+
 def test_a_bad_version_alignment_or_value_type_is_refused(tmp_path: Path) -> None:
     path = tmp_path / "m.gguf"
     write_gguf(path, kv={"x.y": 7})

@@ -5,14 +5,15 @@ know (every fork adds its own: T-MAC's i4, BitNet's tl2, ik's iq4_k), so this
 is a small reader of its own: it reads the header region only (megabytes even
 for a 400 GB model: the tokenizer's arrays are its bulk), keeps every type id
 as a number, and treats the file as hostile input: every count and length is
-bounded by the bytes actually there, and a short or damaged file is a
-UserError naming it, never a traceback or a huge allocation.
+bounded by the bytes actually there, one string by 16 MiB and one array by
+256 MiB (a 400k-token vocabulary is about 10 MB), and a short or damaged file
+is a UserError naming it, never a traceback or a huge allocation: nothing
+larger than one string is read at once (the digest is taken as it reads).
 """
 
 from __future__ import annotations
 
 import hashlib
-import io
 import struct
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,6 +27,12 @@ MAX_DIMS = 4  # GGML_MAX_DIMS
 DEFAULT_ALIGNMENT = 32
 # The header region is read in chunks; a header larger than this is not a model anyone has.
 MAX_HEADER = 1 << 30
+# One key's value: a chat template is kilobytes, a vocabulary's arrays megabytes.
+MAX_STRING = 16 << 20
+MAX_ARRAY = 256 << 20
+CHUNK = 1 << 20  # how a long array of numbers is read: into the digest, not kept
+SHORT = 64  # an array of up to this many values is kept (a split count, rope sections); longer: summarised
+FIXED = 24  # magic, version, tensor count, key count
 
 # GGUF value types: struct format of the scalars; 8 string, 9 array.
 SCALARS = {
@@ -73,35 +80,54 @@ class Header:
 
 
 class _Reader:
-    """Little-endian reads from a file's start, bounded by the file's size."""
+    """Little-endian reads from a file's start, bounded by the file's size, hashed as they are read."""
 
     def __init__(self, f: BinaryIO, path: Path, size: int) -> None:
         self.f, self.path, self.size, self.pos = f, path, size, 0
-        self.buf = io.BytesIO()
+        self.digest = hashlib.sha256()
 
-    def take(self, n: int, what: str) -> bytes:
+    def _bound(self, n: int, what: str) -> None:
         if n < 0 or self.pos + n > min(self.size, MAX_HEADER):
             raise UserError(
                 f"{self.path}: not a complete GGUF file: {what} at byte {self.pos} runs past "
                 f"{'its end' if self.pos + n > self.size else 'any sane header size'} ({self.size} bytes)"
             )
+
+    def take(self, n: int, what: str) -> bytes:
+        self._bound(n, what)
         data = self.f.read(n)
         if len(data) != n:
             raise UserError(f"{self.path}: the file ended while reading {what} (byte {self.pos})")
         self.pos += n
-        self.buf.write(data)
+        self.digest.update(data)
         return data
+
+    def skip(self, n: int, what: str) -> None:
+        """n bytes into the digest, a chunk at a time."""
+        self._bound(n, what)
+        while n:
+            n -= len(self.take(min(n, CHUNK), what))
 
     def scalar(self, fmt: str, what: str) -> Any:
         return struct.unpack(fmt, self.take(struct.calcsize(fmt), what))[0]
 
     def string(self, what: str) -> str:
         n = self.scalar("<Q", what)
+        if n > MAX_STRING:
+            self._bound(n, what)  # a length past the file's end is damage, and said so
+            past = f"no model has one past {MAX_STRING >> 20} MiB"
+            raise UserError(f"{self.path}: {what}: a string of {n} bytes ({past})")
         raw = self.take(n, what)
         try:
             return raw.decode()
         except UnicodeDecodeError:
             raise UserError(f"{self.path}: {what} is not UTF-8 text (byte {self.pos - n})") from None
+
+    def _too_big(self, what: str, n: int) -> UserError:
+        return UserError(
+            f"{self.path}: {what}: an array of {n} values past {MAX_ARRAY >> 20} MiB "
+            "(no model has one: a 400k-token vocabulary is about 10 MB)"
+        )
 
     def value(self, vtype: int, what: str, depth: int = 0) -> Any:
         if vtype in SCALARS:
@@ -113,15 +139,23 @@ class _Reader:
             n = self.scalar("<Q", what)
             if n > self.size - self.pos:  # every element takes at least one byte
                 raise UserError(f"{self.path}: {what}: an array of {n} elements cannot fit in the file")
-            if etype in SCALARS and etype != STRING:
+            if etype in SCALARS:
                 width = struct.calcsize(SCALARS[etype])
-                raw = self.take(n * width, what)
-                # short arrays (a split count, rope sections) are kept; long ones (the vocabulary) summarised
-                if n > 64:
+                if n * width > MAX_ARRAY:
+                    self._bound(n * width, what)
+                    raise self._too_big(what, n)
+                if n > SHORT:  # the vocabulary's scores and types: counted, not kept
+                    self.skip(n * width, what)
                     return ("array", etype, n)
-                return list(struct.unpack(f"<{n}{SCALARS[etype][1]}", raw))
-            items = [self.value(etype, what, depth + 1) for _ in range(n)]
-            return items if n <= 64 else ("array", etype, n)
+                return list(struct.unpack(f"<{n}{SCALARS[etype][1]}", self.take(n * width, what)))
+            start, items = self.pos, []
+            for _ in range(n):
+                item = self.value(etype, what, depth + 1)
+                if self.pos - start > MAX_ARRAY:
+                    raise self._too_big(what, n)
+                if n <= SHORT:
+                    items.append(item)
+            return items if n <= SHORT else ("array", etype, n)
         raise UserError(f"{self.path}: {what}: unknown GGUF value type {vtype} (at byte {self.pos})")
 
 
@@ -134,8 +168,10 @@ def read(path: Path) -> Header:
         raise UserError(f"{path}: cannot read the model ({e.strerror or e})") from None
     with f:
         r = _Reader(f, path, size)
-        if size < 24 or f.read(4) != MAGIC:
+        if f.read(len(MAGIC)) != MAGIC:
             raise UserError(f"{path}: not a GGUF model (it does not start with the GGUF magic)")
+        if size < FIXED:
+            raise UserError(f"{path}: truncated GGUF: {size} bytes, short of its {FIXED}-byte fixed header")
         f.seek(0)
         r.take(4, "the magic")
         version = r.scalar("<I", "the version")
@@ -164,7 +200,7 @@ def read(path: Path) -> Header:
         if not isinstance(align, int) or align <= 0 or align & (align - 1):
             raise UserError(f"{path}: general.alignment is {align!r} (expected a power of two)")
         data_offset = -(-r.pos // align) * align
-        digest = hashlib.sha256(r.buf.getvalue()).hexdigest()
+        digest = r.digest.hexdigest()
     header = Header(path, version, kv, tuple(tensors), data_offset, size, digest)
     _check_extent(header)
     return header
