@@ -59,10 +59,10 @@ def test_a_skip_applies_to_its_variant_and_model_only(tmp_path: Path) -> None:
     ctx = _ctx(tmp_path, own=(i4, q8), skips=(("up", i4.identity, why),))
     t_i4, t_q8 = ctx.targets()
     up, tmac = Installed("up", tmp_path, {}), Installed("tmac", tmp_path, {})
-    assert ctx.skip(up, t_i4) == why
-    assert ctx.skip(tmac, t_i4) is None and ctx.skip(up, t_q8) is None
+    assert ctx.why_skipped(up, t_i4) == why
+    assert ctx.why_skipped(tmac, t_i4) is None and ctx.why_skipped(up, t_q8) is None
     generated = case.Target(tmp_path / "wide.gguf", {"model": "wide"}, GIB)  # never skipped
-    assert ctx.skip(up, generated) is None
+    assert ctx.why_skipped(up, generated) is None
     m = case.skipped("e2e", "tg", "tokens/s", t_i4.params, why, "higher")
     assert m.value is None and m.note == f"skipped: {why}"
 

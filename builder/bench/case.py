@@ -63,7 +63,7 @@ class Context:
         path = self.model("wide", type_ or self.types[0])
         return [Target(path, {"model": path.name.split("-")[1]}, path.stat().st_size)]
 
-    def skip(self, inst: Installed, target: Target) -> str | None:
+    def why_skipped(self, inst: Installed, target: Target) -> str | None:
         """Why inst cannot run target's model (its types), decided before the run; None: it can."""
         if target.own is None:
             return None

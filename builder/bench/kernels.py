@@ -101,7 +101,7 @@ def llama_bench(
         np_, ng = (n_prompt, 0) if pp else (0, n_gen)
         full = {**params, "threads": t, "n_prompt": np_, "n_gen": ng}
         metric = "pp_tps" if pp else "tg_tps"
-        if why := ctx.skip(inst, target):
+        if why := ctx.why_skipped(inst, target):
             return [skipped(suite, metric, "tokens/s", full, why, "higher")]
         argv = [inst.tool("llama-bench"), "-m", str(target.path), "-p", str(np_), "-n", str(ng), "-t", str(t),
                 "-r", "1", "-o", "json", *ctx.numa]  # fmt: skip

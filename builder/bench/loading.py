@@ -163,7 +163,7 @@ def load_cases(ctx: Context) -> list[Case]:
             params = {"cache": cache, **model_params(target, mode)}
             if cache == "cold":  # how the cache was emptied: the results say which
                 params["evict"] = "drop_caches" if ctx.drop_caches else "fadvise"
-            if why := ctx.skip(inst, target):
+            if why := ctx.why_skipped(inst, target):
                 return [skipped("load", "load_ms", "ms", params, why, "lower")]
             argv = _argv(ctx, inst, target, mode, 1)
             if cache == "cold":
@@ -208,7 +208,7 @@ def faults_cases(ctx: Context, n_gen: int = 16) -> list[Case]:
             if not runs_mode(inst, mode, ctx, told):
                 return []
             params = {**model_params(target, mode), "n_gen": n_gen}
-            if why := ctx.skip(inst, target):
+            if why := ctx.why_skipped(inst, target):
                 return [skipped("faults", "minor_faults", "faults", params, why, "lower")]
             m = ctx.run(inst, _argv(ctx, inst, target, mode, n_gen), target)
             if m.returncode is None:
