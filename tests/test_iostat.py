@@ -15,7 +15,7 @@ FIXTURES = Path(__file__).parent / "fixtures" / "iostat"
 
 def _snap(tmp_path: Path, name: str, when: str, at: float) -> iostat.Snapshot:
     root = tmp_path / f"{name}-{when}"
-    (root / "proc").mkdir(parents=True)
+    (root / "proc").mkdir(parents=True, exist_ok=True)
     shutil.copy(FIXTURES / f"{name}.vmstat.{when}", root / "proc" / "vmstat")
     shutil.copy(FIXTURES / f"{name}.diskstats.{when}", root / "proc" / "diskstats")
     snap = iostat.snapshot(root)
@@ -75,3 +75,34 @@ def test_this_machine_reads_without_error() -> None:
     """The real /proc: its shape, never its values."""
     snap = iostat.snapshot()
     assert "pgpgin" in snap.vmstat and all(d.sectors >= 0 for d in snap.disks.values())
+
+
+def test_a_case_records_what_the_device_and_page_cache_did_around_its_run(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """bench/observe.py: snapshots around the program, its figures beside the case's; none on a timeout."""
+    from builder.bench import case, observe
+    from builder.bench.profiles import Profile
+    from builder.layout import Layout
+    from builder.models.installed import Installed
+    from builder.run import Measured
+
+    before, after = _snap(tmp_path, "dd", "before", 0.0), _snap(tmp_path, "dd", "after", 4.43)
+    snaps = iter([before, after])
+    monkeypatch.setattr(iostat, "snapshot", lambda root=None: next(snaps))
+    monkeypatch.setattr(observe, "device_of", lambda path: "vda")
+    done = Measured(("dd",), 0, "", "", 4.43, 0.5, 3.5, 360, 1, 4096, 0)
+    monkeypatch.setattr(case.Context, "run", lambda self, inst, argv, target=None: done)
+    ctx = case.Context(Layout.at(tmp_path), Profile(), (2,), lambda _m: None)
+    target = case.Target(tmp_path / "m.gguf", {"model": "m"}, 1 << 30)
+    m, figures = observe.observed(ctx, Installed("v", tmp_path, {}), ["dd"], target, "load", {"model": "m"})
+    got = {f.metric: f.value for f in figures}
+    assert m is done and {f.suite for f in figures} == {"load"}
+    assert got["disk_read_mb"] == pytest.approx(4_211_320 * 512 / 1e6)
+    assert got["disk_avg_read_kib"] == pytest.approx(4_211_320 * 512 / 1024 / 723)
+    assert got["sys_pgpgin_mb"] == pytest.approx((281706265 - 279600605) * 1024 / 1e6)
+    assert got["sys_major_faults"] == 3 and got["cpu_busy"] == pytest.approx(4.0 / 4.43)
+    killed = Measured(("dd",), None, "", "", 9.0, 0.0, 0.0, 0, 0, 0, 0)
+    snaps = iter([before, iostat.Snapshot(9.0, after.vmstat, after.disks)])
+    monkeypatch.setattr(case.Context, "run", lambda self, inst, argv, target=None: killed)
+    assert observe.observed(ctx, Installed("v", tmp_path, {}), ["dd"], target, "load", {})[1] == []

@@ -16,7 +16,7 @@ from ..host import topology
 from ..models.installed import Installed, generate_argv
 from ..run import capture
 from ..store.results import Measurement
-from . import pagecache
+from . import observe, pagecache
 from .case import Case, Context, Target, skipped, timeout
 
 
@@ -170,7 +170,7 @@ def load_cases(ctx: Context) -> list[Case]:
                 pagecache.evict_all(ctx, target)
             else:
                 ctx.run(inst, argv, target)  # warms the page cache; not recorded
-            m = ctx.run(inst, argv, target)
+            m, io = observe.observed(ctx, inst, argv, target, "load", params)
             if m.returncode is None:
                 return [timeout("load", "load_ms", "ms", params, ctx, "lower", target)]
             ms = load_ms(m.stdout + m.stderr)
@@ -180,6 +180,7 @@ def load_cases(ctx: Context) -> list[Case]:
                 Measurement("load", "load_ms", "ms", params, ms, better="lower"),
                 Measurement("load", "load_mb_s", "MB/s", params, target.size / 1e3 / ms, better="higher"),
                 Measurement("load", "peak_rss", "MiB", params, m.maxrss_kib / 1024, better="lower"),
+                *io,
             ]
 
         return run
@@ -210,7 +211,9 @@ def faults_cases(ctx: Context, n_gen: int = 16) -> list[Case]:
             params = {**model_params(target, mode), "n_gen": n_gen}
             if why := ctx.why_skipped(inst, target):
                 return [skipped("faults", "minor_faults", "faults", params, why, "lower")]
-            m = ctx.run(inst, _argv(ctx, inst, target, mode, n_gen), target)
+            m, io = observe.observed(
+                ctx, inst, _argv(ctx, inst, target, mode, n_gen), target, "faults", params
+            )
             if m.returncode is None:
                 return [timeout("faults", "minor_faults", "faults", params, ctx, "lower", target)]
             figures = [
@@ -221,7 +224,9 @@ def faults_cases(ctx: Context, n_gen: int = 16) -> list[Case]:
                 ("sys_cpu", "s", m.sys_s, "lower"),
                 ("anon_huge_pages", "MiB", m.anon_huge_kib / 1024, "higher"),
             ]
-            return [Measurement("faults", name, unit, params, v, better=b) for name, unit, v, b in figures]
+            return [
+                Measurement("faults", name, unit, params, v, better=b) for name, unit, v, b in figures
+            ] + io
 
         return run
 

@@ -10,6 +10,8 @@ load     model load time with a cold page cache (posix_fadvise DONTNEED) and war
          flight): the disk's limit, measured in the same run
 faults   minor/major page faults, peak RSS, CPU time, peak AnonHugePages (rusage, smaps_rollup),
          per load mode
+load and faults also record what the device under the model and the page cache did meanwhile
+(observe.py: read MB and MB/s, average request, await, utilisation, pgpgin, major faults, CPUs busy)
 """
 
 from __future__ import annotations

@@ -1,0 +1,63 @@
+"""What the machine did during a case: the device under the model and the page cache, beside the program.
+
+Taken around every measured run of the load and faults suites (host/iostat.py):
+system-wide counters, so another process's I/O in the same interval counts too;
+the hardware record says which device the model's file is on.
+"""
+
+from __future__ import annotations
+
+import functools
+from pathlib import Path
+from typing import Any
+
+from ..host import iostat, topology
+from ..models.installed import Installed
+from ..run import Measured
+from ..store.results import Measurement
+from .case import Context, Target
+
+# (metric, unit, better) of the figures of the device under the model, from iostat.disk_delta
+DISK = (
+    ("disk_read_mb", "read_mb", "MB", "lower"),
+    ("disk_read_mb_s", "read_mb_s", "MB/s", "higher"),
+    ("disk_avg_read_kib", "avg_read_kib", "KiB", "higher"),
+    ("disk_read_await_ms", "read_await_ms", "ms", "lower"),
+    ("disk_util_pct", "util_pct", "%", "lower"),
+)
+
+
+@functools.cache
+def device_of(path: Path) -> str | None:
+    """The block device /proc/diskstats counts the file's reads under: its partition, else its disk."""
+    st = topology.storage(path)
+    names = iostat.read_diskstats()
+    return next((d for d in (st.device, st.disk) if d and d in names), None)
+
+
+def observed(
+    ctx: Context, inst: Installed, argv: list[str], target: Target, suite: str, params: dict[str, Any]
+) -> tuple[Measured, list[Measurement]]:
+    """Run argv as ctx.run does, and what the device and the page cache did meanwhile (none on a timeout).
+
+    cpu_busy is the program's user+sys CPU over its wall time: CPUs kept busy (2.0 on two CPUs is all
+    of them); an I/O-bound load reads far below its thread count.
+    """
+    device = device_of(target.path)
+    before = iostat.snapshot()
+    m = ctx.run(inst, argv, target)
+    after = iostat.snapshot()
+    if m.returncode is None:
+        return m, []
+    out = []
+    if device is not None and (disk := iostat.disk_delta(before, after, device)) is not None:
+        out += [Measurement(suite, name, unit, params, disk[key], better=b) for name, key, unit, b in DISK]
+    vm = iostat.vm_delta(before, after)
+    busy = (m.user_s + m.sys_s) / max(m.wall_s, 1e-9)
+    figures = [
+        ("sys_pgpgin_mb", "MB", vm.get("pgpgin", 0) * 1024 / 1e6, "lower"),  # pgpgin counts KiB
+        ("sys_major_faults", "faults", float(vm.get("pgmajfault", 0)), "lower"),
+        ("cpu_busy", "CPUs", busy, "higher"),
+    ]
+    out += [Measurement(suite, name, unit, params, v, better=b) for name, unit, v, b in figures]
+    return m, out
