@@ -69,7 +69,7 @@ def formats_cases(ctx: Context) -> list[Case]:
         for t in ctx.threads:
             for pp in (True, False):
                 target = Target(files[fmt], {"model": name, "format": fmt}, files[fmt].stat().st_size)
-                run = llama_bench(ctx, "formats", target, target.params, t, pp)
+                run = llama_bench(ctx, "formats", target, t, pp)
                 label = f"formats {name} {fmt} {'pp' if pp else 'tg'} t={t}"
                 cases.append(Case("formats", label, _only(fmt, can, run)))
     return cases

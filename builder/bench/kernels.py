@@ -6,7 +6,6 @@ import csv
 import io
 import re
 from collections.abc import Callable
-from typing import Any
 
 from ..errors import BuildError
 from ..models.installed import Installed, llama_bench_rows
@@ -92,14 +91,15 @@ def ops_cases(ctx: Context) -> list[Case]:
 
 
 def llama_bench(
-    ctx: Context, suite: str, target: Target, params: dict[str, Any], t: int, pp: bool,
+    ctx: Context, suite: str, target: Target, t: int, pp: bool,
     n_prompt: int = 128, n_gen: int = 32,
 ) -> Callable[[Installed], list[Measurement]]:  # fmt: skip
-    """One llama-bench measurement: prompt (pp) or generation tokens/s at t threads, on target's model."""
+    """One llama-bench measurement: prompt (pp) or generation tokens/s at t threads, on target's model
+    (its params name the model in the measurements)."""
 
     def run(inst: Installed) -> list[Measurement]:
         np_, ng = (n_prompt, 0) if pp else (0, n_gen)
-        full = {**params, "threads": t, "n_prompt": np_, "n_gen": ng}
+        full = {**target.params, "threads": t, "n_prompt": np_, "n_gen": ng}
         metric = "pp_tps" if pp else "tg_tps"
         if why := ctx.why_skipped(inst, target):
             return [skipped(suite, metric, "tokens/s", full, why, "higher")]
@@ -130,5 +130,5 @@ def e2e_cases(ctx: Context) -> list[Case]:
             for t in ctx.threads:
                 for pp in (True, False):
                     label = f"e2e {name} {'pp' if pp else 'tg'} t={t}"
-                    cases.append(Case("e2e", label, llama_bench(ctx, "e2e", target, target.params, t, pp)))
+                    cases.append(Case("e2e", label, llama_bench(ctx, "e2e", target, t, pp)))
     return cases

@@ -17,7 +17,7 @@ from ..run import Measured
 from ..store.results import Measurement
 from .case import Context, Target
 
-# (metric, unit, better) of the figures of the device under the model, from iostat.disk_delta
+# (metric, iostat.disk_delta's key, unit, better) of the figures of the device under the model
 DISK = (
     ("disk_read_mb", "read_mb", "MB", "lower"),
     ("disk_read_mb_s", "read_mb_s", "MB/s", "higher"),

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any, BinaryIO
 
 from ..errors import UserError
+from .types import nbytes
 
 MAGIC = b"GGUF"
 VERSIONS = (2, 3)
@@ -208,8 +209,6 @@ def read(path: Path) -> Header:
 
 def _check_extent(h: Header) -> None:
     """Every tensor's data starts inside the file, and those of known size end inside it: a cut file fails."""
-    from .types import nbytes  # the type table names; the reader itself needs none of it
-
     data = h.file_size - h.data_offset
     for t in h.tensors:
         need = nbytes(t.type_id, t.elements)
