@@ -21,7 +21,7 @@ import shlex
 import signal
 import subprocess
 import sys
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -283,18 +283,3 @@ def measure(
             maxrss_kib=usage.ru_maxrss,
             anon_huge_kib=peak_huge,
         )
-
-
-@contextlib.contextmanager
-def background(args: Sequence[Arg]) -> Iterator[None]:
-    """A helper process (a CPU hog, say) that lives exactly as long as the with-block."""
-    argv = _argv(args)
-    log.debug("$ %s &", _shown(argv))
-    proc = subprocess.Popen(
-        argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, preexec_fn=_die_with_parent
-    )
-    try:
-        yield
-    finally:
-        proc.kill()
-        proc.wait()

@@ -117,14 +117,35 @@ def takeable(path: Path) -> Path:
     return links / f"{tag}-{stem}{split['suffix'] if split else ''}"
 
 
+def program_link(path: Path) -> Path:
+    """A link to a program, under its own name in a folder of its own.
+
+    The name matters: the kernel names the process after it (comm), and what
+    counts a program's threads by name (offcputime's stacks, ps, perf's comm) must
+    see llama-completion, not a link's hashed name.
+    """
+    tag = hashlib.sha256(os.fsencode(path)).hexdigest()[:12]
+    link = folder() / "links" / tag / re.sub(r"[^A-Za-z0-9_.+-]", "_", path.name)
+    if not link.is_symlink():
+        link.parent.mkdir(parents=True, exist_ok=True)
+        link.symlink_to(path.resolve())
+    return link
+
+
 def argv(args: list[str]) -> list[str]:
     """args with every existing file or folder that is not a plain path replaced by takeable().
 
     The program (args[0]) is left as it is: exec takes any path, and a program finds its
-    libraries through its real location.
+    libraries through its real location. A program a wrapper runs (taskset, sh, perf: an
+    executable file further on) gets a link under its own name (program_link).
     """
     out = args[:1]
     for a in args[1:]:
         p = Path(a)
-        out.append(str(takeable(p)) if not plain(a) and p.is_absolute() and p.exists() else a)
+        if plain(a) or not p.is_absolute() or not p.exists():
+            out.append(a)
+        elif p.is_file() and os.access(p, os.X_OK) and p.suffix != ".gguf":
+            out.append(str(program_link(p)))
+        else:
+            out.append(str(takeable(p)))
     return out

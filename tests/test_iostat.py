@@ -106,3 +106,28 @@ def test_a_case_records_what_the_device_and_page_cache_did_around_its_run(
     snaps = iter([before, iostat.Snapshot(9.0, after.vmstat, after.disks)])
     monkeypatch.setattr(case.Context, "run", lambda self, inst, argv, target=None: killed)
     assert observe.observed(ctx, Installed("v", tmp_path, {}), ["dd"], target, "load", {})[1] == []
+
+
+def test_io_rows_that_are_zero_for_every_variant_are_left_out_and_any_other_kept(tmp_path: Path) -> None:
+    """A warm run reads nothing from disk: its disk rows would be a table of zeros in compare, report and
+    PR.md (all built on compare.grouped). A row with one non-zero figure, or not an I/O figure, stays."""
+    from builder.results import compare
+    from builder.store import results
+    from builder.store.results import Measurement
+
+    manifest = {"hash": "h" * 64, "source": {"name": "llama.cpp", "commit": "c" * 40}}
+    figures = {  # metric -> (variant a's, variant b's)
+        "disk_read_mb": (0.0, 0.0),
+        "sys_major_faults": (0.0, 3.0),
+        "peak_rss": (0.0, 0.0),
+    }
+    with results.connect(tmp_path / "results.sqlite") as con:
+        run = results.start_run(con, "default", "variant bench")
+        for metric, pair in figures.items():
+            for variant, value in zip(("a", "b"), pair, strict=True):
+                m = Measurement("load", metric, "MB", {"model": "m"}, value, better="lower")
+                results.record(con, run, {**manifest, "variant": variant}, 0, m)
+        _, rows = compare.pair_rows(con, "a", "b", None, run)
+        single = compare.single_rows(con, "a", run)
+    assert sorted(r.metric for r in rows) == ["peak_rss", "sys_major_faults"]
+    assert sorted(r.metric for r in single) == ["peak_rss"]

@@ -384,7 +384,7 @@ def test_a_programs_timeout_on_a_users_model_grows_with_its_size() -> None:
 
 
 def test_the_stored_command_names_each_model_by_label_not_path(tmp_path: Path) -> None:
-    from builder.cli import bench as bench_cli
+    from builder.cli import options
     from builder.models import own
 
     folder = tmp_path / "my models ü"
@@ -394,6 +394,6 @@ def test_the_stored_command_names_each_model_by_label_not_path(tmp_path: Path) -
     write_gguf(plain)
     mine = (own.load("r1", parts[1]), own.load("q", plain))
     argv = ["bench", "v", "--model", f"r1={parts[1]}", f"--model={plain}", "--model", "q", "--reps", "3"]
-    command = bench_cli.recorded(argv, mine)
+    command = options.recorded(argv, mine)
     assert command == "variant bench v --model r1 --model=q --model q --reps 3"
     assert str(folder) not in command

@@ -290,7 +290,8 @@ class _Fake:
             yield [inst(n) for n in names]
 
         def record_one(layout: Any, i: Installed, tool: str, case_of: Any, t: int, timeout: float,
-                       folder: Path, say: Any) -> session.Profiled:  # fmt: skip
+                       folder: Path, say: Any, memory_max: int | None = None,
+                       ) -> session.Profiled:  # fmt: skip
             self.calls += 1
             if self.calls == self.fail_at:
                 raise self.error

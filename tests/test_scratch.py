@@ -90,3 +90,17 @@ fcntl.flock(fd, fcntl.LOCK_EX)
 print("locked", flush=True)
 time.sleep(60)
 """
+
+
+def test_a_program_a_wrapper_runs_keeps_its_own_name(tmp_path: Path) -> None:
+    """The kernel names a process after the file exec'd: a wrapped program in a folder with a space
+    must still be llama-completion to ps, perf and offcputime (it ran as a hashed link's name)."""
+    program = tmp_path / "new user ü" / "bin" / "llama-completion"
+    program.parent.mkdir(parents=True)
+    program.write_text("#!/bin/sh\nread name < /proc/$$/comm\necho $name\n")
+    program.chmod(0o755)
+    ran = scratch.argv(["sh", "-c", 'exec "$@"', "sh", str(program)])
+    assert ran[:4] == ["sh", "-c", 'exec "$@"', "sh"] and scratch.plain(ran[4])
+    assert Path(ran[4]).name == "llama-completion" and Path(ran[4]).resolve() == program.resolve()
+    shown = subprocess.run(ran, capture_output=True, text=True, check=True).stdout.strip()
+    assert shown == "llama-completio"  # the kernel keeps 15 bytes of the name

@@ -8,7 +8,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ..errors import BuildError
+from ..errors import BuildError, UserError
+from ..host import cgroup
 from ..layout import Layout
 from ..models import models, support
 from ..models.installed import Installed
@@ -90,9 +91,18 @@ class Context:
         return environment.child(dict(self.profile.env), inst.runtime_env())
 
     def run(self, inst: Installed, argv: list[str], target: Target | None = None) -> Measured:
+        group = self.profile.cgroup
+        ooms = group.oom_kills() if group else 0
         m = measure(
             self.profile.wrap(argv), env=self.env(inst), inherit_env=False, timeout=self.timeout(target)
         )
+        if group and m.returncode is not None and m.returncode < 0 and group.oom_kills() > ooms:
+            # not the variant's fault: the profile's limit is below what the program needs
+            raise UserError(
+                f"{inst.name}: {Path(argv[0]).name} was killed by the memory limit of profile "
+                f"{self.profile.name} (memory-max = {cgroup.shown(group.limit)}): the limit is below what "
+                "it needs besides the model's pages (its buffers, KV cache, the program); raise memory-max"
+            )
         if m.returncode not in (0, None):
             raise BuildError(
                 f"{inst.name}: {Path(argv[0]).name} failed with exit code {m.returncode}\n"

@@ -12,7 +12,7 @@ from typing import Any
 
 from .. import scratch
 from ..errors import BuildError, UserError
-from ..host import topology
+from ..host import cgroup, topology
 from ..models.installed import Installed, generate_argv
 from ..run import capture
 from ..store.results import Measurement
@@ -34,28 +34,40 @@ def check_fits(ctx: Context, targets: list[Target]) -> None:
 
     An mmap'd model larger than memory streams from disk (slow, but what the
     big-model case is about); a resident one would push the machine into swap
-    or the OOM killer, for numbers that mean nothing. --allow-swap overrides.
+    or the OOM killer, for numbers that mean nothing. --allow-swap overrides,
+    except under a profile's memory-max: its cgroup has no swap to go to.
     """
-    if not ctx.allow_swap:
-        check_memory(ctx.load_modes, [(str(t.params["model"]), t.size) for t in targets])
+    models = [(str(t.params["model"]), t.size) for t in targets]
+    limit = ctx.profile.memory_max
+    if limit is not None:
+        check_memory(ctx.load_modes, models, limit)
+    elif not ctx.allow_swap:
+        check_memory(ctx.load_modes, models)
 
 
-def check_memory(modes: tuple[str, ...], models: list[tuple[str, int]]) -> None:
-    """check_fits for (name, bytes) of each model: smoke's load modes take it too."""
+def check_memory(modes: tuple[str, ...], models: list[tuple[str, int]], limit: int | None = None) -> None:
+    """check_fits for (name, bytes) of each model: smoke's load modes take it too.
+
+    limit: a memory cgroup's, in bytes; it binds where it is below what the machine has available.
+    """
     avail = topology.mem_available()
+    has = f"this machine has {avail / 2**30:.2f} GiB available (MemAvailable"
+    if limit is not None and limit < avail:
+        avail, has = limit, f"the profile's memory-max is {cgroup.shown(limit)} (the cgroup's limit"
     for mode in (m for m in modes if m in RESIDENT):
         for name, size in models:
             if size > avail * HEADROOM:
+                way = "use mmap or default" + (", or --allow-swap to run it anyway" if limit is None else "")
                 raise UserError(
                     f"load mode {mode} holds the whole model in memory: {name} is "
-                    f"{size / 2**30:.2f} GiB, this machine has {avail / 2**30:.2f} GiB available "
-                    f"(MemAvailable; {HEADROOM:.0%} of it may be used); use mmap or default, "
-                    "or --allow-swap to run it anyway"
+                    f"{size / 2**30:.2f} GiB, {has}; {HEADROOM:.0%} of it may be used); {way}"
                 )
 
 
-def _argv(ctx: Context, inst: Installed, target: Target, mode: str, n_gen: int) -> list[str]:
-    argv = generate_argv(inst, target.path, mode, n_gen)
+def _argv(
+    ctx: Context, inst: Installed, target: Target, mode: str, n_gen: int, threads: int | None = None
+) -> list[str]:
+    argv = generate_argv(inst, target.path, mode, n_gen, threads)
     # llama-simple takes no options beyond its own few; llama-completion takes --numa
     return argv + list(ctx.numa) if Path(argv[0]).name == "llama-completion" else argv
 
@@ -83,6 +95,15 @@ def load_ms(log: str) -> float | None:
     if start and end:
         return (_stamp_s(end) - _stamp_s(start)) * 1e3
     found = re.search(r"load time =\s*([\d.]+) ms", log)
+    return float(found[1]) if found else None
+
+
+def tg_rate(log: str) -> float | None:
+    """Generated tokens per second from a program's perf lines (llama-completion's eval line; llama-simple's
+    "decoded" line), None when it printed neither."""
+    # "eval time" lines, not "prompt eval time" (llama-completion stamps its lines; llama-simple does not)
+    found = re.search(r"(?<!prompt)\s+eval time =.*?([\d.]+) tokens per second", log)
+    found = found or re.search(r"decoded \d+ tokens in .*speed: ([\d.]+) t/s", log)
     return float(found[1]) if found else None
 
 
@@ -203,20 +224,28 @@ def faults_cases(ctx: Context, n_gen: int = 16) -> list[Case]:
     targets = ctx.targets()
     check_fits(ctx, targets)
     told: set[tuple[str, str]] = set()
+    threads = max(ctx.threads)  # generation speed at the most threads the run measures
 
     def one(target: Target, mode: str) -> Callable[[Installed], list[Measurement]]:
         def run(inst: Installed) -> list[Measurement]:
             if not runs_mode(inst, mode, ctx, told):
                 return []
-            params = {**model_params(target, mode), "n_gen": n_gen}
+            params = {**model_params(target, mode), "n_gen": n_gen, "threads": threads}
             if why := ctx.why_skipped(inst, target):
                 return [skipped("faults", "minor_faults", "faults", params, why, "lower")]
             m, io = observe.observed(
-                ctx, inst, _argv(ctx, inst, target, mode, n_gen), target, "faults", params
+                ctx, inst, _argv(ctx, inst, target, mode, n_gen, threads), target, "faults", params
             )
             if m.returncode is None:
                 return [timeout("faults", "minor_faults", "faults", params, ctx, "lower", target)]
+            log = m.stdout + m.stderr
+            tps = tg_rate(log)
+            per_token = [] if tps is None else [
+                ("tg_tokens_s", "tokens/s", tps, "higher"),
+                ("major_faults_per_token", "faults", m.majflt / n_gen, "lower"),
+            ]  # fmt: skip
             figures = [
+                *per_token,
                 ("minor_faults", "faults", float(m.minflt), "lower"),
                 ("major_faults", "faults", float(m.majflt), "lower"),
                 ("peak_rss", "MiB", m.maxrss_kib / 1024, "lower"),

@@ -26,6 +26,10 @@ DISK = (
     ("disk_util_pct", "util_pct", "%", "lower"),
 )
 
+# Figures of what the disk and page cache did: all zero when the model was in the page cache
+# throughout (a warm load, a small model), where compare, report and PR.md leave them out.
+QUIET_WHEN_ZERO = frozenset([*(name for name, *_ in DISK), "sys_pgpgin_mb", "sys_major_faults"])
+
 
 @functools.cache
 def device_of(path: Path) -> str | None:

@@ -14,11 +14,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .. import tomlfile as tf
+from ..background import background
 from ..errors import SpecError, UserError
-from ..run import background, capture
+from ..host import cgroup
+from ..run import capture
 
 KEYS = ("description", "threads", "cpus", "policy", "priority", "env", "load-cpus", "timeout",
-        "numa", "interleave")  # fmt: skip
+        "numa", "interleave", "memory-max")  # fmt: skip
 POLICIES = {"other": "-o", "batch": "-b", "idle": "-i", "fifo": "-f", "rr": "-r"}
 # llama.cpp's --numa values: spread threads over the nodes, keep them on the node the
 # program started on, or take the CPU map numactl/taskset gave the process.
@@ -41,12 +43,15 @@ class Profile:
     profiler: tuple[str, ...] = ()  # `variant profile`: perf or uftrace record ... -- in front of the program
     numa: str | None = None  # llama.cpp's --numa, passed by the suites through numa_args()
     interleave: bool = False  # numactl --interleave=all: pages spread over every node
+    memory_max: int | None = None  # bytes: every benchmark process in a memory cgroup of this limit
+    cgroup: cgroup.Cgroup | None = None  # that cgroup, while a run holds it (runner.py)
 
     def wrap(self, argv: list[str]) -> list[str]:
         """The argv with taskset, chrt and numactl in front (all exec the program: same pid, same rusage).
 
         numactl goes outside the profiler, so the profiler records the program
         itself; numactl's memory policy is inherited through the profiler's exec.
+        The cgroup is entered first: whatever runs after it is charged to it.
         """
         out = [*self.profiler, *argv]
         if self.interleave:
@@ -55,6 +60,8 @@ class Profile:
             out = ["chrt", POLICIES[self.policy], str(self.priority), *out]
         if self.cpus:
             out = ["taskset", "-c", self.cpus, *out]
+        if self.cgroup:
+            out = [*self.cgroup.prefix(), *out]
         return out
 
     def numa_args(self) -> list[str]:
@@ -102,11 +109,22 @@ def load(root: Path, name: str) -> Profile:
         timeout_given="timeout" in entry,
         numa=tf.get_enum(path, entry, "numa", NUMA, p),
         interleave=bool(tf.get_bool(path, entry, "interleave", p)),
+        memory_max=_size(path, entry, p),
     )
+
+
+def _size(path: Path, entry: dict[str, object], p: str) -> int | None:
+    text = tf.get_str(path, entry, "memory-max", p)
+    try:
+        return None if text is None else cgroup.parse_size(text)
+    except ValueError as exc:
+        raise SpecError(path, p + "memory-max", str(exc)) from None
 
 
 def check(profile: Profile) -> None:
     """Fail early, and clearly, when the machine cannot honour the profile."""
+    if profile.memory_max is not None and (why := cgroup.refusal()):
+        raise UserError(f"profile {profile.name}: memory-max = {cgroup.shown(profile.memory_max)}: {why}")
     if profile.cpus or profile.load_cpus:
         if not shutil.which("taskset"):
             raise UserError(f"profile {profile.name}: taskset is missing (apt-get install -y util-linux)")

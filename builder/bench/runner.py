@@ -22,7 +22,7 @@ from ..patch import series as patches
 from ..progress import ticking
 from ..store import results
 from ..tomlfile import suggest
-from . import calibrate, environment, profiles
+from . import calibrate, environment, limit, profiles
 from .case import DEFAULT_LOAD_MODES, Case, Context, Say
 from .profiles import Profile
 from .suites import MODEL_SUITES, SUITES
@@ -127,35 +127,46 @@ def run(
         if note := profiles.numa_note(profile, len(topo.nodes)):
             say(note)
         skips = _skips(layout, insts, own, say) if own else ()
-        cases: list[Case] = []
-        for s in suites:
-            suite = SUITES[s]
-            ctx = Context(
-                layout,
-                profile,
-                threads or profile.threads or topology.default_threads(topo, suite.oversubscribe),
-                say,
-                load_modes,
-                layers,
-                tuple(insts),
-                recipe,
-                types,
-                own,
-                skips,
-                tuple(profile.numa_args()),
-                allow_swap,
-                drop_caches,
-            )
-            cases += suite.make(ctx)
-        hardware = topology.hardware([m.path for m in own] or [layout.home / "models"])
-        with results.connect(layout.home / "results.sqlite") as con, profiles.competing_load(profile):
-            run_id = results.start_run(
-                con, profile.name, command, env=environment.recorded(env), hardware=hardware
-            )
-            for i, case in enumerate(cases, 1):
-                outcome = _measure(con, run_id, case, insts, reps, f"[{i}/{len(cases)}]", say)
-                if outcome is not None and calibrated is not None:
-                    calibrated.append(outcome)
+        with limit.limited(profile, say) as profile:
+            cases: list[Case] = []
+            model_ctxs: list[Context] = []
+            for s in suites:
+                suite = SUITES[s]
+                ctx = Context(
+                    layout,
+                    profile,
+                    threads or profile.threads or topology.default_threads(topo, suite.oversubscribe),
+                    say,
+                    load_modes,
+                    layers,
+                    tuple(insts),
+                    recipe,
+                    types,
+                    own,
+                    skips,
+                    tuple(profile.numa_args()),
+                    allow_swap,
+                    drop_caches,
+                )
+                cases += suite.make(ctx)
+                if s in MODEL_SUITES:
+                    model_ctxs.append(ctx)
+            models = limit.targets(model_ctxs) if profile.cgroup else []
+            limit.start_cold(model_ctxs, models)
+            hardware = topology.hardware([m.path for m in own] or [layout.home / "models"])
+            hardware |= limit.record(profile, models)
+            with results.connect(layout.home / "results.sqlite") as con, profiles.competing_load(profile):
+                run_id = results.start_run(
+                    con, profile.name, command, env=environment.recorded(env), hardware=hardware
+                )
+                try:
+                    for i, case in enumerate(cases, 1):
+                        outcome = _measure(con, run_id, case, insts, reps, f"[{i}/{len(cases)}]", say)
+                        if outcome is not None and calibrated is not None:
+                            calibrated.append(outcome)
+                except UserError:
+                    results.discard_run(con, run_id)  # bad input (a limit too low): nothing stored
+                    raise
         return run_id
 
 

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import re
-import shlex
 import sys
 from pathlib import Path
 
@@ -13,16 +11,15 @@ import click
 
 from ..bench import calibrate, environment, profiles
 from ..bench import runner as bench_mod
-from ..bench.case import DEFAULT_LOAD_MODES
 from ..bench.suites import SUITES
 from ..errors import UserError
-from ..layout import Layout
-from ..models import models, own
+from ..models import models
 from ..results import compare as compare_mod
 from ..results import report as report_mod
 from ..results.cases import identities, model_filter
 from ..store import results
 from . import app
+from .options import memory_size, own_models, parse_load_modes, recorded
 
 
 def _threads(value: str | None) -> tuple[int, ...]:
@@ -43,58 +40,6 @@ def _types(value: str) -> tuple[str, ...]:
     if bad or not types:
         raise UserError(f'--type: "{value}": expected weight types among {", ".join(models.TYPES)}')
     return types
-
-
-def own_models(layout: Layout, refs: tuple[str, ...]) -> tuple[own.OwnModel, ...]:
-    """--model REF...: each read (headers only) and identified; one model given twice is run once."""
-    found: dict[str, own.OwnModel] = {}
-    labels: dict[str, str] = {}
-    for ref in refs:
-        m = own.resolve(ref, layout.config_file)
-        app.say(f"model {m.label}: {m.about()} (identity {m.identity})")
-        if labels.setdefault(m.label, m.identity) != m.identity:
-            raise UserError(
-                f'--model: two different models are labelled "{m.label}" ({labels[m.label]} and '
-                f"{m.identity}); name them apart: --model LABEL=PATH"
-            )
-        found.setdefault(m.identity, m)
-    return tuple(found.values())
-
-
-def recorded(argv: list[str], mine: tuple[own.OwnModel, ...]) -> str:
-    """The command line a run stores (PR.md prints it), each --model by its label, never its path.
-
-    A path is this machine's; the label is what the results call the model. The stored command
-    reruns where catalogue.toml's [models] names the label.
-    """
-    by_path = {str(p): m.label for m in mine for p in m.parts}
-    labels = {m.label for m in mine}
-
-    def label_of(ref: str) -> str:
-        named = ref.partition("=")[0]
-        if "=" in ref and named in labels:
-            return named
-        return by_path.get(str(Path(ref).expanduser().absolute()), ref)
-
-    out: list[str] = []
-    for i, arg in enumerate(argv):
-        if i and argv[i - 1] == "--model":
-            out.append(label_of(arg))
-        elif arg.startswith("--model="):
-            out.append("--model=" + label_of(arg.removeprefix("--model=")))
-        else:
-            out.append(arg)
-    return shlex.join(["variant", *out])
-
-
-def parse_load_modes(value: str | None) -> tuple[str, ...]:
-    if not value:
-        return DEFAULT_LOAD_MODES
-    modes = tuple(dict.fromkeys(m.strip() for m in value.split(",")))
-    bad = [m for m in modes if not re.fullmatch(r"[a-z][a-z0-9+_-]*", m)]
-    if bad:
-        raise UserError(f'--load-mode: "{bad[0]}" is not a load mode name (e.g. mmap, none, dio)')
-    return modes
 
 
 @app.cli.command()
@@ -146,6 +91,13 @@ def parse_load_modes(value: str | None) -> tuple[str, ...]:
     "--timeout", type=float, help="Seconds before a benchmark process is killed (default: the profile's)."
 )
 @click.option(
+    "--memory-max",
+    callback=lambda _c, _p, v: memory_size(v),
+    metavar="SIZE",
+    help="Run every benchmark process in a memory cgroup of this size, page cache included (e.g. 2G; over "
+    "the profile's memory-max): a larger model streams from disk. Needs root and a memory controller.",
+)
+@click.option(
     "--env",
     "env",
     multiple=True,
@@ -187,6 +139,7 @@ def bench(
     threads: str | None,
     profile_name: str,
     timeout: float | None,
+    memory_max: int | None,
     env: tuple[str, ...],
     load_modes: str | None,
     layers: int | None,
@@ -199,6 +152,8 @@ def bench(
     prof = profiles.load(layout.root, profile_name)
     if timeout is not None:
         prof = dataclasses.replace(prof, timeout=timeout, timeout_given=True)
+    if memory_max is not None:
+        prof = dataclasses.replace(prof, memory_max=memory_max)
     if env:
         merged = {**dict(prof.env), **environment.parse(env)}
         prof = dataclasses.replace(prof, env=tuple(sorted(merged.items())))

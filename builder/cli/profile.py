@@ -13,7 +13,7 @@ from ..errors import UserError
 from ..profile import groups, session, write
 from ..profile.record import MAIN
 from . import app
-from .bench import own_models, recorded
+from .options import memory_size, own_models, recorded
 
 
 @app.cli.command()
@@ -21,8 +21,9 @@ from .bench import own_models, recorded
 @click.option("--vs", "baseline", help="Profile this variant too, the same case, and compare (NAME vs it).")
 @click.option(
     "--tool",
-    type=click.Choice(["perf", "uftrace"]),
-    help="The profiler (default: the one the variant is built for, its `instrument`).",
+    type=click.Choice(["perf", "uftrace", "bpf"]),
+    help="The profiler (default: the one the variant is built for, its `instrument`). bpf: off-CPU "
+    "stacks, block I/O latency and the model's page-cache traffic (root, BTF, libbpf-tools, bpftrace).",
 )
 @click.option("--suite", default="e2e", show_default=True, help=f"A bench suite: {', '.join(SUITES)}.")
 @click.option(
@@ -48,6 +49,13 @@ from .bench import own_models, recorded
 @click.option(
     "--timeout", type=click.FloatRange(min=1), default=300.0, show_default=True, help="Seconds per program."
 )
+@click.option(
+    "--memory-max",
+    callback=lambda _c, _p, v: memory_size(v),
+    metavar="SIZE",
+    help="Run the case in a memory cgroup of this size, page cache included (e.g. 2G): a larger model "
+    "streams from disk (see bench --memory-max).",
+)
 @click.option("--out", type=click.Path(file_okay=False), help="Also copy the files here (not the raw data).")
 @click.option(
     "--json", "as_json", is_flag=True, help="Print the run, its folders, and each group's weight and share."
@@ -55,8 +63,8 @@ from .bench import own_models, recorded
 @click.pass_context
 def profile(
     ctx: click.Context, names: tuple[str, ...], baseline: str | None, tool: str | None, suite: str,
-    case_words: str, threads: int, type_: str, model_ref: str | None, timeout: float, out: str | None,
-    as_json: bool,
+    case_words: str, threads: int, type_: str, model_ref: str | None, timeout: float,
+    memory_max: int | None, out: str | None, as_json: bool,
 ) -> None:  # fmt: skip
     """Profile one bench case of each variant: flame graphs, top functions, time per group.
 
@@ -73,7 +81,7 @@ def profile(
     done = session.run(
         layout, order, vs=baseline is not None, tool=tool, suite=suite, wanted=tuple(case_words.split()),
         threads=threads, type_=type_, timeout=timeout, out=Path(out).resolve() if out else None,
-        command=command, say=app.say, own=mine[0] if mine else None,
+        command=command, say=app.say, own=mine[0] if mine else None, memory_max=memory_max,
     )  # fmt: skip
     if as_json:
         app.emit_json(

@@ -20,7 +20,7 @@ from ..wheel import make as wheel_make
 from ..wheel import smoke as wheel_smoke
 from . import app
 from . import wheel as wheel_cli
-from .bench import own_models, parse_load_modes
+from .options import own_models, parse_load_modes
 
 
 @app.cli.group()

@@ -114,6 +114,18 @@ TOOLS = (
         install="apt-get install -y numactl",
     ),
     Tool(
+        "libbpf-tools",
+        "block I/O latency and off-CPU stacks (profile --tool bpf)",
+        ("biolatency", "offcputime"),
+        install="apt-get install -y libbpf-tools",
+    ),
+    Tool(
+        "bpftrace",
+        "the model's page-cache traffic (profile --tool bpf)",
+        ("bpftrace",),
+        install="apt-get install -y bpftrace",
+    ),
+    Tool(
         "clang-format",
         "formatting of the lines a patch adds (variant patch check)",
         ("clang-format-19",),

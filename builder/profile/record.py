@@ -15,6 +15,7 @@ from pathlib import Path
 
 from ..errors import UserError
 from ..run import capture
+from . import bpf
 from .stacks import Profile, fold_perf_events, fold_uftrace
 
 # What each tool needs in the binary, as `instrument` in the variant's manifest.
@@ -29,7 +30,7 @@ PERF_EVENTS = ("cpu-clock/freq=999/", "page-faults/period=1/", "context-switches
 UFTRACE_SAMPLE = "1us"
 UFTRACE_MIN_TIME = "5us"
 # The profile each tool's flame graph and groups are drawn from; the others are beside it.
-MAIN = {"perf": "cpu-clock", "uftrace": "time"}
+MAIN = {"perf": "cpu-clock", "uftrace": "time", "bpf": "off-cpu"}
 
 
 @dataclass(frozen=True)
@@ -42,7 +43,9 @@ class Recorder:
         return self.folder / ("perf.data" if self.tool == "perf" else "uftrace.data")
 
     def prefix(self) -> tuple[str, ...]:
-        """The argv that goes in front of the case's program."""
+        """The argv that goes in front of the case's program (bpf: none, its tracers run beside it)."""
+        if self.tool == "bpf":
+            return ()
         exe = shutil.which(self.tool)
         if exe is None:
             raise UserError(f"{self.tool} is not installed (make setup installs it; see `variant doctor`)")
@@ -84,7 +87,15 @@ class Recorder:
 
 
 def tool_for(instrument: str, asked: str | None, name: str) -> str:
-    """The profiler a variant was built for, or a UserError when it lacks what `asked` needs."""
+    """The profiler a variant was built for, or a UserError when it lacks what `asked` needs.
+
+    BPF needs nothing of the binary (off-CPU stacks are the kernel's; user frames need frame pointers
+    to go deep), only of the machine: root, BTF and the tools.
+    """
+    if asked == "bpf":
+        if why := bpf.refusal():
+            raise UserError(f"--tool bpf: {why}")
+        return "bpf"
     built_for = {"perf": "perf", "uftrace": "uftrace"}.get(instrument)
     tool = asked or built_for
     if tool is None:

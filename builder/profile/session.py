@@ -9,6 +9,7 @@ compare` read like any other suite's.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import shutil
 import tempfile
@@ -16,12 +17,13 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..bench import environment
-from ..bench.case import Case, Context
+from ..bench import environment, limit
+from ..bench.case import Case, Context, Target
 from ..bench.profiles import Profile as RunProfile
 from ..bench.runner import why_not
-from ..bench.suites import SUITES
+from ..bench.suites import MODEL_SUITES, SUITES
 from ..errors import UserError
+from ..host import iostat, topology
 from ..layout import Layout
 from ..models import support
 from ..models.installed import Installed, held_all
@@ -30,11 +32,12 @@ from ..results.report import RAW_PROFILE
 from ..store import results
 from ..store.results import Measurement
 from ..tomlfile import suggest
-from . import groups, write
+from . import bpf, groups, write
 from .record import MAIN, Recorder, tool_for
 from .stacks import Profile
 
 Say = Callable[[str], None]
+CaseOf = Callable[[Context], tuple[Case, list[Target]]]  # the case to profile, and the models it reads
 SUITE = results.PROFILED  # the suite its measurements are stored under
 
 
@@ -73,7 +76,7 @@ def pick(cases: list[Case], wanted: tuple[str, ...]) -> Case:
 def measurements(p: Profiled) -> list[Measurement]:
     """What goes in the results database: time per group, event counts, the case's own numbers."""
     base = {"case": p.case, "tool": p.tool}
-    metric = "cpu_s" if p.tool == "perf" else "traced_s"
+    metric = {"perf": "cpu_s", "bpf": "offcpu_s"}.get(p.tool, "traced_s")
     out = [
         Measurement(SUITE, metric, "s", {**base, "group": g}, write.seconds(w, p.main.unit), better="lower")
         for g, w in groups.shares(p.main).items()
@@ -89,24 +92,44 @@ def measurements(p: Profiled) -> list[Measurement]:
     return out
 
 
+def _tracers(tool: str, inst: Installed, targets: list[Target], folder: Path) -> bpf.Tracers | None:
+    if tool != "bpf":
+        return None
+    files = tuple(p for t in targets for p in (t.own.parts if t.own else (t.path,)))
+    disk = topology.storage(files[0]).disk if files else None
+    known = disk is not None and disk in iostat.read_diskstats()
+    return bpf.Tracers(folder, files, disk if known else None, bpf.programs_of(inst.bin))
+
+
 def record_one(
-    layout: Layout, inst: Installed, tool: str, case_of: Callable[[Context], Case], threads: int,
-    timeout: float, folder: Path, say: Say,
+    layout: Layout, inst: Installed, tool: str, case_of: CaseOf, threads: int, timeout: float,
+    folder: Path, say: Say, memory_max: int | None = None,
 ) -> Profiled:  # fmt: skip
+    """The case under tool; with memory_max, in a memory cgroup of that size, its model evicted first."""
     rec = Recorder(tool, folder)
     folder.mkdir(parents=True, exist_ok=True)
     run_profile = RunProfile(
-        name=f"profile-{tool}", timeout=timeout, timeout_given=True, profiler=rec.prefix()
-    )
-    case = case_of(Context(layout, run_profile, (threads,), say, insts=(inst,)))
-    say(f"{inst.name}: {case.label} under {tool}")
-    measured = case.run(inst)
+        name=f"profile-{tool}", timeout=timeout, timeout_given=True, profiler=rec.prefix(),
+        memory_max=memory_max,
+    )  # fmt: skip
+    with limit.limited(run_profile, say) as run_profile:
+        ctx = Context(layout, run_profile, (threads,), say, insts=(inst,))
+        case, targets = case_of(ctx)
+        limit.start_cold([ctx], targets)
+        tracers = _tracers(tool, inst, targets, folder)
+        say(f"{inst.name}: {case.label} under {tool}")
+        with tracers.attached() if tracers else contextlib.nullcontext():
+            measured = case.run(inst)
     if any(m.value is None for m in measured):
         raise UserError(
             f"{inst.name}: {case.label} did not finish within {timeout:g} s under {tool}; "
             "raise --timeout or profile fewer threads"
         )
-    events = rec.fold()
+    if tracers:
+        base = measured[0].params if measured else {}
+        figures = tracers.figures(bpf.passes_of(measured))
+        measured += [Measurement(SUITE, n, u, base, v, better=b) for n, u, v, b in figures]
+    events = tracers.fold() if tracers else rec.fold()
     if not events[MAIN[tool]].total:
         raise UserError(f"{inst.name}: {tool} recorded no {MAIN[tool]} sample in {rec.data}")
     if extras := rec.extras():
@@ -130,7 +153,7 @@ def _writable(out: Path) -> Path:
 def run(
     layout: Layout, names: list[str], *, vs: bool, tool: str | None, suite: str, wanted: tuple[str, ...],
     threads: int, type_: str, timeout: float, out: Path | None, command: str, say: Say,
-    own: OwnModel | None = None,
+    own: OwnModel | None = None, memory_max: int | None = None,
 ) -> ProfileRun:  # fmt: skip
     """Profile each of names (vs: two, the baseline first, and compare them) and store the run.
 
@@ -157,9 +180,10 @@ def run(
                 f"{names[0]} with {tools[0]} (give --tool, or a baseline with the same instrument)"
             )
 
-        def case_of(ctx: Context) -> Case:
+        def case_of(ctx: Context) -> tuple[Case, list[Target]]:
             chosen = dataclasses.replace(ctx, types=(type_,), own=(own,) if own else ())
-            return pick(SUITES[suite].make(chosen), wanted)
+            case = pick(SUITES[suite].make(chosen), wanted)
+            return case, chosen.targets() if suite in MODEL_SUITES else []
 
         root = layout.profiles()
         root.mkdir(parents=True, exist_ok=True)
@@ -167,7 +191,9 @@ def run(
         folder: Path | None = None
         try:
             done = [
-                record_one(layout, inst, chosen, case_of, threads, timeout, staging / inst.name, say)
+                record_one(
+                    layout, inst, chosen, case_of, threads, timeout, staging / inst.name, say, memory_max
+                )
                 for inst, chosen in zip(insts, tools, strict=True)
             ]
             compared: list[str] = []

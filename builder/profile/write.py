@@ -20,11 +20,17 @@ WHAT = {
     "perf": "perf record: cpu-clock sampled at 999 Hz, and every page fault and context switch, each with "
     "its frame-pointer call stack. Software events only: the VMs this runs on have no hardware counters "
     "(cycles, instructions, cache misses), and the same events everywhere keep profiles comparable.",
+    "bpf": "BPF, system-wide while the case ran: offcputime's off-CPU stacks of the variant's programs "
+    "(time blocked: waiting for a page from disk, a lock, the scheduler), biolatency's block I/O "
+    "latency histogram and the pages brought into the page cache for the model's files (biolatency.txt, "
+    "cache.txt; offcpu.txt is the raw output).",
     "uftrace": "uftrace record -t 5us: the entry and exit of every call of 5 us or more (the hooks "
     "-finstrument-functions adds; a shorter call's time stays in its caller). Times are wall time "
     "summed over threads, so a thread waiting in a function counts as time in it.",
 }
-EVENT_FILES = {"cpu-clock": "", "time": "", "page-faults": "faults.", "context-switches": "switches."}
+EVENT_FILES = {
+    "cpu-clock": "", "time": "", "off-cpu": "", "page-faults": "faults.", "context-switches": "switches."
+}  # fmt: skip
 
 
 def amount(weight: float, unit: str) -> str:

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..bench import stats
+from ..bench.observe import QUIET_WHEN_ZERO
 from ..bench.stats import Comparison, Summary
 from ..errors import UserError
 from ..store import results
@@ -130,7 +131,14 @@ def grouped(
             out[(r["suite"], r["metric"], r["unit"], key, r["better"])][label][r["rep"]] = r["value"]
     if wanted is not None:
         _check_entries(rows, out, wanted)
-    return out
+    return {k: v for k, v in out.items() if not _quiet(k[1], v)}
+
+
+def _quiet(metric: str, by_variant: dict[str, Series]) -> bool:
+    """An I/O figure that is zero for every variant and repetition: nothing to show (observe.py)."""
+    if metric not in QUIET_WHEN_ZERO:
+        return False
+    return all(not v for series in by_variant.values() for v in series.values())
 
 
 def _check_entries(

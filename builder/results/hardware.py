@@ -63,11 +63,26 @@ def _storage(where: dict[str, Any]) -> str | None:
     )
 
 
+def _limit(limit: dict[str, Any]) -> str | None:
+    """A profile's memory-max: "2.00 GiB (cgroup v1); model 2.9x the limit"."""
+    size = _gib(limit.get("bytes"))
+    if size is None:
+        return None
+    ratios = [
+        f"{_text(name)} {r:.1f}x the limit"
+        for name, r in _dict(limit.get("model_to_limit")).items()
+        if isinstance(r, int | float) and not isinstance(r, bool)
+    ]
+    cgroup = _text(limit.get("cgroup"))
+    return "; ".join([size + (f" (cgroup {cgroup})" if cgroup else ""), *ratios])
+
+
 def hardware_lines(hw: dict[str, Any]) -> list[str]:
     """The record as aligned "label  value" lines; an empty record gives none.
 
     Sockets, CPUs, each NUMA node (its CPUs, cores and memory), memory available, huge page sizes, THP,
-    then each model file (by name) with the filesystem and device it is on.
+    a profile's memory-max (with each model's size over it), then each model file (by name) with the
+    filesystem and device it is on.
     """
     cores, cpus = _text(hw.get("physical_cores")), _text(hw.get("logical_cpus"))
     rows: list[tuple[str, str | None]] = [
@@ -83,6 +98,7 @@ def hardware_lines(hw: dict[str, Any]) -> list[str]:
         ("memory available", _gib(hw.get("mem_available_bytes"))),
         ("huge pages", ", ".join(pages) or None),
         ("THP", _text(hw.get("thp"))),
+        ("memory limit", _limit(_dict(hw.get("memory_limit")))),
     ]
     for name, where in _dict(hw.get("storage")).items():
         if isinstance(where, dict):

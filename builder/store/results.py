@@ -152,6 +152,13 @@ def start_run(
     return cur.lastrowid
 
 
+def discard_run(con: sqlite3.Connection, run_id: int) -> None:
+    """Forget a run that stopped on bad input, with what it had recorded."""
+    con.execute("DELETE FROM measurements WHERE run_id = ?", (run_id,))
+    con.execute("DELETE FROM runs WHERE id = ?", (run_id,))
+    con.commit()
+
+
 def record(
     con: sqlite3.Connection, run_id: int, manifest: dict[str, Any], rep: int, m: Measurement, *,
     commit: bool = True,
