@@ -50,7 +50,10 @@ def tracing(args: Sequence[Arg], out: Path, ready: str | None, *, settle: float 
     err = out.with_suffix(".err")
     log.debug("$ %s > %s 2> %s &", _shown(argv), out, err)
     with out.open("wb") as sink, err.open("wb") as errors:
-        proc = subprocess.Popen(argv, stdout=sink, stderr=errors, preexec_fn=_die_with_parent)
+        try:
+            proc = subprocess.Popen(argv, stdout=sink, stderr=errors, preexec_fn=_die_with_parent)
+        except FileNotFoundError as exc:
+            raise UserError(f"{argv[0]}: not found") from exc
     try:
         deadline = time.monotonic() + (wait if ready else settle)
         while time.monotonic() < deadline:

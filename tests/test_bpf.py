@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import os
 import re
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -20,9 +21,17 @@ from builder.profile import bpf
 FIXTURES = Path(__file__).parent / "fixtures" / "bpf"
 
 
-def test_off_cpu_stacks_are_the_programs_own_root_first_without_the_tracers_frames() -> None:
+def _bin(tmp_path: Path, *names: str) -> Path:
+    for name in names:
+        (tmp_path / name).write_text("")
+    return tmp_path
+
+
+def test_off_cpu_stacks_are_the_programs_own_root_first_without_the_tracers_frames(tmp_path: Path) -> None:
     text = (FIXTURES / "offcputime-2g-limit.txt").read_text()
-    prof = bpf.fold_offcpu(text, frozenset({"llama-completio"}))
+    programs = bpf.programs_of(_bin(tmp_path, "llama-completion", "llama-bench"))
+    assert programs == frozenset({"llama-completio", "llama-bench"})  # the kernel's 15 bytes
+    prof = bpf.fold_offcpu(text, programs)
     # every block of llama-completion's threads, counted independently of the parser
     blocks = re.findall(r"-\s+llama-completio \(\d+\)\n\s+(\d+)\n", text)
     assert prof.unit == "us" and prof.total == sum(map(int, blocks)) > 0
@@ -31,7 +40,7 @@ def test_off_cpu_stacks_are_the_programs_own_root_first_without_the_tracers_fram
     faults = [s for s in prof.stacks if "filemap_fault" in s]
     assert faults and all(s.index("handle_mm_fault") < s.index("filemap_fault") for s in faults)  # root first
     assert all(s[-1] in ("__schedule", "schedule") or "sched" in s[-1] for s in prof.stacks)
-    assert bpf.fold_offcpu(text, frozenset({"llama-bench"})).total == 0  # another program: nothing
+    assert bpf.fold_offcpu(text, frozenset({"llama-bench"})).total == 0  # no stack of its: nothing
 
 
 def test_the_latency_histogram_gives_requests_mean_and_percentiles() -> None:
@@ -54,6 +63,7 @@ def test_the_page_cache_count_is_read_back_zero_when_attached_without_pages_and_
 def test_the_cache_script_holds_inode_numbers_only() -> None:
     script = bpf.cache_script([12, 345])
     assert "args->i_ino == 12 || args->i_ino == 345" in script
+    assert set(re.findall(r"\d+", script)) == {"12", "345", "1"}  # the inodes, and 1 << order
     assert "/0/" in bpf.cache_script([])  # no model file: the filter matches nothing
 
 
@@ -73,7 +83,9 @@ def test_bpf_is_refused_without_root_btf_or_the_tracepoint(tmp_path: Path) -> No
     assert "needs root" in str(bpf.refusal(euid=1000))
     assert "no BTF" in str(bpf.refusal(euid=0, btf=tmp_path / "vmlinux"))
     assert "not visible" in str(bpf.refusal(euid=0, tracefs=(tmp_path,)))
-    assert bpf.refusal(euid=0) is None  # this machine: root, BTF, libbpf-tools and bpftrace
+    assert "bpftrace missing (apt-get install -y bpftrace" in str(
+        bpf.refusal(euid=0, which=lambda t: None if t == "bpftrace" else "/usr/bin/" + t)
+    )
 
 
 def test_the_tracers_see_a_cold_read_of_the_model_for_real(tmp_path: Path) -> None:
@@ -88,10 +100,15 @@ def test_the_tracers_see_a_cold_read_of_the_model_for_real(tmp_path: Path) -> No
     reader.chmod(0o755)
     t = bpf.Tracers(tmp_path / "out", (model,), None, frozenset({"llama-simple"}))
     with t.attached():
-        assert os.system(f"'{reader}' '{model}'") == 0
+        subprocess.run([str(reader), str(model)], check=True)
     figures = {name: value for name, _, value, _ in t.figures(passes=1)}
     assert figures["cache_model_reads"] >= 0.99 and figures["cache_hit_ratio"] <= 0.01
-    assert t.fold()["off-cpu"].total > 0
+    waits = t.fold()["off-cpu"]
+    assert waits.stacks and all(s[0] == "llama-simple" for s in waits.stacks)
+    reads = [
+        s for s in waits.stacks if any(f.startswith(("filemap_read", "folio_wait", "io_schedule")) for f in s)
+    ]
+    assert reads, sorted(waits.stacks)[:5]  # the reader blocked in the page cache's read path
 
 
 def test_a_tracer_that_dies_before_it_is_attached_is_a_user_error_with_its_stderr(tmp_path: Path) -> None:

@@ -4,6 +4,9 @@ shell scripts (a real cgroup: these tests run as root, as CI does)."""
 
 from __future__ import annotations
 
+import dataclasses
+import os
+import re
 import subprocess
 import sys
 from collections.abc import Callable
@@ -12,9 +15,10 @@ from typing import Any
 
 import pytest
 
-from builder.bench import loading, profiles
+from builder.bench import case, loading, pagecache, profiles
 from builder.errors import SpecError, UserError
 from builder.host import cgroup, topology
+from builder.layout import Layout
 from builder.results.hardware import hardware_lines
 from builder.store import results
 
@@ -85,6 +89,7 @@ def test_a_real_cgroup_kills_what_outgrows_it_and_lets_file_pages_stream(tmp_pat
     counted), while a file larger than the limit is read through it (its pages reclaimed as it goes)."""
     big = tmp_path / "model.bin"
     big.write_bytes(b"\1" * (192 * MIB))
+    pagecache.evict(big)  # its pages were charged to this process's cgroup as it wrote them
     read_all = (
         f"import mmap; f = open({str(big)!r}, 'rb'); m = mmap.mmap(f.fileno(), 0, prot=mmap.PROT_READ)\n"
     )
@@ -96,7 +101,7 @@ def test_a_real_cgroup_kills_what_outgrows_it_and_lets_file_pages_stream(tmp_pat
         )
         assert done.returncode == 0 and int(done.stdout) == 192 * MIB // 4096, done.stderr
         peak = group.peak()
-        assert peak is not None and peak <= 64 * MIB
+        assert peak is not None and 32 * MIB < peak <= 64 * MIB  # the reader's pages: charged, held
         assert group.oom_kills() == 0
         grow = subprocess.run(
             [*group.prefix(), sys.executable, "-c", "x = bytearray(256 << 20)"], check=False
@@ -123,7 +128,7 @@ def test_the_cgroup_is_entered_before_anything_else_runs() -> None:
 
 
 def test_under_a_limit_a_resident_mode_must_fit_the_limit_and_allow_swap_does_not_help(
-    monkeypatch: pytest.MonkeyPatch,
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
     monkeypatch.setattr(topology, "mem_available", lambda root=Path("/"): 20 << 30)
     models = [("big", 6 << 30)]
@@ -132,6 +137,16 @@ def test_under_a_limit_a_resident_mode_must_fit_the_limit_and_allow_swap_does_no
         loading.check_memory(("none",), models, 2 << 30)
     assert "--allow-swap" not in str(e.value)
     loading.check_memory(("default", "mmap"), models, 2 << 30)  # mmap streams: what the limit is for
+    target = case.Target(Path("/m/big.gguf"), {"model": "big"}, 6 << 30)
+    limited = profiles.Profile(memory_max=2 << 30)
+    ctx = case.Context(
+        Layout.at(tmp_path), limited, (2,), lambda _m: None, load_modes=("none",), allow_swap=True
+    )
+    with pytest.raises(UserError, match="memory-max is 2 GiB"):
+        loading.check_fits(ctx, [target])  # --allow-swap: the cgroup has no swap to go to
+    loading.check_fits(
+        dataclasses.replace(ctx, profile=profiles.Profile()), [target]
+    )  # without a limit: allowed
 
 
 def test_generation_speed_is_read_from_either_programs_perf_line() -> None:
@@ -161,6 +176,15 @@ echo "common_perf_print:   eval time = 100.00 ms / 15 runs (6.67 ms per token, 1
 """
 
 
+def _cgroup_of(err: str) -> Path:
+    """The cgroup a run said it made ("... runs in cgroup v1 variant-PID-TAG")."""
+    m = re.search(r"runs in cgroup v(\d) (variant-\d+-[0-9a-f]+)", err)
+    assert m, err
+    found = cgroup.controller()
+    assert found is not None
+    return found.base / m[2]
+
+
 def _catalogue(tmp_path: Path, body: str = "") -> tuple[Path, Path, Path]:
     root = tmp_path / "cat"
     (root / "variants").mkdir(parents=True)
@@ -188,8 +212,9 @@ def test_bench_under_a_limit_runs_each_program_in_the_cgroup_and_records_the_lim
         rows = {r["metric"]: r["value"] for r in con.execute("SELECT metric, value FROM measurements")}
     assert hw is not None and hw["memory_limit"]["bytes"] == 64 * MIB
     assert hw["memory_limit"]["model_to_limit"] == {"m": round(model.stat().st_size / (64 * MIB), 2)}
-    assert rows["tg_tokens_s"] == 150.0 and rows["major_faults_per_token"] >= 0
-    assert not [p for p in Path("/sys/fs/cgroup/memory").glob("variant-*") if p.is_dir()]  # cleaned up
+    assert rows["tg_tokens_s"] == 150.0
+    assert rows["major_faults_per_token"] == rows["major_faults"] / 16  # the suite's 16 tokens
+    assert not _cgroup_of(out.err).exists()  # removed after the run
 
 
 def test_a_limit_below_what_the_program_needs_is_exit_2_and_nothing_is_stored(
@@ -212,3 +237,13 @@ def test_a_bad_memory_max_is_a_usage_error(tmp_path: Path, run: Callable[..., An
     out = run(root, "bench", "v", "--model", str(model), "--memory-max", "lots")
     assert out.code == 2 and "--memory-max" in out.err and "not a size" in out.err
     assert not (root / ".variant" / "results.sqlite").exists()
+
+
+def test_a_cgroup_left_by_a_killed_run_is_removed_by_the_next_and_a_live_ones_kept(tmp_path: Path) -> None:
+    dead = tmp_path / "variant-999999999-deadbeef"  # no such pid
+    live = tmp_path / f"variant-{os.getpid()}-cafe0001"
+    other = tmp_path / "system.slice"
+    for d in (dead, live, other):
+        d.mkdir()
+    cgroup.sweep(tmp_path)
+    assert not dead.exists() and live.is_dir() and other.is_dir()

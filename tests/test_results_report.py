@@ -522,3 +522,43 @@ def test_a_question_about_a_users_model_is_answered_by_the_newest_run_that_measu
         f"{toml}: mine.bench: a question with a model gives the bench arguments"
         " that measure it: add --model LABEL or --model PATH"
     )
+
+
+def test_a_question_under_a_memory_limit_is_answered_by_a_run_under_that_limit_only(tmp_path: Path) -> None:
+    """The big-model question and a question without a limit ask different things of one suite: the
+    newest run of its variants is not enough, its memory limit must be the question's."""
+    from builder.results import questions, report
+
+    layout = Layout.at(tmp_path)
+    with results.connect(layout.home / "results.sqlite") as con:
+        for value, limit in ((1.0, 2 << 30), (50.0, None), (7.0, 4 << 30)):  # runs 1, 2, 3
+            hw = {"memory_limit": {"bytes": limit, "cgroup": "v1"}} if limit else {}
+            run = results.start_run(con, "default", "variant bench a b", hardware=hw)
+            for name in ("a", "b"):
+                m = Measurement("faults", "tg_tokens_s", "tokens/s", {"model": "f16"}, value, better="higher")
+                results.record(con, run, {**MANIFEST, "variant": name}, 0, m)
+    toml = tmp_path / "questions.toml"
+    head = 'suite = "faults"\nentries = ["a", "b"]\n'
+    toml.write_text(
+        f'[small]\nquestion = "2G?"\n{head}bench = ["b", "--vs", "a", "--memory-max", "2G"]\n'
+        f'[free]\nquestion = "free?"\n{head}bench = ["b", "--vs", "a"]\n'
+    )
+    qs = questions.load(toml)
+    assert (qs["small"].memory_max, qs["free"].memory_max) == (2 << 30, None)
+    with results.connect(layout.home / "results.sqlite") as con:
+        assert report._newest(con, ["a", "b"], "faults", None, 2 << 30)[0] == 1
+        assert report._newest(con, ["a", "b"], "faults", None, None)[0] == 2
+        assert report._newest(con, ["a", "b"], "faults", None, 1 << 30)[0] is None
+    toml.write_text(f'[bad]\nquestion = "?"\n{head}bench = ["b", "--memory-max", "lots"]\n')
+    with pytest.raises(SpecError, match=r"bad\.bench: --memory-max: 'lots' is not a size"):
+        questions.load(toml)
+
+
+def test_a_hardware_record_of_another_shape_has_no_memory_limit() -> None:
+    from builder.results import report
+
+    odds: list[Any] = [None, {"memory_limit": None}, {"memory_limit": "2G"}, {"memory_limit": []},
+                {"memory_limit": {"bytes": True}}, {"memory_limit": {"bytes": "2G"}}]  # fmt: skip
+    for odd in odds:
+        assert report._limit_of(odd) is None
+    assert report._limit_of({"memory_limit": {"bytes": 2 << 30}}) == 2 << 30

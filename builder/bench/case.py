@@ -96,8 +96,9 @@ class Context:
         m = measure(
             self.profile.wrap(argv), env=self.env(inst), inherit_env=False, timeout=self.timeout(target)
         )
-        if group and m.returncode is not None and m.returncode < 0 and group.oom_kills() > ooms:
-            # not the variant's fault: the profile's limit is below what the program needs
+        if group and m.returncode not in (0, None) and group.oom_kills() > ooms:
+            # not the variant's fault: the profile's limit is below what the program needs (killed
+            # itself, or under a profiler that then exits with an ordinary code)
             raise UserError(
                 f"{inst.name}: {Path(argv[0]).name} was killed by the memory limit of profile "
                 f"{self.profile.name} (memory-max = {cgroup.shown(group.limit)}): the limit is below what "

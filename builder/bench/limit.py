@@ -1,6 +1,6 @@
 """A run under a profile's memory-max: the cgroup around it, its models cold, the limit in the record.
 
-cgroup v1 charges a page to the cgroup that brought it into the page cache:
+A page is charged to the cgroup that brought it into the page cache (v1 and v2):
 a model cached before the run (by an earlier run, or by generating it) would
 be mapped without a charge and never streamed. So each of the run's models
 is evicted once when the cgroup is made; from then on its pages come in

@@ -12,8 +12,10 @@ controller is mounted, else v1's (Debian's hybrid layout: v1 at
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 import re
+import signal
 import time
 import uuid
 from collections.abc import Iterator
@@ -22,6 +24,7 @@ from pathlib import Path
 
 from ..errors import UserError
 
+log = logging.getLogger("variant")
 ROOT = Path("/sys/fs/cgroup")
 UNITS = {"": 1, "K": 1 << 10, "M": 1 << 20, "G": 1 << 30, "T": 1 << 40}
 SIZE = re.compile(r"(\d+(?:\.\d+)?)\s*([KMGT]?)(?:i?B)?", re.I)
@@ -130,6 +133,7 @@ def limited(limit: int, root: Path = ROOT) -> Iterator[Cgroup]:
         raise UserError(f"memory-max = {shown(limit)}: {why}")
     found = controller(root)
     assert found is not None  # refusal said there is one
+    sweep(found.base)
     path = found.base / f"variant-{os.getpid()}-{uuid.uuid4().hex[:8]}"
     try:
         path.mkdir()
@@ -138,28 +142,57 @@ def limited(limit: int, root: Path = ROOT) -> Iterator[Cgroup]:
     try:
         if found.version == 1:
             _write(path / "memory.limit_in_bytes", str(limit))
-            # memory+swap no larger than memory: the limit is not escaped into swap
-            if (path / "memory.memsw.limit_in_bytes").is_file():
-                _write(path / "memory.memsw.limit_in_bytes", str(limit))
+            swap = path / "memory.memsw.limit_in_bytes"  # memory+swap no larger than memory
         else:
             subtree = found.base / "cgroup.subtree_control"
-            if "memory" not in subtree.read_text().split():
+            try:
+                enabled = subtree.read_text().split()
+            except OSError as exc:
+                raise UserError(f"memory-max: cannot read {subtree}: {exc.strerror or exc}") from exc
+            if "memory" not in enabled:
                 _write(subtree, "+memory")
             _write(path / "memory.max", str(limit))
-            if (path / "memory.swap.max").is_file():
-                _write(path / "memory.swap.max", "0")
+            swap = path / "memory.swap.max"
+        if swap.is_file():
+            _write(swap, str(limit) if found.version == 1 else "0")
+        elif swapping():
+            # without swap accounting the programs could spill past the limit into swap unseen
+            raise UserError(
+                f"memory-max: this kernel does not account swap per cgroup ({swap.name} is missing) and "
+                "swap is on: the limit would not hold; turn swap off (swapoff -a) or boot with swapaccount=1"
+            )
         yield Cgroup(path, found.version, limit)
     finally:
         _remove(path)
 
 
-def _remove(path: Path) -> None:
-    """rmdir once its processes are gone (a killed one may take a moment to leave)."""
-    for _ in range(50):
+def swapping() -> bool:
+    """Whether any swap is on (/proc/swaps has a line past its header)."""
+    try:
+        return len(Path("/proc/swaps").read_text().splitlines()) > 1
+    except OSError:
+        return False
+
+
+def sweep(base: Path) -> None:
+    """Remove the cgroups of runs whose process is gone (killed with SIGKILL: no finally ran)."""
+    for stale in base.glob("variant-*-*"):
+        pid = stale.name.split("-")[1]
+        if pid.isdigit() and not Path(f"/proc/{pid}").exists():
+            _remove(stale, tries=1)
+
+
+def _remove(path: Path, tries: int = 50) -> None:
+    """rmdir once its processes are gone: what is left is killed (a program outliving its run)."""
+    for _ in range(tries):
         try:
             path.rmdir()
             return
         except FileNotFoundError:
             return
         except OSError:
+            with contextlib.suppress(OSError, ValueError):
+                for pid in (path / "cgroup.procs").read_text().split():
+                    os.kill(int(pid), signal.SIGKILL)
             time.sleep(0.1)
+    log.warning("could not remove the memory cgroup %s: a process is still in it", path)

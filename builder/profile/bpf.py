@@ -22,7 +22,7 @@ import os
 import re
 import shutil
 from collections import Counter
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -30,7 +30,8 @@ from typing import Any
 from ..background import tracing
 from .stacks import Profile
 
-TOOLS = {"biolatency": "libbpf-tools", "offcputime": "libbpf-tools", "bpftrace": "bpftrace"}
+TOOLS = {"biolatency": "libbpf-tools", "offcputime": "libbpf-tools", "bpftrace": "bpftrace",
+         "stdbuf": "coreutils"}  # fmt: skip
 BTF = Path("/sys/kernel/btf/vmlinux")
 EVENT = "filemap/mm_filemap_add_to_page_cache"
 TRACEFS = (Path("/sys/kernel/tracing/events"), Path("/sys/kernel/debug/tracing/events"))
@@ -39,13 +40,16 @@ COMM = 15  # the kernel keeps a command name's first 15 bytes
 PAGE = os.sysconf("SC_PAGE_SIZE")
 
 
-def refusal(euid: int | None = None, btf: Path = BTF, tracefs: Sequence[Path] = TRACEFS) -> str | None:
+def refusal(
+    euid: int | None = None, btf: Path = BTF, tracefs: Sequence[Path] = TRACEFS,
+    which: Callable[[str], str | None] = shutil.which,
+) -> str | None:  # fmt: skip
     """Why BPF tracing cannot run here (None: it can)."""
     if (os.geteuid() if euid is None else euid) != 0:
         return "BPF tracing needs root (CAP_BPF and CAP_PERFMON); run variant as root"
     if not btf.is_file():
         return f"this kernel exposes no BTF ({btf}): the libbpf-tools programs cannot be relocated to it"
-    if missing := [t for t in TOOLS if shutil.which(t) is None]:
+    if missing := [t for t in TOOLS if which(t) is None]:
         packages = " ".join(sorted({TOOLS[t] for t in missing}))
         return f"{', '.join(missing)} missing (apt-get install -y {packages}; `variant doctor` lists them)"
     if not any((root / EVENT).is_dir() for root in tracefs):

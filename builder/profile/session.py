@@ -130,8 +130,9 @@ def record_one(
         figures = tracers.figures(bpf.passes_of(measured))
         measured += [Measurement(SUITE, n, u, base, v, better=b) for n, u, v, b in figures]
     events = tracers.fold() if tracers else rec.fold()
+    raw = tracers.path("offcpu.txt") if tracers else rec.data
     if not events[MAIN[tool]].total:
-        raise UserError(f"{inst.name}: {tool} recorded no {MAIN[tool]} sample in {rec.data}")
+        raise UserError(f"{inst.name}: {tool} recorded no {MAIN[tool]} sample in {raw}")
     if extras := rec.extras():
         say(f"{inst.name}: {tool}'s own views: {', '.join(extras)}")
     write.write(folder, f"{inst.name}: {case.label}", tool, events)

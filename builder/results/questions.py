@@ -15,6 +15,7 @@ without one says so and prints the command that would answer it.
 
 from __future__ import annotations
 
+import itertools
 import shlex
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -23,6 +24,7 @@ from pathlib import Path
 from .. import tomlfile as tf
 from ..bench.suites import SUITES
 from ..errors import SpecError, UserError
+from ..host import cgroup
 
 KEYS = ("question", "claim", "suite", "entries", "bench", "model")
 Say = Callable[[str], None]
@@ -37,6 +39,7 @@ class Question:
     entries: tuple[str, ...]  # the first is the baseline
     bench: tuple[str, ...]  # `variant bench`'s arguments that answer it (with a model: its --model)
     model: str | None = None  # a user's model (label or identity): answered by the runs that measured it
+    memory_max: int | None = None  # bench's --memory-max: answered by the runs under that limit only
 
     @property
     def command(self) -> str:
@@ -72,5 +75,19 @@ def load(path: Path) -> dict[str, Question]:
                 "a question with a model gives the bench arguments that measure it: "
                 "add --model LABEL or --model PATH",
             )  # fmt: skip
-        out[name] = Question(name, text["question"], text["claim"], text["suite"], entries, bench, model)
+        limit = _limit(path, name, bench)
+        out[name] = Question(
+            name, text["question"], text["claim"], text["suite"], entries, bench, model, limit
+        )
     return out
+
+
+def _limit(path: Path, name: str, bench: tuple[str, ...]) -> int | None:
+    """The --memory-max of the bench arguments, in bytes (a run without a limit cannot answer the
+    question, nor a limited run a question without one)."""
+    given = [b for a, b in itertools.pairwise(bench) if a == "--memory-max"]
+    given += [a.removeprefix("--memory-max=") for a in bench if a.startswith("--memory-max=")]
+    try:
+        return cgroup.parse_size(given[-1]) if given else None
+    except ValueError as exc:
+        raise SpecError(path, f"{name}.bench", f"--memory-max: {exc}") from None

@@ -204,11 +204,17 @@ def _suite(
 
 
 def _newest(
-    con: sqlite3.Connection, variants: list[str], suite: str, model: str | None
+    con: sqlite3.Connection, variants: list[str], suite: str, model: str | None, limit: int | None = None
 ) -> tuple[int | None, list[sqlite3.Row]]:
-    """The newest run of variants in suite, and its rows; with a model, the newest that measured it."""
+    """The newest run of variants in suite, and its rows; with a model, the newest that measured it.
+
+    limit: the question's --memory-max; only a run under that memory limit (none: under none) answers.
+    """
     query = "SELECT DISTINCT run_id FROM measurements WHERE suite = ? ORDER BY run_id DESC"
     for (run_id,) in con.execute(query, (suite,)).fetchall():
+        run = con.execute("SELECT * FROM runs WHERE id = ?", (run_id,)).fetchone()
+        if run is None or _limit_of(results.run_hardware(run)) != limit:
+            continue
         rows = results.rows(con, run_id, variants, suite)
         if not set(variants) <= {r["variant"] for r in rows}:
             continue
@@ -217,10 +223,17 @@ def _newest(
     return None, []
 
 
+def _limit_of(hw: dict[str, Any] | None) -> int | None:
+    """The memory limit of a run's hardware record; a record of any other shape (an import) has none."""
+    limit = hw.get("memory_limit") if isinstance(hw, dict) else None
+    bytes_ = limit.get("bytes") if isinstance(limit, dict) else None
+    return bytes_ if isinstance(bytes_, int) and not isinstance(bytes_, bool) else None
+
+
 def _answer(con: sqlite3.Connection, q: questions.Question, out: Path) -> dict[str, Any]:
     """A question's section, from the newest run that measured its variants in its suite (and its model)."""
     variants = compare.variants_of(list(q.entries))
-    run_id, rows = _newest(con, variants, q.suite, q.model)
+    run_id, rows = _newest(con, variants, q.suite, q.model, q.memory_max)
     if run_id is None:
         return {"q": q, "command": q.command, "run": None}
     run = dict(con.execute("SELECT * FROM runs WHERE id = ?", (run_id,)).fetchone())
