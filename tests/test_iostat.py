@@ -102,6 +102,8 @@ def test_a_case_records_what_the_device_and_page_cache_did_around_its_run(
     assert got["disk_avg_read_kib"] == pytest.approx(4_211_320 * 512 / 1024 / 723)
     assert got["sys_pgpgin_mb"] == pytest.approx((281706265 - 279600605) * 1024 / 1e6)
     assert got["sys_major_faults"] == 3 and got["cpu_busy"] == pytest.approx(4.0 / 4.43)
+    assert got["sys_faults"] == 10451 and got["disk_read_iops"] == pytest.approx(723 / 4.43)
+    assert got["sys_pgscan"] == got["sys_pgsteal"] == 0  # 2 GiB read on a machine with room for it
     killed = Measured(("dd",), None, "", "", 9.0, 0.0, 0.0, 0, 0, 0, 0)
     snaps = iter([before, iostat.Snapshot(9.0, after.vmstat, after.disks)])
     monkeypatch.setattr(case.Context, "run", lambda self, inst, argv, target=None: killed)

@@ -21,6 +21,7 @@ from .case import Context, Target
 DISK = (
     ("disk_read_mb", "read_mb", "MB", "lower"),
     ("disk_read_mb_s", "read_mb_s", "MB/s", "higher"),
+    ("disk_read_iops", "read_iops", "IOPS", "higher"),
     ("disk_avg_read_kib", "avg_read_kib", "KiB", "higher"),
     ("disk_read_await_ms", "read_await_ms", "ms", "lower"),
     ("disk_util_pct", "util_pct", "%", "lower"),
@@ -28,7 +29,16 @@ DISK = (
 
 # Figures of what the disk and page cache did: all zero when the model was in the page cache
 # throughout (a warm load, a small model), where compare, report and PR.md leave them out.
-QUIET_WHEN_ZERO = frozenset([*(name for name, *_ in DISK), "sys_pgpgin_mb", "sys_major_faults"])
+# (metric, iostat.vm_delta's key, unit) of the page cache's counters, beside pgpgin
+VM = (
+    ("sys_major_faults", "pgmajfault", "faults"),
+    ("sys_faults", "pgfault", "faults"),
+    ("sys_pgscan", "pgscan", "pages"),  # pages the reclaim looked at (a memory limit's reclaim shows here)
+    ("sys_pgsteal", "pgsteal", "pages"),  # pages it took back
+    ("sys_thp_fault_alloc", "thp_fault_alloc", "huge pages"),
+    ("sys_thp_file_mapped", "thp_file_mapped", "huge pages"),
+)
+QUIET_WHEN_ZERO = frozenset([*(name for name, *_ in DISK), "sys_pgpgin_mb", *(name for name, *_ in VM)])
 
 
 @functools.cache
@@ -60,7 +70,7 @@ def observed(
     busy = (m.user_s + m.sys_s) / max(m.wall_s, 1e-9)
     figures = [
         ("sys_pgpgin_mb", "MB", vm.get("pgpgin", 0) * 1024 / 1e6, "lower"),  # pgpgin counts KiB
-        ("sys_major_faults", "faults", float(vm.get("pgmajfault", 0)), "lower"),
+        *((name, unit, float(vm.get(key, 0)), "lower") for name, key, unit in VM),
         ("cpu_busy", "CPUs", busy, "higher"),
     ]
     out += [Measurement(suite, name, unit, params, v, better=b) for name, unit, v, b in figures]

@@ -8,10 +8,12 @@ formats  the same, on one set of weights in each format the run's kernels need (
 load     model load time with a cold page cache (posix_fadvise DONTNEED) and warm, per load mode;
          the pseudo-mode "fio" reads the same file with fio (O_DIRECT, io_uring, 32 x 1 MiB in
          flight): the disk's limit, measured in the same run
-faults   minor/major page faults, peak RSS, CPU time, peak AnonHugePages (rusage, smaps_rollup),
+faults   generation tokens/s and major faults per token at the largest thread count, minor/major
+         page faults, peak RSS, CPU time, peak AnonHugePages (rusage, smaps_rollup),
          per load mode
 load and faults also record what the device under the model and the page cache did meanwhile
-(observe.py: read MB and MB/s, average request, await, utilisation, pgpgin, major faults, CPUs busy)
+(observe.py: read MB, MB/s and IOPS, average request, await, utilisation; pgpgin, faults, reclaim,
+THP; CPUs busy)
 """
 
 from __future__ import annotations
