@@ -19,7 +19,7 @@ from ..results import report as report_mod
 from ..results.cases import identities, model_filter
 from ..store import results
 from . import app
-from .options import memory_size, own_models, parse_load_modes, recorded
+from .options import memory_max_option, own_models, parse_load_modes, recorded
 
 
 def _threads(value: str | None) -> tuple[int, ...]:
@@ -90,12 +90,9 @@ def _types(value: str) -> tuple[str, ...]:
 @click.option(
     "--timeout", type=float, help="Seconds before a benchmark process is killed (default: the profile's)."
 )
-@click.option(
-    "--memory-max",
-    callback=lambda _c, _p, v: memory_size(v),
-    metavar="SIZE",
-    help="Run every benchmark process in a memory cgroup of this size, page cache included (e.g. 2G; over "
-    "the profile's memory-max): a larger model streams from disk. Needs root and a memory controller.",
+@memory_max_option(
+    "Run every benchmark process in a memory cgroup of this size, page cache included (e.g. 2G; over "
+    "the profile's memory-max): a larger model streams from disk. Needs root and a memory controller."
 )
 @click.option(
     "--env",

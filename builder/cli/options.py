@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import re
 import shlex
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any, TypeVar
 
 import click
 
@@ -15,6 +17,8 @@ from ..host import cgroup
 from ..layout import Layout
 from ..models import own
 from . import app
+
+F = TypeVar("F", bound=Callable[..., Any])
 
 
 def own_models(layout: Layout, refs: tuple[str, ...]) -> tuple[own.OwnModel, ...]:
@@ -75,3 +79,8 @@ def memory_size(text: str | None) -> int | None:
         return None if text is None else cgroup.parse_size(text)
     except ValueError as exc:
         raise click.BadParameter(str(exc), param_hint="--memory-max") from None
+
+
+def memory_max_option(text: str) -> Callable[[F], F]:
+    """--memory-max SIZE, parsed to bytes (bench's and profile's, each with its own help)."""
+    return click.option("--memory-max", callback=lambda _c, _p, v: memory_size(v), metavar="SIZE", help=text)

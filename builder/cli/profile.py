@@ -13,7 +13,7 @@ from ..errors import UserError
 from ..profile import groups, session, write
 from ..profile.record import MAIN
 from . import app
-from .options import memory_size, own_models, recorded
+from .options import memory_max_option, own_models, recorded
 
 
 @app.cli.command()
@@ -49,12 +49,9 @@ from .options import memory_size, own_models, recorded
 @click.option(
     "--timeout", type=click.FloatRange(min=1), default=300.0, show_default=True, help="Seconds per program."
 )
-@click.option(
-    "--memory-max",
-    callback=lambda _c, _p, v: memory_size(v),
-    metavar="SIZE",
-    help="Run the case in a memory cgroup of this size, page cache included (e.g. 2G): a larger model "
-    "streams from disk (see bench --memory-max).",
+@memory_max_option(
+    "Run the case in a memory cgroup of this size, page cache included (e.g. 2G): a larger model "
+    "streams from disk (see bench --memory-max)."
 )
 @click.option("--out", type=click.Path(file_okay=False), help="Also copy the files here (not the raw data).")
 @click.option(
