@@ -93,6 +93,15 @@ def folder() -> Path:
 SPLIT_PART = re.compile(r"^(?P<prefix>.+)(?P<suffix>-(?P<no>\d{5})-of-(?P<count>\d{5})\.gguf)$")
 
 
+def _tag(path: Path) -> str:
+    """The same path always gets the same link: its name starts with (or sits under) this."""
+    return hashlib.sha256(os.fsencode(path)).hexdigest()[:12]
+
+
+def _plain_name(name: str) -> str:
+    return re.sub(r"[^A-Za-z0-9_.+-]", "_", name)
+
+
 def takeable(path: Path) -> Path:
     """path itself when it is plain; otherwise a link to it in the scratch folder.
 
@@ -104,8 +113,8 @@ def takeable(path: Path) -> Path:
     split = SPLIT_PART.match(path.name)
     # The same file always gets the same link; the name keeps its suffix (.gguf) for tools that look.
     key = path.with_name(split["prefix"]) if split else path
-    tag = hashlib.sha256(os.fsencode(key)).hexdigest()[:12]
-    stem = re.sub(r"[^A-Za-z0-9_.+-]", "_", key.name)[-60:]
+    tag = _tag(key)
+    stem = _plain_name(key.name)[-60:]
     links = folder() / "links"
     links.mkdir(exist_ok=True)
     found = [m for q in path.parent.glob("*.gguf") if (m := SPLIT_PART.match(q.name))]
@@ -124,8 +133,7 @@ def program_link(path: Path) -> Path:
     counts a program's threads by name (offcputime's stacks, ps, perf's comm) must
     see llama-completion, not a link's hashed name.
     """
-    tag = hashlib.sha256(os.fsencode(path)).hexdigest()[:12]
-    link = folder() / "links" / tag / re.sub(r"[^A-Za-z0-9_.+-]", "_", path.name)
+    link = folder() / "links" / _tag(path) / _plain_name(path.name)
     if not link.is_symlink():
         link.parent.mkdir(parents=True, exist_ok=True)
         link.symlink_to(path.resolve())

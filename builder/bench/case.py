@@ -32,6 +32,11 @@ class Target:
     size: int  # bytes, all parts
     own: OwnModel | None = None
 
+    @property
+    def files(self) -> tuple[Path, ...]:
+        """Every file of the model: a split model's parts, or the one file."""
+        return self.own.parts if self.own else (self.path,)
+
 
 @dataclass(frozen=True)
 class Case:

@@ -43,11 +43,12 @@ def targets(contexts: Iterable[Context]) -> list[Target]:
     return list(seen.values())
 
 
-def start_cold(contexts: list[Context], models: list[Target]) -> None:
-    """Evict every model once, so its pages are charged to the cgroup as the limited programs read them."""
-    if contexts and contexts[0].profile.cgroup is not None:
-        for t in models:
-            pagecache.evict_all(dataclasses.replace(contexts[0], drop_caches=False), t)
+def start_cold(profile: Profile, models: list[Target]) -> None:
+    """Under a cgroup, evict every model once, so its pages are charged to it as the limited programs
+    read them (each file's pages only: --drop-caches is for cold loads, not for this)."""
+    if profile.cgroup is not None:
+        for part in (f for t in models for f in t.files):
+            pagecache.evict(part)
 
 
 def record(profile: Profile, models: list[Target]) -> dict[str, Any]:

@@ -166,7 +166,7 @@ def load_cases(ctx: Context) -> list[Case]:
         def run(inst: Installed) -> list[Measurement]:
             params = {"cache": "cold", **model_params(target, FIO_MODE)}
             pagecache.evict_all(ctx, target)
-            m = ctx.run(inst, fio_argv(*(target.own.parts if target.own else (target.path,))), target)
+            m = ctx.run(inst, fio_argv(*target.files), target)
             if m.returncode is None:
                 return [timeout("load", "load_ms", "ms", params, ctx, "lower", target)]
             ms, mb_s = fio_read(m.stdout)

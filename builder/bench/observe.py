@@ -27,8 +27,6 @@ DISK = (
     ("disk_util_pct", "util_pct", "%", "lower"),
 )
 
-# Figures of what the disk and page cache did: all zero when the model was in the page cache
-# throughout (a warm load, a small model), where compare, report and PR.md leave them out.
 # (metric, iostat.vm_delta's key, unit) of the page cache's counters, beside pgpgin
 VM = (
     ("sys_major_faults", "pgmajfault", "faults"),
@@ -38,6 +36,8 @@ VM = (
     ("sys_thp_fault_alloc", "thp_fault_alloc", "huge pages"),
     ("sys_thp_file_mapped", "thp_file_mapped", "huge pages"),
 )
+# Figures of what the disk and page cache did: all zero when the model was in the page cache
+# throughout (a warm load, a small model), where compare, report and PR.md leave them out.
 QUIET_WHEN_ZERO = frozenset([*(name for name, *_ in DISK), "sys_pgpgin_mb", *(name for name, *_ in VM)])
 
 

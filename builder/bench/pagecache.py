@@ -69,7 +69,7 @@ def evict_all(ctx: Context, target: Target) -> None:
         os.sync()
         DROP_CACHES.write_text("3\n")
         return
-    for part in target.own.parts if target.own else (target.path,):
+    for part in target.files:
         evict(part)
 
 

@@ -152,7 +152,7 @@ def run(
                 if s in MODEL_SUITES:
                     model_ctxs.append(ctx)
             models = limit.targets(model_ctxs) if profile.cgroup else []
-            limit.start_cold(model_ctxs, models)
+            limit.start_cold(profile, models)
             hardware = topology.hardware([m.path for m in own] or [layout.home / "models"])
             hardware |= limit.record(profile, models)
             with results.connect(layout.home / "results.sqlite") as con, profiles.competing_load(profile):

@@ -25,9 +25,9 @@ from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from ..background import tracing
+from ..store.results import Measurement
 from .stacks import Profile
 
 TOOLS = {"biolatency": "libbpf-tools", "offcputime": "libbpf-tools", "bpftrace": "bpftrace",
@@ -181,10 +181,10 @@ def programs_of(bin_dir: Path) -> frozenset[str]:
     return frozenset(p.name[:COMM] for p in bin_dir.iterdir()) if bin_dir.is_dir() else frozenset()
 
 
-def passes_of(measured: Sequence[Any]) -> int | None:
+def passes_of(measured: Sequence[Measurement]) -> int | None:
     """How many forward passes the case ran over every weight: its n_gen (the faults suite's), if any."""
     for m in measured:
-        n = getattr(m, "params", {}).get("n_gen")
+        n = m.params.get("n_gen")
         if isinstance(n, int) and n > 0:
             return n
     return None

@@ -95,7 +95,7 @@ def measurements(p: Profiled) -> list[Measurement]:
 def _tracers(tool: str, inst: Installed, targets: list[Target], folder: Path) -> bpf.Tracers | None:
     if tool != "bpf":
         return None
-    files = tuple(p for t in targets for p in (t.own.parts if t.own else (t.path,)))
+    files = tuple(p for t in targets for p in t.files)
     disk = topology.storage(files[0]).disk if files else None
     known = disk is not None and disk in iostat.read_diskstats()
     return bpf.Tracers(folder, files, disk if known else None, bpf.programs_of(inst.bin))
@@ -115,7 +115,7 @@ def record_one(
     with limit.limited(run_profile, say) as run_profile:
         ctx = Context(layout, run_profile, (threads,), say, insts=(inst,))
         case, targets = case_of(ctx)
-        limit.start_cold([ctx], targets)
+        limit.start_cold(run_profile, targets)
         tracers = _tracers(tool, inst, targets, folder)
         say(f"{inst.name}: {case.label} under {tool}")
         with tracers.attached() if tracers else contextlib.nullcontext():

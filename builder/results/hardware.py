@@ -64,7 +64,7 @@ def _storage(where: dict[str, Any]) -> str | None:
 
 
 def _limit(limit: dict[str, Any]) -> str | None:
-    """A profile's memory-max: "2.00 GiB (cgroup v1); model 2.9x the limit"."""
+    """A profile's memory-max: "2.0 GiB (cgroup v1); f16 2.9x the limit"."""
     size = _gib(limit.get("bytes"))
     if size is None:
         return None
