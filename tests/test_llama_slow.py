@@ -407,9 +407,13 @@ def test_profile_a_real_build_against_another_and_find_the_run_in_the_report(
         assert p["case"] == "barrier t=2" and p["total"] > 0 and set(p["events"]) == {
             "cpu-clock", "page-faults", "context-switches"
         }  # fmt: skip
-        # test-barrier: small matmuls with a barrier after each (here about 25-33% barrier, 50% matmul)
+        # test-barrier: small matmuls with a barrier after each. The split between the two moves with
+        # the host: here about 25-33% barrier and 50% matmul, but a CI runner whose other vCPU is
+        # busy showed 82% barrier (a spinning thread waits for a descheduled one). What holds
+        # anywhere: both groups are recognised and together they are most of the samples.
         shares = p["shares"]
-        assert shares["barrier and thread sync"] > 0.1 and shares["matmul / vec-dot kernels"] > 0.2, shares
+        barrier, matmul = shares["barrier and thread sync"], shares["matmul / vec-dot kernels"]
+        assert barrier > 0.05 and matmul > 0.05 and barrier + matmul > 0.6, shares
         folded = (Path(p["folder"]) / "folded.txt").read_text().splitlines()
         # frame pointers walked from the barrier down to the thread's start, not one frame deep
         deep = [ln for ln in folded if ";ggml_barrier" in ln and "ggml_graph_compute" in ln]
