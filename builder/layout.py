@@ -64,6 +64,11 @@ class Layout:
         return self.root / "sources.toml"
 
     @property
+    def history_file(self) -> Path:
+        """The offline histories of sources (source/history.py): the versions around each pin."""
+        return self.root / "history.toml"
+
+    @property
     def config_file(self) -> Path:
         """Settings of the catalogue as a whole: [ccache] remote."""
         return self.root / "catalogue.toml"

@@ -338,3 +338,27 @@ def make_outer(path: Path) -> str:
     git(path, "add", "-A")
     git(path, "commit", "-q", "-m", "fake outer project")
     return git(path, "rev-parse", "HEAD")
+
+
+def make_line(path: Path, n: int, plants: dict[int, tuple[str, str, str]]) -> list[str]:
+    """A fake upstream of n commits on master, oldest first; plants[k] = (file, old, new) edits commit k.
+
+    Every other commit touches only a comment in llama-other, so most objects are cache hits.
+    """
+    path.mkdir(parents=True)
+    git(path, "init", "-q", "-b", "master")
+    write_tree(path)
+    git(path, "add", "-A")
+    git(path, "commit", "-q", "-m", "line: commit 0")
+    commits = [git(path, "rev-parse", "HEAD")]
+    for k in range(1, n):
+        other = path / "tools" / "llama-other.c"
+        other.write_text(other.read_text() + f"/* commit {k} */\n")
+        if k in plants:
+            file, old, new = plants[k]
+            text = (path / file).read_text()
+            assert old in text, f"{old!r} not in {file}"
+            (path / file).write_text(text.replace(old, new))
+        git(path, "commit", "-q", "-a", "-m", f"line: commit {k}")
+        commits.append(git(path, "rev-parse", "HEAD"))
+    return commits

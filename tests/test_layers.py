@@ -8,7 +8,7 @@ from pathlib import Path
 PKG = Path(__file__).resolve().parent.parent / "builder"
 # Bottom to top. The ground floor (modules directly in builder/) is below everything.
 LAYERS = ("", "host", "source", "spec", "patch", "ccache", "plan", "verify", "publish", "build", "models",
-          "smoke", "store", "bench", "results", "pr", "profile", "wheel", "ci", "cli")  # fmt: skip
+          "smoke", "store", "bench", "results", "pr", "profile", "wheel", "ci", "follow", "cli")  # fmt: skip
 
 
 def _module(path: Path) -> str:

@@ -210,16 +210,19 @@ def test_a_model_both_runs_skip_under_two_labels_is_one_row(tmp_path: Path) -> N
     assert len(rows) == 1, [(r.case, r.verdict) for r in rows]
 
 
-def test_a_run_entry_must_name_a_run_id(tmp_path: Path) -> None:
+def test_a_run_entry_is_digits_after_the_last_at_and_a_version_comes_before_it(tmp_path: Path) -> None:
     assert compare.entry("futex-gcc:q4_0@12") == ("futex-gcc", "q4_0", 12)
     assert compare.entry("futex-gcc") == ("futex-gcc", None, None)
-    for bad in ("futex-gcc@", "futex-gcc@last", "futex-gcc@-1", "futex-gcc@1.5"):
-        with pytest.raises(UserError, match="expected a run id after @"):
+    # NAME@VERSION is the variant at another upstream version; only digits make a run
+    assert compare.entry("futex-gcc@0.3.30") == ("futex-gcc@0.3.30", None, None)
+    assert compare.entry("futex-gcc@0.3.30:q4_0@7") == ("futex-gcc@0.3.30", "q4_0", 7)
+    for bad in ("futex-gcc@", "futex-gcc@-1", "@1.5", "futex-gcc@@"):
+        with pytest.raises(UserError, match=r"expected VARIANT\[@VERSION\]"):
             compare.entry(bad)
     db = tmp_path / "results.sqlite"
     _record(db, [("futex", _params("r1", "c" * 16), [1.0, 1.0, 1.0])])
-    with results.connect(db) as con, pytest.raises(UserError, match='"futex@x": expected a run id'):
-        compare.pair_rows(con, "futex@1", "futex@x", None)
+    with results.connect(db) as con, pytest.raises(UserError, match='"futex@-x": expected VARIANT'):
+        compare.pair_rows(con, "futex@1", "futex@-x", None)
 
 
 def test_case_text_names_a_users_model_by_label_and_description_not_identity() -> None:

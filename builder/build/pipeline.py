@@ -29,6 +29,8 @@ from ..publish import publish as install
 from ..publish import runtime
 from ..run import live
 from ..source import mirror as sources
+from ..source import sources as sources_mod
+from ..source import versions
 from ..tomlfile import suggest
 from ..verify import commands, elf, features, provenance, verify
 from . import configure as cmake
@@ -54,6 +56,7 @@ class Outcome:
 
 def build(layout: Layout, name: str, opts: Options, say: Say) -> Outcome:
     plan = plan_mod.make(layout, name, offline=opts.offline)
+    name = plan.name  # NAME@VERSION in its one spelling (a version, or 12 hex digits)
     if not opts.force and install.status(layout, name, plan.hash) == "up to date":
         return _up_to_date(layout, plan)
     doctor.require(plan.requires, f"variant {name}")
@@ -183,6 +186,11 @@ def checkout(
 ) -> tuple[Plan, list[provenance.Checkout]]:
     """Every tree in its worktree at base + its series; the plan with the origins really used."""
     trees, done = [], []
+    if plan.version is not None and plan.version.entry is not None:
+        # A history snapshot: imported with the others' tags and grafts (source/versions.py).
+        src = plan.trees[0].source
+        hist = versions.histories(layout, sources_mod.load_all(layout.sources_file))[src.name]
+        versions.ensure(layout, src, hist, [plan.version.entry], say)
     for tree in plan.trees:
         base = sources.ensure_base(layout, tree.source, offline=opts.offline, say=say)
         if base.origin != tree.origin:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 from dataclasses import dataclass
@@ -19,7 +20,9 @@ from ..host.tools import ninja_binary
 from ..layout import Layout
 from ..patch.series import Series
 from ..source import sources as sources_mod
+from ..source import versions
 from ..source.sources import Source
+from ..source.versions import Version
 from ..spec import toolchain
 from ..spec import variant as spec
 from ..spec.flags import Flags
@@ -82,6 +85,7 @@ class Plan:
     cmake: str  # the cmake binary (see host.tools.cmake_binary)
     cmake_version: tuple[int, ...]
     remote: ccache.Remote | None = None  # ccache's remote storage (in ccache_env); never in the hash
+    version: Version | None = None  # NAME@VERSION: the source at another version than its pin
 
     @property
     def name(self) -> str:
@@ -224,7 +228,9 @@ def make(
     """
     if spec.is_mixin(name):
         raise UserError(f'"{name}" is a mixin (its name starts with "_"): it is only used through extends')
-    v = spec.resolve(layout.variants_dir, name)
+    spec.check_name(name)
+    base, ref = spec.split_at(name)
+    v = spec.resolve(layout.variants_dir, base)
     if sources is None:
         sources = sources_mod.load_all(layout.sources_file)
     if v.source not in sources:
@@ -234,6 +240,16 @@ def make(
             f'unknown source "{v.source}"' + suggest(v.source, sources) + f" (in {layout.sources_file})",
         )
     src = sources[v.source]
+    version = None
+    if ref is not None:
+        # The variant at another upstream version: its own name (dist/NAME@VERSION, its worktree),
+        # the version's source in place of the pinned one, the same spec and series.
+        hist = versions.histories(layout, sources).get(src.name)
+        version = versions.resolve(layout, src, ref, hist, fetch=False, say=lambda _: None)
+        src = version.source
+        sources = {**sources, src.name: src}
+        v = dataclasses.replace(v, name=f"{base}@{version.label}")
+        name = v.name
     if src.role != "tree":
         why = f'"{src.name}" is a dependency (role = "dependency"), not a tree to build'
         raise SpecError(v.origin("source"), "source", why)
@@ -282,4 +298,5 @@ def make(
         cmake=cmake_path,
         cmake_version=cmake_version,
         remote=remote,
+        version=version,
     )

@@ -7,6 +7,7 @@ import csv
 import dataclasses
 import io
 import json
+import re
 import sqlite3
 from collections import defaultdict
 from dataclasses import dataclass
@@ -18,6 +19,9 @@ from ..bench.stats import Comparison, Summary
 from ..errors import UserError
 from ..store import results
 from . import skips
+
+# NAME@VERSION, VERSION made like a name (spec.variant.check_name)
+VERSIONED = re.compile(r"[^@:]+@[A-Za-z0-9][A-Za-z0-9._-]*")
 
 
 @dataclass(frozen=True)
@@ -79,12 +83,20 @@ def entry(text: str) -> tuple[str, str | None, int | None]:
     the format leaves the case, so the entries' rows pair up by everything else.
     A run entry takes the figures of a stored run (another machine's, imported):
     futex-gcc@3 against futex-gcc@7 joins the two runs' cases, a user's model by its identity.
+    Only digits make a run: upstream-gcc@0.3.30 is the variant at another upstream version
+    (upstream-gcc@0.3.30@7 is its figures in run 7).
     """
-    text, at, run = text.partition("@")
-    if at and not run.isdigit():
-        raise UserError(f'"{text}@{run}": expected a run id after @ (variant results list shows them)')
-    variant, _, fmt = text.partition(":")
-    return variant, (fmt or None), (int(run) if at else None)
+    head, at, run = text.rpartition("@")
+    if not at or not run.isdigit():
+        # no run: an @ followed by more than digits is a version (upstream-gcc@0.3.30, NAME@VERSION)
+        head, run = text, ""
+    variant, _, fmt = head.partition(":")
+    if "@" in variant and not VERSIONED.fullmatch(variant):
+        raise UserError(
+            f'"{text}": expected VARIANT[@VERSION][:FORMAT][@RUN], a run id being digits '
+            "(variant results list shows them)"
+        )
+    return variant, (fmt or None), (int(run) if run else None)
 
 
 def variants_of(entries: list[str]) -> list[str]:

@@ -179,12 +179,25 @@ def _merge(acc: dict[str, Any], new: dict[str, Any]) -> None:
 
 
 def check_name(name: str, where: str = "variant name") -> None:
-    if not NAME.fullmatch(name):
-        raise UserError(f'invalid {where} "{name}": names are made of {NAME_RULE}')
+    """A UserError unless name is a variant's, or one at another upstream version (NAME@VERSION)."""
+    base, version = split_at(name)
+    if not NAME.fullmatch(base) or (version is not None and not tf.NAME.fullmatch(version)):
+        raise UserError(
+            f'invalid {where} "{name}": names are made of {NAME_RULE}, with @VERSION for another '
+            "upstream version"
+        )
+
+
+def split_at(name: str) -> tuple[str, str | None]:
+    """NAME@VERSION as (NAME, VERSION); a plain name as (name, None)."""
+    base, sep, version = name.partition("@")
+    return base, (version if sep else None)
 
 
 def resolve(variants_dir: Path, name: str) -> Variant:
     check_name(name)
+    if "@" in name:
+        raise UserError(f'"{name}": a spec is named without a version (the version is a build of it)')
     path = variants_dir / f"{name}.toml"
     if not path.is_file():
         known = names(variants_dir)

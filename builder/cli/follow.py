@@ -1,0 +1,85 @@
+"""`variant upstream list`, `bisect`, `history` and `pin`: a variant across upstream versions."""
+
+from __future__ import annotations
+
+import click
+
+from ..errors import UserError
+from ..follow import bisect as bisect_mod
+from ..follow import probe
+from ..source import sources as sources_mod
+from ..source import versions
+from ..tomlfile import suggest
+from . import app
+
+
+@app.cli.group()
+def upstream() -> None:
+    """The upstream versions a source can be built at (NAME@VERSION)."""
+
+
+@upstream.command("list")
+@click.argument("source")
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+@click.pass_context
+def upstream_list(ctx: click.Context, source: str, as_json: bool) -> None:
+    """Known versions of SOURCE, oldest first: its history.toml entries (offline), else its mirror's
+    tags; with their dates, which are imported and which is pinned."""
+    layout = app.layout(ctx)
+    srcs = sources_mod.load_all(layout.sources_file)
+    if source not in srcs:
+        raise UserError(f'unknown source "{source}"' + suggest(source, srcs) + f" (in {layout.sources_file})")
+    src = srcs[source]
+    hist = versions.histories(layout, srcs).get(source)
+    rows = versions.known(layout, src, hist)
+    if as_json:
+        app.emit_json([r.as_dict() for r in rows])
+        return
+    what = f"{len(rows)} versions from {layout.history_file.name}" if hist else "tags of its git mirror"
+    click.echo(f"{source}: {what}\n")
+    click.echo("| version | date | upstream commit | imported | pinned |\n|---|---|---|---|---|")
+    for r in rows:
+        imported = r.imported[:12] if r.imported else "-"
+        pinned = "pinned" if r.pinned else ""
+        click.echo(f"| {r.label} | {r.date} | {r.commit[:12]} | {imported} | {pinned} |")
+
+
+@app.cli.command()
+@click.argument("variant")
+@click.option("--good", required=True, help="A version where the variant is good (older).")
+@click.option("--bad", required=True, help="A version where it is bad (newer).")
+@click.option("--metric", help="SUITE:METRIC measured against the good build, e.g. e2e:tg_tps.")
+@click.option("--case", help="Words the metric's case must contain, e.g. 'pp=0' (with --metric).")
+@click.option("--threads", type=click.IntRange(min=1), help="Thread count to measure at (with --metric).")
+@click.option(
+    "--threshold", type=float, default=5.0, show_default=True,
+    help="Percent below the good build's figure that makes a version bad (with --metric).",
+)  # fmt: skip
+@click.option("--smoke", "smoke_", is_flag=True, help="Bad when the greedy text differs from good's.")
+@click.option("--run", "run_", metavar="'ARGV'", help="A command run with the version's programs first "
+              "on PATH: exit 0 good, 125 skip, else bad (as git bisect run).")  # fmt: skip
+@click.option("--offline", is_flag=True, help="Do not contact git remotes.")
+@click.option("--reset", is_flag=True, help="Forget an earlier, unfinished bisect of this variant.")
+@click.option("--json", "as_json", is_flag=True, help="Print the outcome and every step as JSON.")
+@click.pass_context
+def bisect(
+    ctx: click.Context, variant: str, good: str, bad: str, metric: str | None, case: str | None,
+    threads: int | None, threshold: float, smoke_: bool, run_: str | None, offline: bool, reset: bool,
+    as_json: bool,
+) -> None:  # fmt: skip
+    """Find the first upstream version where VARIANT went bad: builds midpoints (its series applied),
+    judges each, skips what does not build; resumes when run again."""
+    layout = app.layout(ctx)
+    test = probe.parse(metric, case, threads, threshold, smoke_, run_)
+    out = bisect_mod.run(layout, variant, good, bad, test, offline=offline, reset=reset, say=app.say)
+    if as_json:
+        app.emit_json(out.as_dict())
+        return
+    click.echo(f"{variant}: {test.describe()}; {len(out.line)} versions, {out.builds} build(s)\n")
+    click.echo(bisect_mod.table(out))
+    if out.first_bad:
+        first = next(v for v in out.line if v.label == out.first_bad)
+        click.echo(f"\nfirst bad version: {first.label} ({first.title}, {first.date})")
+    else:
+        among = ", ".join(out.candidates)
+        click.echo(f"\nthe first bad version is one of {among} (the others did not build)")

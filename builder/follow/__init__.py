@@ -1,0 +1,1 @@
+"""Following upstream: a variant across upstream versions (bisect, history, pin bumps)."""

@@ -1,0 +1,188 @@
+"""`variant bisect`: the first upstream version at which a variant went bad.
+
+The versions from good to bad are the source's history entries (offline) or
+the first-parent commits of good..bad (git). Each step builds the variant at
+the untested version nearest the middle of the range still open (its series
+applied, as NAME@VERSION, through the shared cache) and judges it (probe.py).
+A version whose series does not apply or whose build fails is skipped, as
+`git bisect skip` does, and the step takes its nearest untested neighbour.
+Like git bisect, the ends are taken as the user says; the good end is built
+for a metric or a greedy text to compare against, the bad end never.
+
+Every step is written to .variant/bisect/<variant>.json as it ends: the same
+command run again (after Ctrl-C, a crash, a reboot) resumes where it stopped,
+and once done prints the answer without building anything.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from ..build import pipeline
+from ..errors import BuildError, CommandError, PatchError, UserError
+from ..layout import Layout
+from ..plan import plan as plan_mod
+from ..source import mirror, versions
+from ..source import sources as sources_mod
+from ..source.versions import Version
+from .probe import Say, Step, Test, judge
+
+VERDICTS = ("good", "bad", "skip")
+
+
+@dataclass(frozen=True)
+class Outcome:
+    variant: str
+    test: Test
+    line: tuple[Version, ...]  # good first, bad last
+    steps: tuple[Step, ...]  # in the order they ran
+    first_bad: str | None  # None while skips leave several candidates
+    candidates: tuple[str, ...]  # the versions the first bad one is among
+    builds: int  # builds this bisect asked for (the good end's included)
+
+    def as_dict(self) -> dict[str, Any]:
+        shown = {v.label: {"date": v.date, "title": v.title} for v in self.line}
+        return {
+            "variant": self.variant,
+            "test": self.test.as_dict(),
+            "good": self.line[0].label,
+            "bad": self.line[-1].label,
+            "versions": len(self.line),
+            "first_bad": self.first_bad,
+            "candidates": list(self.candidates),
+            "builds": self.builds,
+            "steps": [{**s.as_dict(), **shown.get(s.label, {})} for s in self.steps],
+        }
+
+
+def next_index(n: int, verdicts: dict[int, str]) -> int | None:
+    """The version to test next: untested, strictly inside the open range, nearest its middle."""
+    lo, hi = bounds(n, verdicts)
+    untested = [i for i in range(lo + 1, hi) if i not in verdicts]
+    if not untested:
+        return None
+    middle = (lo + hi) / 2
+    return min(untested, key=lambda i: (abs(i - middle), i))
+
+
+def bounds(n: int, verdicts: dict[int, str]) -> tuple[int, int]:
+    """The newest good version and the oldest bad one after it (the ends are good and bad)."""
+    lo = max([0, *(i for i, v in verdicts.items() if v == "good")])
+    hi = min([n - 1, *(i for i, v in verdicts.items() if v == "bad" and i > lo)])
+    return lo, hi
+
+
+def state_path(layout: Layout, variant: str) -> Path:
+    return layout.home / "bisect" / f"{variant}.json"
+
+
+def run(
+    layout: Layout, variant: str, good_ref: str, bad_ref: str, test: Test, *, offline: bool, reset: bool,
+    say: Say,
+) -> Outcome:  # fmt: skip
+    if "@" in variant:
+        raise UserError(f'"{variant}": bisect the variant itself (its versions are --good and --bad)')
+    plan = plan_mod.make(layout, variant)
+    src = plan.source
+    hist = versions.histories(layout, sources_mod.load_all(layout.sources_file)).get(src.name)
+    if hist is None:  # git: the mirror with the pinned commit (and its ancestors) to name versions in
+        mirror.ensure_base(layout, src, offline=offline, say=say)
+    good = versions.resolve(layout, src, good_ref, hist, fetch=not offline, say=say)
+    bad = versions.resolve(layout, src, bad_ref, hist, fetch=not offline, say=say)
+    line = tuple(versions.line(layout, src, good, bad, hist))
+    labels = [v.label for v in line]
+    key = {"variant": variant, "line": labels, "test": test.as_dict()}
+    path = state_path(layout, variant)
+    steps = [] if reset else _resume(path, key)
+    if steps:
+        say(f"bisect: resuming {variant} from {path} ({len(steps)} version(s) judged)")
+    builds = 0
+    good_name = f"{variant}@{labels[0]}"
+    if test.kind != "run":
+        builds += _build(layout, good_name, offline, say)[1]
+    verdicts = {labels.index(s.label): s.verdict for s in steps}
+    while (i := next_index(len(line), verdicts)) is not None:
+        lo, hi = bounds(len(line), verdicts)
+        left = sum(1 for k in range(lo + 1, hi) if k not in verdicts)
+        say(f"bisect: {left} version(s) left between {labels[lo]} and {labels[hi]}; testing {labels[i]}")
+        name = f"{variant}@{labels[i]}"
+        failed, built = _build(layout, name, offline, say)
+        builds += built
+        step = Step(labels[i], "skip", failed) if failed else judge(layout, good_name, name, test, say)
+        say(f"bisect: {labels[i]} is {step.verdict}: {step.why}")
+        steps.append(step)
+        verdicts[i] = step.verdict
+        _save(path, key, steps)
+    _save(path, key, steps)
+    lo, hi = bounds(len(line), verdicts)
+    skipped = tuple(labels[k] for k in range(lo + 1, hi) if verdicts.get(k) == "skip")
+    first = labels[hi] if not skipped else None
+    return Outcome(variant, test, line, tuple(steps), first, (*skipped, labels[hi]), builds)
+
+
+def _build(layout: Layout, name: str, offline: bool, say: Say) -> tuple[str, int]:
+    """("", 1 if it was built) when name is installed; (why, n) when this version cannot be built."""
+    try:
+        out = pipeline.build(layout, name, pipeline.Options(offline=offline), say)
+    except PatchError as exc:
+        return f"a series does not apply: {_first_line(exc)}", 0
+    except (BuildError, CommandError) as exc:
+        return f"the build failed: {_first_line(exc)}", 1
+    return "", int(out.action == "built")
+
+
+def _first_line(exc: Exception) -> str:
+    lines = [ln for ln in str(exc).splitlines() if ln.strip()]
+    return lines[0][:200] if lines else type(exc).__name__
+
+
+def _resume(path: Path, key: dict[str, Any]) -> list[Step]:
+    """The steps of an earlier run with the same variant, versions and test; [] for another one."""
+    if not path.is_file():
+        return []
+    try:
+        data = json.loads(path.read_text())
+    except (OSError, ValueError) as exc:
+        raise UserError(f"{path}: not a bisect state ({exc}); delete it or give --reset") from exc
+    if not isinstance(data, dict) or data.get("key") != key:
+        return []  # another bisect: this one starts over (and replaces the file)
+    raw = data.get("steps")
+    steps = []
+    for i, s in enumerate(raw if isinstance(raw, list) else [None]):
+        ok = isinstance(s, dict) and s.get("verdict") in VERDICTS and s.get("version") in key["line"]
+        if not ok or not isinstance(s.get("why"), str) or not isinstance(s.get("figures"), dict):
+            raise UserError(f"{path}: steps[{i}]: expected version, verdict, why and figures; "
+                            "delete the file or give --reset")  # fmt: skip
+        steps.append(Step(s["version"], s["verdict"], s["why"], s["figures"]))
+    return steps
+
+
+def _save(path: Path, key: dict[str, Any], steps: list[Step]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(f".{os.getpid()}.tmp")
+    tmp.write_text(json.dumps({"key": key, "steps": [s.as_dict() for s in steps]}, indent=1))
+    os.replace(tmp, path)
+
+
+def table(out: Outcome) -> str:
+    """The evidence, one row per version in order, the first bad one marked."""
+    judged = {s.label: s for s in out.steps}
+    rows = ["| version | date | what | verdict | evidence |", "|---|---|---|---|---|"]
+    for k, v in enumerate(out.line):
+        s = judged.get(v.label)
+        if k == 0:
+            verdict, why = "good", "given (--good)"
+        elif k == len(out.line) - 1 and s is None:
+            verdict, why = "bad", "given (--bad)"
+        elif s is None:
+            continue
+        else:
+            verdict, why = s.verdict, s.why
+        mark = " **first bad**" if v.label == out.first_bad else ""
+        cells = (v.label, v.date, v.title, f"{verdict}{mark}", why)
+        rows.append("| " + " | ".join(c.replace("|", "/") for c in cells) + " |")
+    return "\n".join(rows)

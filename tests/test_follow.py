@@ -1,0 +1,136 @@
+"""`variant bisect` on fake upstream lines: real git, real CMake builds of the fake tree, real benches."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from builder.follow import bisect as bisect_mod
+from builder.follow.probe import Step
+
+from . import fakes
+from .conftest import Catalogue, Outcome, write_sources
+
+SLOW_AT, TEXT_AT = 11, 6
+PLANTS = {
+    # the planted slowdown: test-barrier's ns per node doubles
+    SLOW_AT: ("tools/test-barrier.c", 'printf("graph-compute: 1234.5', 'printf("graph-compute: 2469.0'),
+    # the greedy text changes
+    TEXT_AT: ("tools/llama-simple.cpp", "llama-simple ok", "llama-simple OK"),
+}
+
+
+@pytest.fixture(scope="module")
+def line(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, list[str]]:
+    path = tmp_path_factory.mktemp("line") / "upstream"
+    return path, fakes.make_line(path, 16, PLANTS)
+
+
+def _catalogue(catalogue: Catalogue, line: tuple[Path, list[str]]) -> list[str]:
+    path, commits = line
+    write_sources(catalogue.root, str(path), commits[-1])
+    catalogue.variant("v", 'targets = ["test-barrier", "llama-simple"]\n')
+    return commits
+
+
+def test_next_index_halves_the_open_range_and_steps_around_skips() -> None:
+    assert bisect_mod.next_index(16, {}) == 7
+    assert bisect_mod.next_index(16, {7: "good"}) == 11
+    assert bisect_mod.next_index(16, {7: "skip"}) == 8  # the nearest untested to the middle
+    assert bisect_mod.next_index(16, {7: "good", 11: "bad", 9: "good", 10: "good"}) is None
+    assert bisect_mod.bounds(16, {7: "good", 11: "bad", 9: "good", 10: "good"}) == (10, 11)
+    assert bisect_mod.next_index(3, {1: "skip"}) is None
+
+
+def test_bisect_finds_the_planted_slowdown_in_at_most_five_builds_then_the_text_change(
+    catalogue: Catalogue, line: tuple[Path, list[str]], run: Callable[..., Outcome]
+) -> None:
+    commits = _catalogue(catalogue, line)
+    good, bad = commits[0][:10], commits[-1][:10]
+    args = ["bisect", "v", "--good", good, "--bad", bad, "--metric", "barrier:ns_per_node", "--threads", "1"]
+    res = run(catalogue.root, *args, "--json")
+    assert res.code == 0, res.err
+    out = json.loads(res.out)
+    assert out["first_bad"] == commits[SLOW_AT][:12] and out["versions"] == 16, out
+    assert out["builds"] <= 5, out  # the good end and four midpoints
+    bad_steps = [s for s in out["steps"] if s["verdict"] == "bad"]
+    assert bad_steps and all(s["figures"]["speedup"] == pytest.approx(0.5, rel=0.01) for s in bad_steps)
+    assert (catalogue.dist / f"v@{commits[SLOW_AT][:12]}" / "bin" / "test-barrier").is_file()
+
+    # Done: the same command answers again from its state, building nothing.
+    again = run(catalogue.root, *args)
+    assert again.code == 0 and f"first bad version: {commits[SLOW_AT][:12]}" in again.out, again.err
+    assert "0 build(s)" in again.out and "**first bad**" in again.out
+
+    # The greedy text changed at another commit: --smoke finds that one.
+    res = run(catalogue.root, "bisect", "v", "--good", good, "--bad", bad, "--smoke", "--json")
+    assert res.code == 0, res.err
+    out = json.loads(res.out)
+    assert out["first_bad"] == commits[TEXT_AT][:12], out
+    assert any("greedy text differs" in s["why"] for s in out["steps"]), out["steps"]
+
+
+def test_an_interrupted_bisect_resumes_and_a_midpoint_that_does_not_build_is_skipped(
+    catalogue: Catalogue, tmp_path: Path, run: Callable[..., Outcome], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # c2 breaks the build, c3 mends it, c4 makes test-barrier fail
+    path = tmp_path / "broken"
+    kind, broken = "{ return 0; }", "{ return 0 }"
+    commits = fakes.make_line(path, 6, {
+        2: ("ggml/ggml.c", kind, broken),
+        3: ("ggml/ggml.c", broken, kind),
+        4: ("tools/test-barrier.c", "    return 0;\n}", "    return strcmp(NAME, \"test-barrier\") == 0;\n}"),
+    })  # fmt: skip
+    write_sources(catalogue.root, str(path), commits[-1])
+    catalogue.variant("v", 'targets = ["test-barrier", "llama-simple"]\n')
+    args = ["bisect", "v", "--good", commits[0], "--bad", commits[-1], "--run", "test-barrier 1 1"]
+
+    real_judge = bisect_mod.judge
+    calls: list[str] = []
+
+    def interrupted(*a: object, **k: object) -> Step:
+        calls.append("judge")
+        if len(calls) == 2:
+            raise KeyboardInterrupt
+        return real_judge(*a, **k)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(bisect_mod, "judge", interrupted)
+    res = run(catalogue.root, *args)
+    assert res.code == 130, res.err
+    assert "is skip: the build failed" in res.err  # c2, said
+    state = json.loads((catalogue.home / "bisect" / "v.json").read_text())
+    assert [s["verdict"] for s in state["steps"]] == ["skip", "good"], state
+    monkeypatch.setattr(bisect_mod, "judge", real_judge)
+
+    res = run(catalogue.root, *args, "--json")
+    assert res.code == 0, res.err
+    assert "resuming v from" in res.err and "(2 version(s) judged)" in res.err
+    out = json.loads(res.out)
+    assert out["first_bad"] == commits[4][:12], out
+    assert [s["verdict"] for s in out["steps"]] == ["skip", "good", "bad"], out["steps"]
+    assert out["steps"][0]["version"] == commits[2][:12] and "the build failed" in out["steps"][0]["why"]
+
+
+def test_bisect_refuses_bad_refs_before_building(
+    catalogue: Catalogue, line: tuple[Path, list[str]], run: Callable[..., Outcome]
+) -> None:
+    commits = _catalogue(catalogue, line)
+    good, bad = commits[0][:10], commits[-1][:10]
+    cases = {
+        ("--good", "nosuchref", "--bad", bad, "--smoke"): "no tag or commit 'nosuchref'",
+        ("--good", good, "--bad", good, "--smoke"): "are one commit",
+        ("--good", bad, "--bad", good, "--smoke"): "is newer than",
+        ("--good", good, "--bad", bad): "give one of --metric SUITE:METRIC, --smoke or --run",
+        ("--good", good, "--bad", bad, "--metric", "barrier"): "expected SUITE:METRIC",
+        ("--good", good, "--bad", bad, "--metric", "barier:ns_per_node"): 'did you mean "barrier"',
+        ("--good", good, "--bad", bad, "--smoke", "--run", "true"): "(got --smoke, --run)",
+    }
+    for given, message in cases.items():
+        res = run(catalogue.root, "bisect", "v", *given)
+        assert res.code == 2 and message in res.err, (given, res.err)
+    assert not catalogue.dist.exists() or not any(catalogue.dist.iterdir())
+    res = run(catalogue.root, "bisect", "v@abc", "--good", good, "--bad", bad, "--smoke")
+    assert res.code == 2 and "bisect the variant itself" in res.err
