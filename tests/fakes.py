@@ -263,11 +263,17 @@ def make_patch(
     return Path(produced.splitlines()[-1] if produced else sorted(out_dir.glob("*.patch"))[-1])
 
 
-def make_sdist(path: Path, top: str = "fake_pkg-1.0", subdir: str = "vendor/fake") -> Path:
-    """An sdist-shaped tarball vendoring the fake tree under subdir, with a dangling gitlink."""
+def make_sdist(path: Path, top: str = "fake_pkg-1.0", subdir: str = "vendor/fake", other: str = "") -> Path:
+    """An sdist-shaped tarball vendoring the fake tree under subdir, with a dangling gitlink.
+
+    other: a line added to tools/llama-other.c, so each release vendors its own tree.
+    """
     stage = path.parent / (path.name + ".stage")
     tree = stage / top / subdir
     write_tree(tree)
+    if other:
+        prog = tree / "tools" / "llama-other.c"
+        prog.write_text(prog.read_text() + other + "\n")
     (tree / ".git").write_text("gitdir: ../../.git/modules/vendor/fake\n")
     (tree / "model.gguf").write_text("ignored by .gitignore, shipped by the sdist\n")
     name, version = top.rsplit("-", 1)

@@ -41,6 +41,7 @@ def build(
     for name in names:
         out = build_mod.build(layout, name, opts, app.say)
         results.append(out)
+        name = out.name  # NAME@VERSION as the build spells it
         if out.action == "up to date":
             app.say(f"{name}: up to date ({out.path}); nothing to do")
         else:

@@ -42,6 +42,7 @@ class History:
     pypi: str  # the package whose sdists these are
     subdir: str  # where in an sdist the source's tree is
     entries: tuple[Entry, ...]  # oldest first
+    file: Path = Path("history.toml")  # where it was read: what errors about an entry's pin name
 
     def find(self, ref: str) -> Entry:
         """The entry of a version ("0.3.30") or a commit (7 or more hex digits); a UserError otherwise."""
@@ -99,7 +100,7 @@ def load(path: Path, sources: Iterable[str]) -> dict[str, History]:
             raise SpecError(path, f"{name}.versions", "expected an array of tables, oldest first")
         entries = tuple(_entry(path, f"{name}.versions[{i}]", e) for i, e in enumerate(raw))
         _check_order(path, name, entries)
-        out[name] = History(name, pypi, subdir, entries)
+        out[name] = History(name, pypi, subdir, entries, path)
     return out
 
 

@@ -73,7 +73,12 @@ def _take(path: Path, into: Path) -> tuple[Path, str]:
 
 
 def _in_mirrors(layout: Layout, src: Source, pin: Pin, into: Path) -> Fetched | None:
-    """The pinned file from the first mirror folder that has it; a wrong sha256 is an error, not a miss."""
+    """The pinned file from the first mirror folder that has it; a wrong sha256 is an error, not a miss.
+
+    An sdist may be there as .tar.gz and as .zip: one with the pinned sha256 wins, and only when
+    none has it is the wrong one an error (before pip would download a file from the index).
+    """
+    wrong: list[tuple[Path, str]] = []
     for folder in layout.mirror_dirs:
         candidates = [folder / pin.name] if pin.kind == "archive" else sorted(folder.glob(_sdist_glob(pin)))
         for path in candidates:
@@ -83,11 +88,15 @@ def _in_mirrors(layout: Layout, src: Source, pin: Pin, into: Path) -> Fetched | 
             if got == pin.sha256:
                 return Fetched(copy, path)
             copy.unlink()
+            wrong.append((path, got))
             if pin.kind == "archive":
-                raise UserError(
-                    f"{src.file}: {src.name}.sha256: {path} has sha256 {got}, the pin says {pin.sha256} "
-                    "(a different archive under the pinned name: nothing was imported)"
-                )
+                break
+    if wrong:
+        path, got = wrong[0]
+        raise UserError(
+            f"{src.file}: {src.name}.sha256: {path} has sha256 {got}, the pin says {pin.sha256} "
+            f"({pin.name}: a different file under the pinned name; nothing was imported)"
+        )
     return None
 
 

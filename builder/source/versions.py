@@ -61,7 +61,7 @@ def source_at(src: Source, hist: History, entry: Entry) -> Source:
     pin = Pin("pypi", f"{hist.pypi}=={entry.version}", hist.subdir, entry.sha256)
     if src.offline == pin:
         return src
-    return dataclasses.replace(src, commit=entry.commit, tag=None, offline=pin)
+    return dataclasses.replace(src, file=hist.file, commit=entry.commit, tag=None, offline=pin)
 
 
 def pinned_entry(src: Source, hist: History) -> Entry | None:
