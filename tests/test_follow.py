@@ -134,3 +134,29 @@ def test_bisect_refuses_bad_refs_before_building(
     assert not catalogue.dist.exists() or not any(catalogue.dist.iterdir())
     res = run(catalogue.root, "bisect", "v@abc", "--good", good, "--bad", bad, "--smoke")
     assert res.code == 2 and "bisect the variant itself" in res.err
+
+
+def test_history_draws_the_metric_across_versions_marks_the_step_and_reuses_stored_runs(
+    catalogue: Catalogue, line: tuple[Path, list[str]], run: Callable[..., Outcome], tmp_path: Path
+) -> None:
+    commits = _catalogue(catalogue, line)
+    out = tmp_path / "hist"
+    args = ["history", "v", "--metric", "barrier:ns_per_node", "--threads", "1", "--from", commits[0][:8],
+            "--every", "5", "--out", str(out)]  # fmt: skip
+    res = run(catalogue.root, *args, "--json")
+    assert res.code == 0, res.err
+    points = json.loads(res.out)["points"]
+    assert [p["version"] for p in points] == [commits[k][:12] for k in (0, 5, 10, 15)]
+    assert [p["step"] for p in points] == ["", "", "", "worse"], points
+    assert [p["state"] for p in points] == ["measured"] * 4
+    ratios = [p["ratio"]["median"] for p in points]  # against v at its pin, commit 15: slow
+    assert ratios == pytest.approx([2.0, 2.0, 2.0, 1.0])
+    assert all(p["build_seconds"] > 0 for p in points) and points[1]["ccache_hit_rate"] > 0.5
+    assert (out / "history.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert "| worse |" in (out / "history.md").read_text()
+
+    again = run(catalogue.root, *args)
+    assert again.code == 0, again.err
+    assert again.err.count("reusing run") == 4 and "steps beyond noise: " + commits[15][:12] in again.out
+    res = run(catalogue.root, "history", "v", "--metric", "barrier:ns_per_node")
+    assert res.code == 2 and "give --from REF" in res.err

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
 import click
 
 from ..errors import UserError
 from ..follow import bisect as bisect_mod
-from ..follow import probe
+from ..follow import probe, trend, trendplot
 from ..source import sources as sources_mod
 from ..source import versions
 from ..tomlfile import suggest
@@ -83,3 +86,44 @@ def bisect(
     else:
         among = ", ".join(out.candidates)
         click.echo(f"\nthe first bad version is one of {among} (the others did not build)")
+
+
+@app.cli.command("history")
+@click.argument("variant")
+@click.option("--metric", required=True, help="SUITE:METRIC, e.g. e2e:tg_tps.")
+@click.option("--case", help="Words the metric's case must contain, e.g. 'n_prompt=0'.")
+@click.option("--threads", type=click.IntRange(min=1), help="Thread count to measure at.")
+@click.option("--from", "start", metavar="REF", help="The oldest version (default: the history's first).")
+@click.option("--to", "end", metavar="REF", help="The newest version (default: the pinned one).")
+@click.option("--every", type=click.IntRange(min=1), default=1, show_default=True,
+              help="Every N-th version (the last always).")  # fmt: skip
+@click.option(
+    "--threshold", type=float, default=5.0, show_default=True,
+    help="Percent change between neighbours, beyond their spread, that marks a step.",
+)  # fmt: skip
+@click.option("--out", type=click.Path(file_okay=False), help="Folder for history.md/.json/.png "
+              "(default: .variant/history/VARIANT/SUITE-METRIC).")  # fmt: skip
+@click.option("--offline", is_flag=True, help="Do not contact git remotes.")
+@click.option("--json", "as_json", is_flag=True, help="Print the points as JSON.")
+@click.pass_context
+def history_cmd(
+    ctx: click.Context, variant: str, metric: str, case: str | None, threads: int | None, start: str | None,
+    end: str | None, every: int, threshold: float, out: str | None, offline: bool, as_json: bool,
+) -> None:  # fmt: skip
+    """A metric of VARIANT at each upstream version: each version built (series applied) and measured
+    against the pinned build in one run; stored runs of the same builds are reused. Writes a table,
+    JSON and a PNG plot with steps beyond noise marked."""
+    layout = app.layout(ctx)
+    test = probe.parse(metric, case, threads, threshold, False, None)
+    points, ref = trend.run(layout, variant, test, start=start, end=end, every=every, offline=offline,
+                            say=app.say)  # fmt: skip
+    folder = Path(out) if out else layout.home / "history" / variant / f"{test.suite}-{test.metric}"
+    paths = trendplot.write(folder, points, test, ref)
+    if as_json:
+        app.emit_json(json.loads(paths["json"].read_text()))
+    else:
+        click.echo(trend.table(points, test, ref))
+        steps = [p for p in points if p.step]
+        click.echo("\n" + ("steps beyond noise: " + ", ".join(f"{p.version.label} ({p.step})" for p in steps)
+                          if steps else "no step beyond noise"))  # fmt: skip
+    app.say(f"wrote {paths['md']}, {paths['json'].name} and {paths['png'].name}")

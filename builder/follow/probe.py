@@ -131,7 +131,7 @@ def _smoke(layout: Layout, good: str, this: str, label: str, say: Say) -> Step:
 
 
 def _metric(layout: Layout, good: str, this: str, label: str, test: Test, say: Say) -> Step:
-    row, run_id = _measured(layout, good, this, test, calibrate.Target(), say)
+    row, run_id = measured(layout, good, this, test, say)
     line = 1 - test.threshold
     cmp_ = row.comparison
     assert cmp_ is not None
@@ -140,7 +140,7 @@ def _metric(layout: Layout, good: str, this: str, label: str, test: Test, say: S
         more = 2 * cmp_.speedup.n
         say(f"bisect: {label}: the pairs straddle {line:.2f}x; measuring again with {more} pairs")
         again = calibrate.Target(min_pairs=more, max_pairs=max(more, calibrate.Target().max_pairs))
-        row, run_id = _measured(layout, good, this, test, again, say)
+        row, run_id = measured(layout, good, this, test, say, again)
         cmp_ = row.comparison
         assert cmp_ is not None
     s = cmp_.speedup
@@ -154,9 +154,11 @@ def _metric(layout: Layout, good: str, this: str, label: str, test: Test, say: S
     return Step(label, verdict, why, figures)
 
 
-def _measured(
-    layout: Layout, good: str, this: str, test: Test, reps: calibrate.Target, say: Say
+def measured(
+    layout: Layout, good: str, this: str, test: Test, say: Say, reps: calibrate.Target | None = None
 ) -> tuple[compare.Row, int]:
+    """this against good, interleaved, in a new run: the test's row and the run id."""
+    reps = reps or calibrate.Target()
     run_id = bench_mod.run(
         layout, [this], baseline=good, suites=(test.suite,), reps=reps,
         threads=(test.threads,) if test.threads else (), profile=profiles.Profile(),
