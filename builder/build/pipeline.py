@@ -38,6 +38,10 @@ from . import configure as cmake
 Say = Callable[[str], None]
 
 
+class TargetMissing(UserError):
+    """The spec names a target the tree does not have (at another upstream version: not buildable)."""
+
+
 @dataclass(frozen=True)
 class Options:
     offline: bool = False
@@ -78,11 +82,11 @@ def _check_targets(plan: Plan, known: cmake.Targets) -> None:
     where = plan.variant.origin("targets")
     for i, target in enumerate(plan.variant.targets):
         if target not in known:
-            raise UserError(
+            raise TargetMissing(
                 f'{where}: targets[{i}]: no target "{target}" in {plan.source.name}' + suggest(target, known)
             )
         if known[target][0] != "EXECUTABLE":
-            raise UserError(f'{where}: targets[{i}]: "{target}" is a {known[target][0]}, not a program')
+            raise TargetMissing(f'{where}: targets[{i}]: "{target}" is a {known[target][0]}, not a program')
 
 
 def _artifacts(plan: Plan, known: cmake.Targets) -> list[Path]:

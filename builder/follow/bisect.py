@@ -130,7 +130,7 @@ def _build(layout: Layout, name: str, offline: bool, say: Say) -> tuple[str, int
         out = pipeline.build(layout, name, pipeline.Options(offline=offline), say)
     except PatchError as exc:
         return f"a series does not apply: {_first_line(exc)}", 0
-    except (BuildError, CommandError) as exc:
+    except (BuildError, CommandError, pipeline.TargetMissing) as exc:
         return f"the build failed: {_first_line(exc)}", 1
     return "", int(out.action == "built")
 

@@ -93,7 +93,7 @@ def run(
         except PatchError as exc:
             points.append(Point(v, "skipped", f"a series does not apply: {_first(exc)}"))
             continue
-        except (BuildError, CommandError) as exc:
+        except (BuildError, CommandError, pipeline.TargetMissing) as exc:
             points.append(Point(v, "skipped", f"the build failed: {_first(exc)}"))
             continue
         points.append(_point(layout, variant, name, v, test, say))
