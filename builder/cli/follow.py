@@ -3,15 +3,23 @@
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
+from typing import Any
 
 import click
 
 from ..errors import UserError
 from ..follow import bisect as bisect_mod
+from ..follow import pin as pin_mod
 from ..follow import probe, trend, trendplot
+from ..layout import Layout
+from ..results import compare
+from ..results import questions as questions_mod
+from ..run import live
 from ..source import sources as sources_mod
 from ..source import versions
+from ..store import results
 from ..tomlfile import suggest
 from . import app
 
@@ -127,3 +135,69 @@ def history_cmd(
         click.echo("\n" + ("steps beyond noise: " + ", ".join(f"{p.version.label} ({p.step})" for p in steps)
                           if steps else "no step beyond noise"))  # fmt: skip
     app.say(f"wrote {paths['md']}, {paths['json'].name} and {paths['png'].name}")
+
+
+@app.cli.command()
+@click.argument("source")
+@click.argument("ref")
+@click.option("--dry-run", is_flag=True, help="Show the new entry and what would be rebased and rebuilt.")
+@click.option("--offline", is_flag=True, help="Do not contact git remotes.")
+@click.option("--no-questions", is_flag=True, help="Do not re-run the questions that measure the variants.")
+@click.option("--json", "as_json", is_flag=True, help="Print the outcome as JSON.")
+@click.pass_context
+def pin(
+    ctx: click.Context, source: str, ref: str, dry_run: bool, offline: bool, no_questions: bool, as_json: bool
+) -> None:
+    """Move SOURCE's pin to REF: rebase every series with a port for it, rewrite its sources.toml entry,
+    rebuild and smoke its variants, re-run their questions, and write a bump report."""
+    layout = app.layout(ctx)
+    bump = pin_mod.prepare(layout, source, ref, offline=offline, say=app.say)
+    if dry_run:
+        click.echo(pin_mod.diff(layout, bump))
+        click.echo(f"series to rebase onto {bump.new.label}: {', '.join(bump.series) or 'none'}")
+        click.echo(f"variants to rebuild: {', '.join(v for v, _ in bump.variants) or 'none'}")
+        return
+    out = pin_mod.run(layout, bump, offline=offline, say=app.say)
+    asked = [] if no_questions else _questions(layout, out)
+    text = pin_mod.report(bump, out, asked)
+    folder = layout.home / "bumps"
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / f"{source}-{bump.old}-to-{bump.new.label}.md"
+    path.write_text(text)
+    if as_json:
+        app.emit_json({"source": source, "old": bump.old, "new": bump.new.label, "series": out.series,
+                       "variants": out.variants, "rebuild_seconds": out.rebuild_seconds, "questions": asked,
+                       "report": str(path)})  # fmt: skip
+    else:
+        click.echo(text)
+    app.say(f"bump report: {path}")
+
+
+def _questions(layout: Layout, out: pin_mod.Outcome) -> list[dict[str, Any]]:
+    """Each question whose variants all rebuilt and smoked, re-run with its own `variant bench`
+    arguments; its variants' figures in the newest run before against the run it makes."""
+    ok = {v for v, r in out.variants.items() if r.get("smoke") == "ok"}
+    path = layout.root / "questions.toml"
+    asked = []
+    for q in questions_mod.load(path).values() if path.is_file() else []:
+        names = compare.variants_of(list(q.entries))
+        if not set(names) <= ok:
+            continue
+        db = layout.home / "results.sqlite"
+        with results.connect(db) as con:
+            old = results.latest_run_with(con, names, q.suite)
+        app.say(f"question {q.name}: {q.command}")
+        argv = [sys.executable, "-m", "builder.cli", "--root", str(layout.root), "bench", *q.bench]
+        live(argv, log_file=layout.home / "bumps" / "questions.log", on_line=app.say)
+        with results.connect(db) as con:
+            new = results.latest_run_with(con, names, q.suite)
+            rows = ["| variant | metric | case | old pin | new pin | new/old | verdict |", "|---" * 7 + "|"]
+            for v in names if old is not None and new is not None else []:
+                for r in compare.pair_rows(con, f"{v}@{old}", f"{v}@{new}", q.suite)[1]:
+                    if r.comparison is None:
+                        continue
+                    a, b = r.cells()
+                    rows.append(f"| {v} | {r.metric} | {compare.cell(r.case)} | {a} | {b} | "
+                                f"{r.comparison.speedup.median:.3f}x | {r.verdict} |")  # fmt: skip
+        asked.append({"name": q.name, "text": q.question, "old_run": old, "new_run": new, "rows": rows})
+    return asked

@@ -22,7 +22,7 @@ from .. import tomlfile as tf
 from ..errors import SpecError, UserError
 
 KEYS = ("pypi", "subdir", "versions")
-ENTRY_KEYS = ("version", "commit", "sha256", "date")
+ENTRY_KEYS = ("version", "commit", "sha256", "date", "tag")
 COMMIT = re.compile(r"[0-9a-f]{7,40}")  # the sdists' changelogs name newer commits by 9 hex digits
 SHA256 = re.compile(r"[0-9a-f]{64}")
 REF_PREFIX = 7  # the shortest commit prefix a ref may be (git's own default abbreviation)
@@ -34,6 +34,7 @@ class Entry:
     commit: str  # the upstream commit it vendors, in full or as its changelog abbreviates it
     sha256: str  # the sdist's: its pin
     date: datetime.date  # its release
+    tag: str | None = None  # upstream's release tag of the commit, where known (sources.toml's tag)
 
 
 @dataclass(frozen=True)
@@ -118,7 +119,8 @@ def _entry(path: Path, where: str, raw: Any) -> Entry:
     date = raw.get("date")
     if not isinstance(date, datetime.date) or isinstance(date, datetime.datetime):
         raise SpecError(path, f"{where}.date", "expected a date (2026-10-01, unquoted)")
-    return Entry(str(text["version"]), str(text["commit"]), str(text["sha256"]), date)
+    return Entry(str(text["version"]), str(text["commit"]), str(text["sha256"]), date,
+                 tf.get_str(path, raw, "tag", f"{where}."))  # fmt: skip
 
 
 def _check_order(path: Path, name: str, entries: tuple[Entry, ...]) -> None:

@@ -213,7 +213,11 @@ def _parse(path: Path, name: str, entry: dict[str, Any]) -> Source:
         raise SpecError(path, p + "url", "required")
     if not commit:
         raise SpecError(path, p + "commit", "required: the full 40-hex commit to build")
-    if not tf.is_full_sha(commit):
+    offline = _offline(path, entry, p)
+    # An sdist's changelog names the commit it vendors by 9 hex digits (history.toml): pinned to
+    # that sdist by sha256, the abbreviation is what is known, and the tree is the sdist's.
+    short = offline is not None and re.fullmatch(r"[0-9a-f]{7,39}", commit) is not None
+    if not tf.is_full_sha(commit) and not short:
         raise SpecError(
             path, p + "commit", f'expected a full 40-character lowercase hex commit, got "{commit}"'
         )
@@ -240,7 +244,7 @@ def _parse(path: Path, name: str, entry: dict[str, Any]) -> Source:
         submodules=bool(tf.get_bool(path, entry, "submodules", p)),
         cmake_dir=tf.get_str(path, entry, "cmake-dir", p) or ".",
         prebuild=tf.get_argv_list(path, entry, "prebuild", p),
-        offline=_offline(path, entry, p),
+        offline=offline,
         cmake=tuple(sorted(cmake.items())),
         nested=_str_table(path, entry, "nested", p),
         depends=tf.get_str_list(path, entry, "depends", p) or (),

@@ -28,6 +28,7 @@ from ..errors import UserError
 from ..layout import Layout
 from ..lock import hold
 from . import history as history_mod
+from . import mirror as mirror_mod
 from . import offline
 from .history import Entry, History
 from .sources import Pin, Say, Source
@@ -130,7 +131,9 @@ def resolve(layout: Layout, src: Source, ref: str, hist: History | None, *, fetc
             unknown = exc
     mirror = layout.mirror(src.name)
     commit = _in_mirror(layout, src, ref)
-    if commit is None and fetch and mirror.exists():
+    if commit is None and fetch:
+        if not mirror.exists():
+            mirror_mod.ensure_base(layout, src, offline=False, say=say)
         say(f"{src.name}: fetching branches and tags from {src.url} to find {ref}")
         git.git(
             "fetch", "--quiet", "origin", "+refs/heads/*:refs/heads/*", "+refs/tags/*:refs/tags/*",
