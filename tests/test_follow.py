@@ -160,3 +160,28 @@ def test_history_draws_the_metric_across_versions_marks_the_step_and_reuses_stor
     assert again.err.count("reusing run") == 4 and "steps beyond noise: " + commits[15][:12] in again.out
     res = run(catalogue.root, "history", "v", "--metric", "barrier:ns_per_node")
     assert res.code == 2 and "give --from REF" in res.err
+
+
+def test_a_metric_runs_only_the_cases_that_measure_it(
+    catalogue: Catalogue, run: Callable[..., Outcome]
+) -> None:
+    from builder.bench import profiles
+    from builder.bench import runner as bench_mod
+    from builder.errors import UserError
+    from builder.layout import Layout
+    from builder.store import results
+
+    catalogue.variant("v", 'targets = ["llama-bench"]\n')
+    assert run(catalogue.root, "build", "v").code == 0
+    layout = Layout.at(catalogue.root)
+
+    def bench(only: tuple[str, ...]) -> int:
+        return bench_mod.run(layout, ["v"], baseline=None, suites=("e2e",), reps=1, threads=(1,),
+                             profile=profiles.Profile(), command="test", say=print, only=only)  # fmt: skip
+
+    run_id = bench(("tg",))
+    with results.connect(layout.home / "results.sqlite") as con:
+        metrics = {r["metric"] for r in results.rows(con, run_id, ["v"], "e2e")}
+    assert metrics == {"tg_tps", "cpu_s_per_token"}, metrics  # no pp_tps: its case did not run
+    with pytest.raises(UserError, match="no case of e2e has the words tg t=9"):
+        bench(("tg", "t=9"))

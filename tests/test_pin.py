@@ -19,7 +19,7 @@ KIND = (
     "ggml/ggml.c",
     "int ggml_barrier_kind(void) { return 0; }",
     "int ggml_barrier_kind(void) { return 3; }",
-)  # noqa: E501
+)
 TEXT = ("tools/llama-simple.cpp", "llama-simple ok", "llama-simple OK")
 
 

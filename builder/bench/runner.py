@@ -95,8 +95,12 @@ def run(
     allow_swap: bool = False,
     drop_caches: bool = False,
     calibrated: list[str] | None = None,
+    only: tuple[str, ...] = (),
 ) -> int:
     """Run the suites, interleaving the variants in every repetition; return the run id.
+
+    only: words every case's label must have ("tg", "t=2"): one case of a suite, as bisect and
+    history measure one metric.
 
     calibrated: with --reps auto, each case's outcome (its pairs, spread, why it stopped) is added here.
     """
@@ -148,9 +152,11 @@ def run(
                     allow_swap,
                     drop_caches,
                 )
-                cases += suite.make(ctx)
+                cases += [c for c in suite.make(ctx) if all(w in c.label.split() for w in only)]
                 if s in MODEL_SUITES:
                     model_ctxs.append(ctx)
+            if not cases:
+                raise UserError(f"no case of {', '.join(suites)} has the words {' '.join(only)} in its label")
             models = limit.targets(model_ctxs) if profile.cgroup else []
             limit.start_cold(profile, models)
             hardware = topology.hardware([m.path for m in own] or [layout.home / "models"])

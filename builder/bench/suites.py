@@ -35,6 +35,11 @@ class Suite:
     default: bool = True  # runs when no --suite names it (formats needs a recipe: only when asked)
 
 
+# The word of a case's label that measures a metric, where a suite's cases measure different ones
+# (bisect and history run only that case).
+METRIC_CASES = {("e2e", "pp_tps"): "pp", ("e2e", "tg_tps"): "tg", ("e2e", "cpu_s_per_token"): "tg",
+                ("formats", "pp_tps"): "pp", ("formats", "tg_tps"): "tg"}  # fmt: skip
+
 # The suites that run on a user's models when --model gives them (the others have their own inputs).
 MODEL_SUITES = ("e2e", "load", "faults")
 

@@ -21,7 +21,7 @@ from typing import Any
 
 from ..bench import calibrate, profiles
 from ..bench import runner as bench_mod
-from ..bench.suites import SUITES
+from ..bench.suites import METRIC_CASES, SUITES
 from ..errors import UserError
 from ..layout import Layout
 from ..models import models
@@ -159,10 +159,11 @@ def measured(
 ) -> tuple[compare.Row, int]:
     """this against good, interleaved, in a new run: the test's row and the run id."""
     reps = reps or calibrate.Target()
+    word = METRIC_CASES.get((test.suite, test.metric))
     run_id = bench_mod.run(
         layout, [this], baseline=good, suites=(test.suite,), reps=reps,
         threads=(test.threads,) if test.threads else (), profile=profiles.Profile(),
-        command=f"variant bisect ({test.describe()})", say=say,
+        command=f"variant bisect ({test.describe()})", say=say, only=(word,) if word else (),
     )  # fmt: skip
     with results.connect(layout.home / "results.sqlite") as con:
         _, rows = compare.pair_rows(con, good, this, test.suite, run_id)
