@@ -127,6 +127,8 @@ def test_bisect_refuses_bad_refs_before_building(
         ("--good", good, "--bad", bad, "--metric", "barrier"): "expected SUITE:METRIC",
         ("--good", good, "--bad", bad, "--metric", "barier:ns_per_node"): 'did you mean "barrier"',
         ("--good", good, "--bad", bad, "--smoke", "--run", "true"): "(got --smoke, --run)",
+        ("--good", good, "--bad", bad, "--metric", "barrier:ns_per_nod"): 'did you mean "ns_per_node"',
+        ("--good", good, "--bad", bad, "--smoke", "--threads", "2"): "--threads: only with --metric",
     }
     for given, message in cases.items():
         res = run(catalogue.root, "bisect", "v", *given)
@@ -185,3 +187,35 @@ def test_a_metric_runs_only_the_cases_that_measure_it(
     assert metrics == {"tg_tps", "cpu_s_per_token"}, metrics  # no pp_tps: its case did not run
     with pytest.raises(UserError, match="no case of e2e has the words tg t=9"):
         bench(("tg", "t=9"))
+
+
+def test_skips_next_to_the_bad_end_leave_candidates_and_a_bad_state_file_is_refused(
+    catalogue: Catalogue, tmp_path: Path, run: Callable[..., Outcome]
+) -> None:
+    path = tmp_path / "broken"
+    commits = fakes.make_line(path, 3, {1: ("ggml/ggml.c", "{ return 0; }", "{ return 0 }")})
+    write_sources(catalogue.root, str(path), commits[-1])
+    catalogue.variant("v", 'targets = ["test-barrier"]\n')
+    args = ["bisect", "v", "--good", commits[0], "--bad", commits[-1], "--run", "test-barrier 1 1"]
+    res = run(catalogue.root, *args)
+    assert res.code == 0, res.err
+    assert f"the first bad version is one of {commits[1][:12]}, {commits[2][:12]}" in res.out
+
+    state = catalogue.home / "bisect" / "v.json"
+    data = json.loads(state.read_text())
+    assert data["done"] is True and [s["verdict"] for s in data["steps"]] == ["skip"]
+    data["steps"][0]["verdict"] = "maybe"
+    state.write_text(json.dumps(data))
+    res = run(catalogue.root, *args)
+    assert res.code == 2 and "steps[0]: expected a version inside the range" in res.err, res.err
+    state.write_text("{ not json")
+    res = run(catalogue.root, *args)
+    assert res.code == 2 and "not a bisect state" in res.err and "--reset" in res.err
+    assert run(catalogue.root, *args, "--reset").code == 0
+
+    # an unfinished bisect of another test is not thrown away by a new one
+    data = json.loads(state.read_text())
+    data["done"], data["steps"] = False, []
+    state.write_text(json.dumps(data))
+    res = run(catalogue.root, "bisect", "v", "--good", commits[0], "--bad", commits[-1], "--smoke")
+    assert res.code == 2 and "an unfinished bisect of v" in res.err, res.err

@@ -34,7 +34,7 @@ def _history(
         sdist = fakes.make_sdist(folder / f"{top}.tar.gz", top=top, other=f"/* release {v} */")
         shas[v] = _sha(sdist)
     monkeypatch.setenv("VARIANT_MIRRORS", str(folder))
-    write_sources(catalogue.root, "file:///nonexistent/llama.cpp.git", "c" * 40,
+    write_sources(catalogue.root, "file:///nonexistent/llama.cpp.git", "3333333",
                   f'pypi = "fake-pkg==1.2"\nsubdir = "vendor/fake"\nsha256 = "{shas["1.2"]}"\n')  # fmt: skip
     entries = "".join(
         f'[["llama.cpp".versions]]\nversion = "{v}"\ncommit = "{(k + 1) * 1111111:07d}"\n'
@@ -111,3 +111,26 @@ def test_a_history_entry_with_the_wrong_sha256_and_unknown_versions_are_refused(
     assert res.code == 2 and "invalid variant name" in res.err
     res = run(catalogue.root, "upstream", "list", "llama.cp")
     assert res.code == 2 and 'did you mean "llama.cpp"' in res.err
+
+
+def test_pin_to_a_history_version_and_back_gives_sources_toml_back(
+    catalogue: Catalogue, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, run: Callable[..., Outcome]
+) -> None:
+    shas = _history(catalogue, tmp_path, monkeypatch)
+    before = (catalogue.root / "sources.toml").read_text()
+    res = run(catalogue.root, "pin", "llama.cpp", "1.0", "--offline", "--no-questions", "--json")
+    assert res.code == 0, res.err
+    out = json.loads(res.out)
+    assert (out["old"], out["new"]) == ("1.2", "1.0") and out["variants"]["v"]["state"] == "built"
+    text = (catalogue.root / "sources.toml").read_text()
+    assert 'commit = "1111111"' in text and 'pypi = "fake-pkg==1.0"' in text and shas["1.0"] in text
+    manifest = json.loads((catalogue.dist / "v" / "manifest.json").read_text())
+    assert manifest["source"]["offline"]["name"] == "fake-pkg==1.0"
+    assert "release 1.0" in (catalogue.home / "work" / "v" / "src" / "tools" / "llama-other.c").read_text()
+    assert run(catalogue.root, "upstream", "list", "llama.cpp", "--json").out.count('"pinned": true') == 1
+    assert _listed(run, catalogue.root)["1.0"]["pinned"] is True
+
+    res = run(catalogue.root, "pin", "llama.cpp", "1.2", "--offline", "--no-questions")
+    assert res.code == 0, res.err
+    assert (catalogue.root / "sources.toml").read_text() == before
+    assert "# llama.cpp: 1.0 -> 1.2" in res.out and "| v | built |" in res.out

@@ -155,7 +155,7 @@ def run(
                 cases += [c for c in suite.make(ctx) if all(w in c.label.split() for w in only)]
                 if s in MODEL_SUITES:
                     model_ctxs.append(ctx)
-            if not cases:
+            if only and not cases:
                 raise UserError(f"no case of {', '.join(suites)} has the words {' '.join(only)} in its label")
             models = limit.targets(model_ctxs) if profile.cgroup else []
             limit.start_cold(profile, models)

@@ -40,6 +40,15 @@ class Suite:
 METRIC_CASES = {("e2e", "pp_tps"): "pp", ("e2e", "tg_tps"): "tg", ("e2e", "cpu_s_per_token"): "tg",
                 ("formats", "pp_tps"): "pp", ("formats", "tg_tps"): "tg"}  # fmt: skip
 
+# What each suite whose figures are fixed measures (load and faults add the disk's and the page cache's
+# counters, which depend on the machine): a metric named for bisect or history is checked before a build.
+METRICS = {
+    "barrier": ("ns_per_node", "cpu_s"),
+    "ops": ("gflops",),
+    "e2e": ("pp_tps", "tg_tps", "cpu_s_per_token"),
+    "formats": ("pp_tps", "tg_tps", "cpu_s_per_token"),
+}
+
 # The suites that run on a user's models when --model gives them (the others have their own inputs).
 MODEL_SUITES = ("e2e", "load", "faults")
 

@@ -9,13 +9,14 @@ from typing import Any
 
 import click
 
-from ..errors import UserError
+from ..errors import UserError, VariantError
 from ..follow import bisect as bisect_mod
 from ..follow import pin as pin_mod
 from ..follow import probe, trend, trendplot
 from ..layout import Layout
 from ..results import compare
 from ..results import questions as questions_mod
+from ..results.questions import Question
 from ..run import live
 from ..source import sources as sources_mod
 from ..source import versions
@@ -60,7 +61,7 @@ def upstream_list(ctx: click.Context, source: str, as_json: bool) -> None:
 @click.option("--good", required=True, help="A version where the variant is good (older).")
 @click.option("--bad", required=True, help="A version where it is bad (newer).")
 @click.option("--metric", help="SUITE:METRIC measured against the good build, e.g. e2e:tg_tps.")
-@click.option("--case", help="Words the metric's case must contain, e.g. 'pp=0' (with --metric).")
+@click.option("--case", help="Words the metric's case must contain, e.g. 'model=q8_0' (with --metric).")
 @click.option("--threads", type=click.IntRange(min=1), help="Thread count to measure at (with --metric).")
 @click.option(
     "--threshold", type=float, default=5.0, show_default=True,
@@ -93,7 +94,7 @@ def bisect(
         click.echo(f"\nfirst bad version: {first.label} ({first.title}, {first.date})")
     else:
         among = ", ".join(out.candidates)
-        click.echo(f"\nthe first bad version is one of {among} (the others did not build)")
+        click.echo(f"\nthe first bad version is one of {among} (the others were skipped)")
 
 
 @app.cli.command("history")
@@ -157,12 +158,17 @@ def pin(
         click.echo(f"series to rebase onto {bump.new.label}: {', '.join(bump.series) or 'none'}")
         click.echo(f"variants to rebuild: {', '.join(v for v, _ in bump.variants) or 'none'}")
         return
+    qpath = layout.root / "questions.toml"
+    questions = [] if no_questions or not qpath.is_file() else list(questions_mod.load(qpath).values())
     out = pin_mod.run(layout, bump, offline=offline, say=app.say)
-    asked = [] if no_questions else _questions(layout, out)
+    asked = _questions(layout, out, questions)
     text = pin_mod.report(bump, out, asked)
     folder = layout.home / "bumps"
     folder.mkdir(parents=True, exist_ok=True)
-    path = folder / f"{source}-{bump.old}-to-{bump.new.label}.md"
+    safe = "".join(
+        c if c.isalnum() or c in "._-" else "_" for c in f"{source}-{bump.old}-to-{bump.new.label}"
+    )
+    path = folder / f"{safe}.md"
     path.write_text(text)
     if as_json:
         app.emit_json({"source": source, "old": bump.old, "new": bump.new.label, "series": out.series,
@@ -173,13 +179,13 @@ def pin(
     app.say(f"bump report: {path}")
 
 
-def _questions(layout: Layout, out: pin_mod.Outcome) -> list[dict[str, Any]]:
+def _questions(layout: Layout, out: pin_mod.Outcome, questions: list[Question]) -> list[dict[str, Any]]:
     """Each question whose variants all rebuilt and smoked, re-run with its own `variant bench`
-    arguments; its variants' figures in the newest run before against the run it makes."""
+    arguments; its variants' figures in the newest run before against the run it makes. A bench
+    that fails is said in the report, and the next question runs."""
     ok = {v for v, r in out.variants.items() if r.get("smoke") == "ok"}
-    path = layout.root / "questions.toml"
     asked = []
-    for q in questions_mod.load(path).values() if path.is_file() else []:
+    for q in questions:
         names = compare.variants_of(list(q.entries))
         if not set(names) <= ok:
             continue
@@ -188,7 +194,14 @@ def _questions(layout: Layout, out: pin_mod.Outcome) -> list[dict[str, Any]]:
             old = results.latest_run_with(con, names, q.suite)
         app.say(f"question {q.name}: {q.command}")
         argv = [sys.executable, "-m", "builder.cli", "--root", str(layout.root), "bench", *q.bench]
-        live(argv, log_file=layout.home / "bumps" / "questions.log", on_line=app.say)
+        try:
+            live(argv, log_file=layout.home / "bumps" / "questions.log", on_line=app.say)
+        except VariantError as exc:
+            failed = f"`{q.command}` failed: {str(exc).splitlines()[0][:200]}"
+            asked.append(
+                {"name": q.name, "text": q.question, "old_run": old, "new_run": None, "rows": [failed]}
+            )
+            continue
         with results.connect(db) as con:
             new = results.latest_run_with(con, names, q.suite)
             rows = ["| variant | metric | case | old pin | new pin | new/old | verdict |", "|---" * 7 + "|"]

@@ -25,6 +25,7 @@ from typing import Any
 from ..build import pipeline
 from ..errors import BuildError, CommandError, PatchError, UserError
 from ..layout import Layout
+from ..lock import hold
 from ..plan import plan as plan_mod
 from ..source import mirror, versions
 from ..source import sources as sources_mod
@@ -32,6 +33,7 @@ from ..source.versions import Version
 from .probe import Say, Step, Test, judge
 
 VERDICTS = ("good", "bad", "skip")
+BUILD_TOOLS = ("cmake", "ninja")  # a failure of these is the version's (or a prebuild step's, in python)
 
 
 @dataclass(frozen=True)
@@ -95,16 +97,28 @@ def run(
     bad = versions.resolve(layout, src, bad_ref, hist, fetch=not offline, say=say)
     line = tuple(versions.line(layout, src, good, bad, hist))
     labels = [v.label for v in line]
-    key = {"variant": variant, "line": labels, "test": test.as_dict()}
+    # the plan's hash: a changed spec, toolchain or series is another bisect, whatever the range
+    key = {"variant": variant, "hash": plan.hash, "line": labels, "test": test.as_dict()}
     path = state_path(layout, variant)
+    with hold(layout.lock(f"bisect-{variant}"), f"the bisect of {variant}", say=say):
+        return _bisect(layout, variant, test, line, key, path, offline=offline, reset=reset, say=say)
+
+
+def _bisect(
+    layout: Layout, variant: str, test: Test, line: tuple[Version, ...], key: dict[str, Any], path: Path,
+    *, offline: bool, reset: bool, say: Say,
+) -> Outcome:  # fmt: skip
+    labels = [v.label for v in line]
     steps = [] if reset else _resume(path, key)
     if steps:
         say(f"bisect: resuming {variant} from {path} ({len(steps)} version(s) judged)")
+    verdicts = {labels.index(s.label): s.verdict for s in steps}
     builds = 0
     good_name = f"{variant}@{labels[0]}"
-    if test.kind != "run":
-        builds += _build(layout, good_name, offline, say)[1]
-    verdicts = {labels.index(s.label): s.verdict for s in steps}
+    if test.kind != "run" and next_index(len(line), verdicts) is not None:
+        why, builds = _build(layout, good_name, offline, say)
+        if why:
+            raise UserError(f"the good end {good_name} cannot be built, so nothing can be judged: {why}")
     while (i := next_index(len(line), verdicts)) is not None:
         lo, hi = bounds(len(line), verdicts)
         left = sum(1 for k in range(lo + 1, hi) if k not in verdicts)
@@ -116,8 +130,8 @@ def run(
         say(f"bisect: {labels[i]} is {step.verdict}: {step.why}")
         steps.append(step)
         verdicts[i] = step.verdict
-        _save(path, key, steps)
-    _save(path, key, steps)
+        _save(path, key, steps, done=False)
+    _save(path, key, steps, done=True)
     lo, hi = bounds(len(line), verdicts)
     skipped = tuple(labels[k] for k in range(lo + 1, hi) if verdicts.get(k) == "skip")
     first = labels[hi] if not skipped else None
@@ -125,12 +139,21 @@ def run(
 
 
 def _build(layout: Layout, name: str, offline: bool, say: Say) -> tuple[str, int]:
-    """("", 1 if it was built) when name is installed; (why, n) when this version cannot be built."""
+    """("", 1 if it was built) when name is installed; (why, n) when this version cannot be built.
+
+    Only what this version's code decides is a skip (kept in the state): a series that does not
+    apply, a target it lacks, CMake, Ninja or the build's own steps failing, the artifacts not
+    matching the spec. Anything else (a download, git, the disk) stops the bisect, to be run again.
+    """
     try:
         out = pipeline.build(layout, name, pipeline.Options(offline=offline), say)
     except PatchError as exc:
         return f"a series does not apply: {_first_line(exc)}", 0
-    except (BuildError, CommandError, pipeline.TargetMissing) as exc:
+    except (BuildError, pipeline.TargetMissing) as exc:
+        return f"the build failed: {_first_line(exc)}", 1
+    except CommandError as exc:
+        if Path(exc.argv[0]).name not in BUILD_TOOLS and not Path(exc.argv[0]).name.startswith("python"):
+            raise
         return f"the build failed: {_first_line(exc)}", 1
     return "", int(out.action == "built")
 
@@ -141,30 +164,47 @@ def _first_line(exc: Exception) -> str:
 
 
 def _resume(path: Path, key: dict[str, Any]) -> list[Step]:
-    """The steps of an earlier run with the same variant, versions and test; [] for another one."""
+    """The steps of an earlier run with the same key; [] when there is none or it was finished.
+
+    An unfinished bisect of something else is not dropped silently: it is an error until the
+    same command finishes it, or --reset forgets it.
+    """
     if not path.is_file():
         return []
+    again = "delete it or give --reset"
     try:
         data = json.loads(path.read_text())
     except (OSError, ValueError) as exc:
-        raise UserError(f"{path}: not a bisect state ({exc}); delete it or give --reset") from exc
-    if not isinstance(data, dict) or data.get("key") != key:
-        return []  # another bisect: this one starts over (and replaces the file)
+        raise UserError(f"{path}: not a bisect state ({exc}); {again}") from exc
+    if not isinstance(data, dict) or not isinstance(data.get("key"), dict):
+        raise UserError(f"{path}: not a bisect state (no key); {again}")
+    if data["key"] != key:
+        if data.get("done") is False:
+            what = f"an unfinished bisect of {data['key'].get('variant')} with another range, test or build"
+            raise UserError(f"{path}: {what} is kept there; run that command again to finish it, or {again}")
+        return []
     raw = data.get("steps")
-    steps = []
+    line, steps, seen = key["line"], [], set()
     for i, s in enumerate(raw if isinstance(raw, list) else [None]):
-        ok = isinstance(s, dict) and s.get("verdict") in VERDICTS and s.get("version") in key["line"]
-        if not ok or not isinstance(s.get("why"), str) or not isinstance(s.get("figures"), dict):
-            raise UserError(f"{path}: steps[{i}]: expected version, verdict, why and figures; "
-                            "delete the file or give --reset")  # fmt: skip
+        ok = isinstance(s, dict) and s.get("verdict") in VERDICTS and s.get("version") in line[1:-1]
+        if not ok or not isinstance(s.get("why"), str) or not isinstance(s.get("figures"), dict) \
+                or s["version"] in seen:  # fmt: skip
+            raise UserError(f"{path}: steps[{i}]: expected a version inside the range (once), a verdict, "
+                            f"why and figures; {again}")  # fmt: skip
+        seen.add(s["version"])
         steps.append(Step(s["version"], s["verdict"], s["why"], s["figures"]))
+    goods = [line.index(s.label) for s in steps if s.verdict == "good"]
+    bads = [line.index(s.label) for s in steps if s.verdict == "bad"]
+    if goods and bads and max(goods) > min(bads):
+        raise UserError(f"{path}: a version judged good ({line[max(goods)]}) is newer than one judged bad "
+                        f"({line[min(bads)]}); {again}")  # fmt: skip
     return steps
 
 
-def _save(path: Path, key: dict[str, Any], steps: list[Step]) -> None:
+def _save(path: Path, key: dict[str, Any], steps: list[Step], done: bool) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(f".{os.getpid()}.tmp")
-    tmp.write_text(json.dumps({"key": key, "steps": [s.as_dict() for s in steps]}, indent=1))
+    tmp.write_text(json.dumps({"key": key, "done": done, "steps": [s.as_dict() for s in steps]}, indent=1))
     os.replace(tmp, path)
 
 

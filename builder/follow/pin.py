@@ -19,10 +19,12 @@ from typing import Any
 
 from .. import git
 from ..build import pipeline
-from ..errors import BuildError, CommandError, PatchError, UserError
+from ..errors import BuildError, CommandError, PatchError, UserError, VariantError
 from ..layout import Layout
+from ..lock import hold
 from ..patch import edit as edit_mod
 from ..patch import rebase as rebase_mod
+from ..patch import repo
 from ..patch import series as series_mod
 from ..smoke import smoke
 from ..source import pinfile, versions
@@ -66,6 +68,7 @@ def changes_for(src: Source, v: Version, hist: History | None) -> dict[str, Chan
             "commit": Change(e.commit),
             "tag": Change(e.tag, comment=e.date.isoformat()) if e.tag else Change(None),
             "pypi": Change(f"{hist.pypi}=={e.version}"),
+            "archive": Change(None),
             "subdir": Change(hist.subdir),
             "sha256": Change(e.sha256),
         }
@@ -92,7 +95,15 @@ def prepare(layout: Layout, name: str, ref: str, *, offline: bool, say: Say) -> 
     for v in spec.names(layout.variants_dir):
         if not spec.is_mixin(v) and (resolved := spec.resolve(layout.variants_dir, v)).source == name:
             mine.append((v, tuple(p for p in resolved.patches if p in series)))
-    return Bump(src, old, new, changes_for(src, new, hist), series, tuple(mine))
+    changes = changes_for(src, new, hist)
+    pinfile.check(layout.sources_file, name, changes)  # before anything is rebased
+    for s in series:  # a person's unfinished work in an edit worktree stops the bump before it starts
+        wt = edit_mod.workspace(layout, s, name).worktree
+        if (wt / ".git").exists():
+            edit_mod.check_idle(wt)
+            if repo.dirty(wt):
+                raise UserError(f"{wt} has uncommitted changes: commit or discard them before a pin")
+    return Bump(src, old, new, changes, series, tuple(mine))
 
 
 def diff(layout: Layout, bump: Bump) -> str:
@@ -115,9 +126,10 @@ def rebase_all(layout: Layout, bump: Bump, commit: str, out: Outcome, *, offline
     for name in bump.series:
         try:
             r = rebase_mod.rebase(layout, name, bump.source.name, commit, offline=offline, say=say)
-        except PatchError as exc:
+        except VariantError as exc:  # a conflict, or anything else: this series only
             _put_back(layout, name, bump.source.name, offline, say)
-            out.series[name] = {"state": "conflict", "detail": str(exc).splitlines()[0], "upstreamed": []}
+            state = "conflict" if isinstance(exc, PatchError) else "failed"
+            out.series[name] = {"state": state, "detail": str(exc).splitlines()[0], "upstreamed": []}
             continue
         gone = [f"{u.subject} ({(u.commit or '?')[:12]}: {u.upstream_subject or u.how})"
                 for u in r.upstreamed]  # fmt: skip
@@ -134,7 +146,7 @@ def _put_back(layout: Layout, name: str, source: str, offline: bool, say: Say) -
 
 
 def rebuild(layout: Layout, bump: Bump, out: Outcome, *, offline: bool, say: Say) -> None:
-    blocked = {s for s, r in out.series.items() if r["state"] == "conflict"}
+    blocked = {s for s, r in out.series.items() if r["state"] in ("conflict", "failed")}
     merged = {s for s, r in out.series.items() if r["state"] == "upstreamed"}
     started = time.monotonic()
     for name, uses in bump.variants:
@@ -158,18 +170,23 @@ def rebuild(layout: Layout, bump: Bump, out: Outcome, *, offline: bool, say: Say
     out.rebuild_seconds = round(time.monotonic() - started, 1)
     for name, row in out.variants.items():
         if row["state"] in ("built", "up to date"):
-            failed = [c for c in smoke.smoke(layout, [name], None, say) if not c.ok]
+            try:
+                failed = [c for c in smoke.smoke(layout, [name], None, say) if not c.ok]
+            except VariantError as exc:
+                row["smoke"] = f"error: {str(exc).splitlines()[0][:150]}"
+                continue
             row["smoke"] = "ok" if not failed else f"failed: {failed[0].binary}: {failed[0].detail[:150]}"
 
 
 def run(layout: Layout, bump: Bump, *, offline: bool, say: Say) -> Outcome:
     """Rebase, rewrite the pin, rebuild and smoke (questions are the caller's: they run `variant bench`)."""
     out = Outcome()
-    commit = onto(layout, bump, say)
-    rebase_all(layout, bump, commit, out, offline=offline, say=say)
-    pinfile.write(layout.sources_file, bump.source.name, bump.changes)
-    say(f"{bump.source.name}: pinned to {bump.new.label} (was {bump.old}); rebuilding its variants")
-    rebuild(layout, bump, out, offline=offline, say=say)
+    with hold(layout.lock(f"pin-{bump.source.name}"), f"the pin of {bump.source.name}", say=say):
+        commit = onto(layout, bump, say)
+        rebase_all(layout, bump, commit, out, offline=offline, say=say)
+        pinfile.write(layout.sources_file, bump.source.name, bump.changes)
+        say(f"{bump.source.name}: pinned to {bump.new.label} (was {bump.old}); rebuilding its variants")
+        rebuild(layout, bump, out, offline=offline, say=say)
     return out
 
 
@@ -198,7 +215,11 @@ def report(bump: Bump, out: Outcome, questions: list[dict[str, Any]]) -> str:
     for q in questions:
         lines += [f"### {q['name']}", "", q["text"], ""]
         old, new = q.get("old_run"), q["new_run"]
-        lines.append(f"Run {old} (old pin) against run {new} (new pin); two runs, not interleaved:"
-                     if old else f"No stored run before the bump; run {new} is the first.")  # fmt: skip
+        if new is None:
+            lines.append("Not answered at the new pin:")
+        elif old:
+            lines.append(f"Run {old} (old pin) against run {new} (new pin); two runs, not interleaved:")
+        else:
+            lines.append(f"No stored run before the bump; run {new} is the first.")
         lines += ["", *q["rows"], ""]
     return "\n".join(lines) + "\n"

@@ -21,7 +21,7 @@ from typing import Any
 
 from ..bench import calibrate, profiles
 from ..bench import runner as bench_mod
-from ..bench.suites import METRIC_CASES, SUITES
+from ..bench.suites import METRIC_CASES, METRICS, SUITES
 from ..errors import UserError
 from ..layout import Layout
 from ..models import models
@@ -77,6 +77,8 @@ def parse(metric: str | None, case: str | None, threads: int | None, threshold: 
         raise UserError(f"give one of --metric SUITE:METRIC, --smoke or --run 'ARGV' (got {got})")
     if not 0 < threshold < 100:
         raise UserError(f"--threshold: expected a percentage above 0 and below 100, got {threshold}")
+    if not metric and (extra := [k for k, v in (("--case", case), ("--threads", threads)) if v]):
+        raise UserError(f"{' and '.join(extra)}: only with --metric (they pick the case it is read from)")
     if run:
         argv = tuple(shlex.split(run))
         if not argv:
@@ -90,6 +92,9 @@ def parse(metric: str | None, case: str | None, threads: int | None, threshold: 
         raise UserError(f'--metric: expected SUITE:METRIC such as e2e:tg_tps, got "{metric}"')
     if suite not in SUITES:
         raise UserError(f'--metric: unknown suite "{suite}"' + suggest(suite, SUITES))
+    if suite in METRICS and name not in METRICS[suite]:
+        raise UserError(f'--metric: suite {suite} has no metric "{name}"' + suggest(name, METRICS[suite])
+                        + f" (it measures {', '.join(METRICS[suite])})")  # fmt: skip
     return Test("metric", suite, name, tuple((case or "").split()), threads, threshold / 100)
 
 
@@ -166,7 +171,8 @@ def measured(
         command=f"variant bisect ({test.describe()})", say=say, only=(word,) if word else (),
     )  # fmt: skip
     with results.connect(layout.home / "results.sqlite") as con:
-        _, rows = compare.pair_rows(con, good, this, test.suite, run_id)
+        # each entry with its run: NAME@VERSION whose version is all digits is not read as a run
+        _, rows = compare.pair_rows(con, f"{good}@{run_id}", f"{this}@{run_id}", test.suite)
     return pick(rows, test), run_id
 
 
@@ -177,10 +183,11 @@ def pick(rows: list[compare.Row], test: Test) -> compare.Row:
         have = sorted({r.metric for r in rows if r.metric != "-"})
         raise UserError(f'suite {test.suite} has no metric "{test.metric}"' + suggest(test.metric, have)
                         + f" (it measures: {', '.join(have) or 'nothing here'})")  # fmt: skip
-    wanted = [r for r in mine if all(w in r.case.split() for w in test.case) and r.comparison is not None]
+    words = (*test.case, *((f"threads={test.threads}",) if test.threads else ()))
+    wanted = [r for r in mine if all(w in r.case.split() for w in words) and r.comparison is not None]
     if len(wanted) != 1:
         cases = "; ".join(r.case for r in mine)
         how = "none has" if not wanted else f"{len(wanted)} have"
-        raise UserError(f"{test.suite}:{test.metric}: {how} the words {list(test.case)} "
+        raise UserError(f"{test.suite}:{test.metric}: {how} the words {list(words)} "
                         f"(cases: {cases}); narrow it with --case WORDS or --threads N")  # fmt: skip
     return wanted[0]

@@ -113,7 +113,8 @@ def _point(layout: Layout, ref: str, name: str, v: Version, test: Test, say: Say
     with results.connect(layout.home / "results.sqlite") as con:
         for run_id in stored_runs(con, [(ref, str(theirs["hash"])), (name, str(mine["hash"]))], test.suite):
             try:
-                row = probe.pick(compare.pair_rows(con, ref, name, test.suite, run_id)[1], test)
+                rows = compare.pair_rows(con, f"{ref}@{run_id}", f"{name}@{run_id}", test.suite)[1]
+                row = probe.pick(rows, test)
             except UserError:
                 continue
             say(f"history: {name}: reusing run {run_id}")

@@ -91,7 +91,7 @@ def entry(text: str) -> tuple[str, str | None, int | None]:
         # no run: an @ followed by more than digits is a version (upstream-gcc@0.3.30, NAME@VERSION)
         head, run = text, ""
     variant, _, fmt = head.partition(":")
-    if "@" in variant and not VERSIONED.fullmatch(variant):
+    if "@" in fmt or ("@" in variant and not VERSIONED.fullmatch(variant)):
         raise UserError(
             f'"{text}": expected VARIANT[@VERSION][:FORMAT][@RUN], a run id being digits '
             "(variant results list shows them)"

@@ -25,6 +25,7 @@ KEYS = ("pypi", "subdir", "versions")
 ENTRY_KEYS = ("version", "commit", "sha256", "date", "tag")
 COMMIT = re.compile(r"[0-9a-f]{7,40}")  # the sdists' changelogs name newer commits by 9 hex digits
 SHA256 = re.compile(r"[0-9a-f]{64}")
+VERSION = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")  # as NAME@VERSION's version (source/versions.py)
 REF_PREFIX = 7  # the shortest commit prefix a ref may be (git's own default abbreviation)
 
 
@@ -114,8 +115,11 @@ def _entry(path: Path, where: str, raw: Any) -> Entry:
                                ("sha256", SHA256, "64 lowercase hex digits")):  # fmt: skip
         if not pattern.fullmatch(text[key] or ""):
             raise SpecError(path, f"{where}.{key}", f"expected {what}")
-    if not text["version"]:
-        raise SpecError(path, f"{where}.version", "expected the sdist's version")
+    if not text["version"] or not VERSION.fullmatch(text["version"]):
+        # it becomes part of a path (dist/NAME@VERSION), a branch and a tag
+        raise SpecError(
+            path, f"{where}.version", "expected the sdist's version (letters, digits, '.', '_', '-')"
+        )
     date = raw.get("date")
     if not isinstance(date, datetime.date) or isinstance(date, datetime.datetime):
         raise SpecError(path, f"{where}.date", "expected a date (2026-10-01, unquoted)")

@@ -73,10 +73,11 @@ def _take(path: Path, into: Path) -> tuple[Path, str]:
 
 
 def _in_mirrors(layout: Layout, src: Source, pin: Pin, into: Path) -> Fetched | None:
-    """The pinned file from the first mirror folder that has it; a wrong sha256 is an error, not a miss.
+    """The pinned file from the mirror folders, the first with the pinned sha256.
 
-    An sdist may be there as .tar.gz and as .zip: one with the pinned sha256 wins, and only when
-    none has it is the wrong one an error (before pip would download a file from the index).
+    A file under the pinned name with another sha256 is an error when no folder has the right
+    one (an sdist may be there as .tar.gz and as .zip): it is named, instead of pip downloading
+    the file from the index behind the person's back.
     """
     wrong: list[tuple[Path, str]] = []
     for folder in layout.mirror_dirs:

@@ -16,13 +16,16 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..errors import UserError
+from ..errors import SpecError, UserError
 from . import sources as sources_mod
 from .sources import Source
 
-HEADER = re.compile(r"^\s*\[\s*(?P<name>\"[^\"]*\"|[A-Za-z0-9_.-]+)\s*\]\s*(#.*)?$")
-ANY_HEADER = re.compile(r"^\s*\[")
-KEY_LINE = r"^(?P<key>{key})(?P<pad>\s*)=(?P<sp>\s*)(?P<value>\"[^\"]*\")(?P<rest>\s*(#.*)?)$"
+# A table header: ["llama.cpp"], or a bare name without dots (a dotted bare name is a nested table).
+HEADER = re.compile(r"^\s*\[\s*(?P<name>\"[^\"]*\"|[A-Za-z0-9_-]+)\s*\]\s*(#.*)?$")
+# Any table or array-of-tables header: what ends the source's table.
+ANY_HEADER = re.compile(r"^\s*\[\[?[^\[\]=]*\]\]?\s*(#.*)?$")
+KEY_LINE = (r"^(?P<ind>\s*)(?P<key>{key})(?P<pad>\s*)=(?P<sp>\s*)(?P<value>\"[^\"]*\"|'[^']*')"
+            r"(?P<rest>\s*(#.*)?)$")  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -59,8 +62,8 @@ def rewrite(text: str, name: str, changes: dict[str, Change]) -> str:
             change = changes[key]
             if change.value is not None:
                 rest = m["rest"] if change.comment is None else f"   # {change.comment}"
-                out.append(f'{key}{m["pad"]}={m["sp"]}"{change.value}"{rest}\n')
-        if body.startswith("commit"):
+                out.append(f'{m["ind"]}{key}{m["pad"]}={m["sp"]}"{change.value}"{rest}\n')
+        if body.lstrip().startswith("commit"):
             anchor = len(out)
     added = [k for k, c in changes.items() if k not in done and c.value is not None]
     if added:
@@ -75,18 +78,32 @@ def rewrite(text: str, name: str, changes: dict[str, Change]) -> str:
     return "".join(out + lines[end:])
 
 
-def write(path: Path, name: str, changes: dict[str, Change]) -> Source:
-    """Rewrite the file; returns the source as it now loads. Every other source must load unchanged."""
+def check(path: Path, name: str, changes: dict[str, Change]) -> str:
+    """The rewritten text, read back: a UserError if it would not load or would change another
+    source. Nothing is written (`variant pin` checks before it rebases anything)."""
     before = sources_mod.load_all(path)
     text = rewrite(path.read_text(), name, changes)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     tmp.write_text(text)
     try:
         after = sources_mod.load_all(tmp)
-        others = [n for n in before if n != name and before[n].identity() != after[n].identity()]
-        if others or set(before) != set(after):
-            raise UserError(f"{path}: rewriting {name} would change {', '.join(others) or 'the sources'}")
-        os.replace(tmp, path)
+    except SpecError as exc:
+        raise UserError(
+            f"{path}: the rewritten {name} entry would not load: {exc.key}: {exc.message}"
+        ) from exc
     finally:
         tmp.unlink(missing_ok=True)
+    if set(before) != set(after):
+        raise UserError(f"{path}: rewriting {name} would change which sources there are")
+    if others := [n for n in before if n != name and before[n].identity() != after[n].identity()]:
+        raise UserError(f"{path}: rewriting {name} would change {', '.join(others)}")
+    return text
+
+
+def write(path: Path, name: str, changes: dict[str, Change]) -> Source:
+    """Rewrite the file atomically (checked first); returns the source as it now loads."""
+    text = check(path, name, changes)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp.write_text(text)
+    os.replace(tmp, path)
     return sources_mod.load_all(path)[name]

@@ -92,8 +92,7 @@ def ensure(layout: Layout, src: Source, hist: History, entries: list[Entry], say
         for i, e in enumerate(missing, 1):
             say(f"{src.name}: importing {hist.pypi} {e.version} ({i}/{len(missing)}), vendoring {e.commit}")
             have[e.version] = offline.import_tree(layout, source_at(src, hist, e), say)
-        if missing or any(e.version in have for e in entries):
-            link(layout, src, hist, have)
+        link(layout, src, hist, have)  # cheap, and heals tags or grafts lost to a crash mid-import
     return {e.version: have[e.version] for e in entries}
 
 
