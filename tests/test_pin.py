@@ -72,9 +72,13 @@ def test_pin_rebases_each_series_rebuilds_and_smokes_and_reports_a_conflict_as_b
     dry = run(catalogue.root, "pin", "llama.cpp", commits[4][:10], "--dry-run")
     assert dry.code == 0 and f'+commit = "{commits[4]}"' in dry.out, dry.out
     assert "series to rebase onto" in dry.out and "clash" in dry.out
+    assert "variants to rebuild: none" in dry.out  # nothing was built yet
+    dry = run(catalogue.root, "pin", "llama.cpp", commits[4][:10], "--dry-run", "--all")
     assert "variants to rebuild: both, clashing, merging, plain" in dry.out
     assert (catalogue.root / "sources.toml").read_text() == sources_before and not catalogue.dist.exists()
 
+    catalogue.variant("unbuilt", targets)
+    assert run(catalogue.root, "build", "plain", "both", "clashing", "merging").code == 0
     res = run(catalogue.root, "pin", "llama.cpp", commits[4][:10], "--no-questions", "--json")
     assert res.code == 0, res.err
     out = json.loads(res.out)
@@ -83,6 +87,7 @@ def test_pin_rebases_each_series_rebuilds_and_smokes_and_reports_a_conflict_as_b
     clash = out["series"]["clash"]
     assert clash["state"] == "conflict" and "llama-simple.cpp" in clash["detail"], clash
     assert out["variants"]["clashing"]["state"] == "blocked"
+    assert out["variants"]["unbuilt"]["state"] == "not built"
     assert out["variants"]["merging"] == {"state": "blocked", "detail": "series merged is upstream now; "
                                           "remove it from the variant's patches"}  # fmt: skip
     for v in ("plain", "both"):

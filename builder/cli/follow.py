@@ -144,23 +144,28 @@ def history_cmd(
 @click.option("--dry-run", is_flag=True, help="Show the new entry and what would be rebased and rebuilt.")
 @click.option("--offline", is_flag=True, help="Do not contact git remotes.")
 @click.option("--no-questions", is_flag=True, help="Do not re-run the questions that measure the variants.")
+@click.option(
+    "--all", "every", is_flag=True, help="Build every variant of the source, not only the built ones."
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the outcome as JSON.")
 @click.pass_context
 def pin(
-    ctx: click.Context, source: str, ref: str, dry_run: bool, offline: bool, no_questions: bool, as_json: bool
-) -> None:
+    ctx: click.Context, source: str, ref: str, dry_run: bool, offline: bool, no_questions: bool, every: bool,
+    as_json: bool,
+) -> None:  # fmt: skip
     """Move SOURCE's pin to REF: rebase every series with a port for it, rewrite its sources.toml entry,
-    rebuild and smoke its variants, re-run their questions, and write a bump report."""
+    rebuild and smoke its built variants, re-run their questions, and write a bump report."""
     layout = app.layout(ctx)
     bump = pin_mod.prepare(layout, source, ref, offline=offline, say=app.say)
     if dry_run:
         click.echo(pin_mod.diff(layout, bump))
         click.echo(f"series to rebase onto {bump.new.label}: {', '.join(bump.series) or 'none'}")
-        click.echo(f"variants to rebuild: {', '.join(v for v, _ in bump.variants) or 'none'}")
+        built = [v for v, _ in bump.variants if every or (layout.dist / v).exists()]
+        click.echo(f"variants to rebuild: {', '.join(built) or 'none'}")
         return
     qpath = layout.root / "questions.toml"
     questions = [] if no_questions or not qpath.is_file() else list(questions_mod.load(qpath).values())
-    out = pin_mod.run(layout, bump, offline=offline, say=app.say)
+    out = pin_mod.run(layout, bump, offline=offline, every=every, say=app.say)
     asked = _questions(layout, out, questions)
     text = pin_mod.report(bump, out, asked)
     folder = layout.home / "bumps"

@@ -145,11 +145,18 @@ def _put_back(layout: Layout, name: str, source: str, offline: bool, say: Say) -
     edit_mod.edit(layout, name, source, offline=offline, reset=True, say=say)
 
 
-def rebuild(layout: Layout, bump: Bump, out: Outcome, *, offline: bool, say: Say) -> None:
+def rebuild(layout: Layout, bump: Bump, out: Outcome, *, offline: bool, every: bool, say: Say) -> None:
+    """The variants of the source that were built (all of them with every), then smoked."""
     blocked = {s for s, r in out.series.items() if r["state"] in ("conflict", "failed")}
     merged = {s for s, r in out.series.items() if r["state"] == "upstreamed"}
     started = time.monotonic()
     for name, uses in bump.variants:
+        if not every and not (layout.dist / name).exists():
+            out.variants[name] = {
+                "state": "not built",
+                "detail": "not built before the pin (--all builds it)",
+            }
+            continue
         if stuck := [s for s in uses if s in blocked]:
             out.variants[name] = {"state": "blocked", "detail": f"series {', '.join(stuck)} does not apply"}
             continue
@@ -178,7 +185,7 @@ def rebuild(layout: Layout, bump: Bump, out: Outcome, *, offline: bool, say: Say
             row["smoke"] = "ok" if not failed else f"failed: {failed[0].binary}: {failed[0].detail[:150]}"
 
 
-def run(layout: Layout, bump: Bump, *, offline: bool, say: Say) -> Outcome:
+def run(layout: Layout, bump: Bump, *, offline: bool, every: bool, say: Say) -> Outcome:
     """Rebase, rewrite the pin, rebuild and smoke (questions are the caller's: they run `variant bench`)."""
     out = Outcome()
     with hold(layout.lock(f"pin-{bump.source.name}"), f"the pin of {bump.source.name}", say=say):
@@ -186,7 +193,7 @@ def run(layout: Layout, bump: Bump, *, offline: bool, say: Say) -> Outcome:
         rebase_all(layout, bump, commit, out, offline=offline, say=say)
         pinfile.write(layout.sources_file, bump.source.name, bump.changes)
         say(f"{bump.source.name}: pinned to {bump.new.label} (was {bump.old}); rebuilding its variants")
-        rebuild(layout, bump, out, offline=offline, say=say)
+        rebuild(layout, bump, out, offline=offline, every=every, say=say)
     return out
 
 
