@@ -79,7 +79,17 @@ def test_pin_rebases_each_series_rebuilds_and_smokes_and_reports_a_conflict_as_b
 
     catalogue.variant("unbuilt", targets)
     assert run(catalogue.root, "build", "plain", "both", "clashing", "merging").code == 0
-    res = run(catalogue.root, "pin", "llama.cpp", commits[4][:10], "--no-questions", "--json")
+    # a question on the variants that rebuild, answered once at the old pin; one on a blocked one
+    bench = '["both", "--vs", "plain", "--suite", "barrier", "--threads", "1", "--reps", "2"]'
+    (catalogue.root / "questions.toml").write_text(
+        f'[kept-q]\nquestion = "Does kept change the barrier?"\nclaim = "no"\nsuite = "barrier"\n'
+        f'entries = ["plain", "both"]\nbench = {bench}\n'
+        '[clash-q]\nquestion = "q"\nclaim = "c"\nsuite = "barrier"\nentries = ["plain", "clashing"]\n'
+        'bench = ["clashing", "--vs", "plain", "--suite", "barrier"]\n'
+    )
+    assert run(catalogue.root, "bench", "both", "--vs", "plain", "--suite", "barrier", "--threads", "1",
+               "--reps", "2").code == 0  # fmt: skip
+    res = run(catalogue.root, "pin", "llama.cpp", commits[4][:10], "--json")
     assert res.code == 0, res.err
     out = json.loads(res.out)
     assert out["series"]["kept"]["state"] == "applied", out["series"]
@@ -98,7 +108,12 @@ def test_pin_rebases_each_series_rebuilds_and_smokes_and_reports_a_conflict_as_b
     clash_wt = catalogue.home / "series" / "llama.cpp" / "clash" / "edit" / "src"
     assert fakes.git(clash_wt, "status", "--porcelain") == "" and not (clash_wt / ".git").is_dir()
     assert not (clash_wt / fakes.git(clash_wt, "rev-parse", "--git-path", "rebase-apply")).exists()  # no am
+    asked = {q["name"]: q for q in out["questions"]}
+    assert list(asked) == ["kept-q"], asked  # clash-q names a blocked variant
+    assert asked["kept-q"]["old_run"] == 1 and asked["kept-q"]["new_run"] == 2
+    assert any("| both | ns_per_node |" in r and "within noise" in r for r in asked["kept-q"]["rows"]), asked
     report = Path(out["report"]).read_text()
+    assert "Run 1 (old pin) against run 2 (new pin)" in report
     assert "| clash | conflict |" in report and "| clashing | blocked" in report
     assert b"kept" in (catalogue.dist / "both" / "bin" / "test-barrier").read_bytes()
 
