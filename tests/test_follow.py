@@ -219,3 +219,24 @@ def test_skips_next_to_the_bad_end_leave_candidates_and_a_bad_state_file_is_refu
     state.write_text(json.dumps(data))
     res = run(catalogue.root, "bisect", "v", "--good", commits[0], "--bad", commits[-1], "--smoke")
     assert res.code == 2 and "an unfinished bisect of v" in res.err, res.err
+
+
+def test_a_step_is_where_the_medians_intervals_part_not_the_pairs_ranges() -> None:
+    from builder.bench.stats import Summary, median_ci
+    from builder.follow import trend
+    from builder.source.versions import Version
+
+    assert median_ci([1.0] * 3 + [5.0]) == (1.0, 5.0)  # up to 8 values: min and max
+    noisy = [0.6, 1.4] + [1.0 + i / 100 for i in range(-4, 5)] * 2  # 20 pairs, ±40% apart, median ~1
+    assert median_ci(noisy)[0] > 0.9 and median_ci(noisy)[1] < 1.1
+
+    def point(k: int, med: float, ci: tuple[float, float]) -> trend.Point:
+        v = Version(f"1.{k}", None, "")  # type: ignore[arg-type]
+        return trend.Point(v, "measured", ratio=Summary(20, med, 0.5, 1.5), ci=ci)
+
+    marked = trend.mark_steps(
+        [point(0, 1.0, (0.97, 1.03)), point(1, 0.8, (0.78, 0.83)), point(2, 0.79, (0.75, 0.85)),
+         point(3, 0.95, (0.84, 1.0))], 0.05,
+    )  # fmt: skip
+    # min-max ranges all overlap; the intervals part at 1.1 only (1.3 moves within 1.2's interval)
+    assert [p.step for p in marked] == ["", "worse", "", ""]

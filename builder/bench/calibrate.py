@@ -18,10 +18,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from ..errors import UserError
-from .stats import _num, _ratio
-
-# The interval's coverage of the median, where the pairs are enough to reach it.
-CONFIDENCE = 0.95
+from .stats import _num, _ratio, order_k
 
 
 @dataclass(frozen=True)
@@ -223,26 +220,13 @@ def _figure(name: str, values: Sequence[float]) -> Figure:
     """
     ordered = sorted(values)
     n = len(ordered)
-    k = _order_k(n)
+    k = order_k(n)
     lo, hi, med = ordered[k - 1], ordered[n - k], statistics.median(ordered)
     if lo == hi:
         return Figure(name, n, med, 0.0)
     if med == 0 or math.isinf(lo) or math.isinf(hi):
         return Figure(name, n, med, math.inf)  # a spread relative to nothing, or to no finite number
     return Figure(name, n, med, max(hi - med, med - lo) / abs(med))
-
-
-def _order_k(n: int) -> int:
-    """The largest k for which [x(k), x(n+1-k)] covers the median with CONFIDENCE; 1 if none does."""
-    # [x(k), x(n+1-k)] misses the median when fewer than k of the n values fall on one side of it:
-    # 2 * P(Binomial(n, 1/2) < k). below counts the 2**n sides' patterns with fewer than k below.
-    k, below = 1, 0
-    while k < (n + 1) // 2:
-        below += math.comb(n, k - 1)
-        if 1 - 2 * (below + math.comb(n, k)) / 2**n < CONFIDENCE:
-            break
-        k += 1
-    return k
 
 
 def _word(variants: Sequence[str]) -> str:

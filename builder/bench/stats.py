@@ -8,9 +8,13 @@ difference is "within noise", whatever the medians say.
 
 from __future__ import annotations
 
+import math
 import statistics
 from collections.abc import Sequence
 from dataclasses import dataclass
+
+# The interval's coverage of the median, where the pairs are enough to reach it (calibrate.py).
+CONFIDENCE = 0.95
 
 # Units of time and rate: their verdicts read "faster"/"slower", others "better"/"worse".
 TIMING_UNITS = {"ns", "us", "ms", "s", "s/token", "tokens/s", "GFLOPS"}
@@ -33,6 +37,7 @@ class Comparison:
     candidate: Summary
     speedup: Summary  # > 1 means the candidate is better, whatever the metric's direction
     verdict: str  # "faster" / "slower" (or "better"/"worse"), or "within noise"
+    interval: tuple[float, float] = (0.0, 0.0)  # the speedup's median, 95% distribution-free (median_ci)
 
 
 def summarize(values: Sequence[float]) -> Summary:
@@ -60,7 +65,30 @@ def compare(baseline: Sequence[float], candidate: Sequence[float], unit: str, be
         verdict = "faster" if timing else "better"
     else:
         verdict = "slower" if timing else "worse"
-    return Comparison(summarize(baseline[:n]), summarize(candidate[:n]), speed, verdict)
+    return Comparison(summarize(baseline[:n]), summarize(candidate[:n]), speed, verdict, median_ci(ratios))
+
+
+def median_ci(values: Sequence[float]) -> tuple[float, float]:
+    """[x(k), x(n+1-k)]: where the median lies with CONFIDENCE, for independent values of any
+    distribution (the order statistics' coverage is binomial). Up to 8 values it is [min, max];
+    from 9 on it leaves the most extreme ones out, which is what separates two medians measured
+    on a noisy machine where single pairs range widely (see calibrate._figure)."""
+    ordered = sorted(values)
+    k = order_k(len(ordered))
+    return ordered[k - 1], ordered[len(ordered) - k]
+
+
+def order_k(n: int) -> int:
+    """The largest k for which [x(k), x(n+1-k)] covers the median with CONFIDENCE; 1 if none does."""
+    # [x(k), x(n+1-k)] misses the median when fewer than k of the n values fall on one side of it:
+    # 2 * P(Binomial(n, 1/2) < k). below counts the 2**n sides' patterns with fewer than k below.
+    k, below = 1, 0
+    while k < (n + 1) // 2:
+        below += math.comb(n, k - 1)
+        if 1 - 2 * (below + math.comb(n, k)) / 2**n < CONFIDENCE:
+            break
+        k += 1
+    return k
 
 
 def _ratio(num: float, den: float) -> float:

@@ -4,7 +4,7 @@ or a command's exit status.
 A metric is measured the way `variant bench --vs GOOD` measures it: the good
 build and the candidate interleaved, the pairs calibrated (--reps auto), and
 decided on the ratio of each pair: bad when the median speedup is below
-1 - threshold. When the pairs' range straddles that line the case is measured
+1 - threshold. When the median's 95% interval straddles that line the case is measured
 once more with twice the pairs (asv and pyperf do the same: more samples
 where the difference is near the noise), and the decision says it was close.
 A command follows `git bisect run`: exit 0 is good, 125 cannot be tested (skip),
@@ -140,7 +140,7 @@ def _metric(layout: Layout, good: str, this: str, label: str, test: Test, say: S
     line = 1 - test.threshold
     cmp_ = row.comparison
     assert cmp_ is not None
-    close = cmp_.speedup.min <= line <= cmp_.speedup.max
+    close = cmp_.interval[0] <= line <= cmp_.interval[1]
     if close:
         more = 2 * cmp_.speedup.n
         say(f"bisect: {label}: the pairs straddle {line:.2f}x; measuring again with {more} pairs")
@@ -150,11 +150,12 @@ def _metric(layout: Layout, good: str, this: str, label: str, test: Test, say: S
         assert cmp_ is not None
     s = cmp_.speedup
     verdict = "bad" if s.median < line else "good"
+    lo, hi = cmp_.interval
     why = (f"{test.metric} {cmp_.candidate.median:.4g} vs {cmp_.baseline.median:.4g} {row.unit}: "
-           f"{s.median:.3f}x [{s.min:.3f}, {s.max:.3f}] over {s.n} pairs"
+           f"{s.median:.3f}x (95% CI [{lo:.3f}, {hi:.3f}]) over {s.n} pairs"
            + (" (close: measured twice)" if close else ""))  # fmt: skip
     figures = {"good": cmp_.baseline.median, "this": cmp_.candidate.median, "unit": row.unit,
-               "speedup": s.median, "low": s.min, "high": s.max, "pairs": s.n, "run": run_id,
+               "speedup": s.median, "low": s.min, "high": s.max, "ci": [lo, hi], "pairs": s.n, "run": run_id,
                "case": row.case}  # fmt: skip
     return Step(label, verdict, why, figures)
 

@@ -42,14 +42,18 @@ class Point:
     hit_rate: float | None = None  # ccache's, in that build
     step: str = ""  # "better" or "worse" beyond noise, against the previous measured point
     unit: str = ""
+    ci: tuple[float, float] | None = None  # where the ratio's median lies, 95% (stats.median_ci)
 
     def as_dict(self) -> dict[str, Any]:
         def fig(s: Summary | None) -> dict[str, float] | None:
             return None if s is None else {"median": s.median, "min": s.min, "max": s.max, "n": s.n}
 
+        ratio = fig(self.ratio)
+        if ratio is not None and self.ci is not None:
+            ratio |= {"ci_low": self.ci[0], "ci_high": self.ci[1]}
         return {
             "version": self.version.label, "date": self.version.date, "state": self.state, "why": self.why,
-            "value": fig(self.value), "ratio": fig(self.ratio), "run": self.run,
+            "value": fig(self.value), "ratio": ratio, "run": self.run,
             "build_seconds": self.build_seconds, "ccache_hit_rate": self.hit_rate, "step": self.step,
         }  # fmt: skip
 
@@ -127,7 +131,7 @@ def _from_row(v: Version, state: str, row: compare.Row, run_id: int, cost: dict[
     c = row.comparison
     assert c is not None
     return Point(v, state, "", c.candidate, c.speedup, run_id, cost["build_seconds"], cost["hit_rate"],
-                 unit=row.unit)  # fmt: skip
+                 unit=row.unit, ci=c.interval)  # fmt: skip
 
 
 def stored_runs(con: sqlite3.Connection, builds: list[tuple[str, str]], suite: str) -> list[int]:
@@ -145,19 +149,23 @@ def stored_runs(con: sqlite3.Connection, builds: list[tuple[str, str]], suite: s
 
 
 def mark_steps(points: list[Point], threshold: float) -> list[Point]:
-    """Each measured point against the previous measured one: a step when the ranges part and the
-    medians differ by more than threshold."""
+    """Each measured point against the previous measured one: a step when the intervals of their
+    ratios' medians part and the medians differ by more than threshold.
+
+    The intervals, not the pairs' min-max: tg at 2 threads on 2 CPUs ranges ±40% pair to pair
+    here while its median is known to ±5%, and a range that wide would hide any step.
+    """
     out, prev = [], None
     for p in points:
-        if p.ratio is None:
+        if p.ratio is None or p.ci is None:
             out.append(p)
             continue
         step = ""
-        if prev is not None and prev.ratio is not None:
+        if prev is not None and prev.ratio is not None and prev.ci is not None:
             change = p.ratio.median / prev.ratio.median - 1
-            if p.ratio.min > prev.ratio.max and change > threshold:
+            if p.ci[0] > prev.ci[1] and change > threshold:
                 step = "better"
-            elif p.ratio.max < prev.ratio.min and -change > threshold:
+            elif p.ci[1] < prev.ci[0] and -change > threshold:
                 step = "worse"
         new = Point(**{**p.__dict__, "step": step})
         out.append(new)
@@ -166,11 +174,12 @@ def mark_steps(points: list[Point], threshold: float) -> list[Point]:
 
 
 def table(points: list[Point], test: Test, ref: str) -> str:
-    rows = [f"| version | date | {test.metric} | vs {ref} | step | build s | ccache hits | |",
+    rows = [f"| version | date | {test.metric} (median [min, max]) | vs {ref} (median [95% CI]) "
+            "| step | build s | ccache hits | |",
             "|---|---|---|---|---|---|---|---|"]  # fmt: skip
     for p in points:
         value = p.value.fmt() if p.value else "-"
-        ratio = f"{p.ratio.median:.3f}x [{p.ratio.min:.3f}, {p.ratio.max:.3f}]" if p.ratio else "-"
+        ratio = f"{p.ratio.median:.3f}x [{p.ci[0]:.3f}, {p.ci[1]:.3f}]" if p.ratio and p.ci else "-"
         hits = f"{p.hit_rate:.0%}" if p.hit_rate is not None else "-"
         secs = f"{p.build_seconds:g}" if p.build_seconds is not None else "-"
         note = p.why or (f"run {p.run}" + (" (reused)" if p.state == "reused" else ""))

@@ -27,12 +27,15 @@ def plot(path: Path, points: list[Point], test: Test, ref: str, unit: str) -> No
     done = [(x, p) for x, p in zip(xs, points, strict=True) if p.value is not None and p.ratio is not None]
     for ax, which, label in (
         (top, "value", f"{test.metric} ({unit})"),
-        (bottom, "ratio", f"ratio to {ref} (>1 better)"),
+        (bottom, "ratio", f"ratio to {ref}\n(>1 better; 95% CI of the median)"),
     ):
         figs: list[tuple[int, Summary, str]] = [(x, getattr(p, which), p.step) for x, p in done]
+        # values: their min-max; ratios: where their median lies (95%), what a step is judged on
+        bars = {x: (s.min, s.max) for x, s, _ in figs} if which == "value" else \
+            {x: p.ci or (p.ratio.min, p.ratio.max) for x, p in done if p.ratio}  # fmt: skip
         meds = [s.median for _, s, _ in figs]
-        low = [s.median - s.min for _, s, _ in figs]
-        high = [s.max - s.median for _, s, _ in figs]
+        low = [s.median - bars[x][0] for x, s, _ in figs]
+        high = [bars[x][1] - s.median for x, s, _ in figs]
         ax.errorbar([x for x, _, _ in figs], meds, yerr=[low, high], fmt="o-", capsize=3, color="tab:blue")
         for x, s, step in figs:
             if step:
