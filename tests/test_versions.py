@@ -118,7 +118,7 @@ def test_pin_to_a_history_version_and_back_gives_sources_toml_back(
 ) -> None:
     shas = _history(catalogue, tmp_path, monkeypatch)
     before = (catalogue.root / "sources.toml").read_text()
-    res = run(catalogue.root, "pin", "llama.cpp", "1.0", "--offline", "--no-questions", "--json")
+    res = run(catalogue.root, "pin", "llama.cpp", "1.0", "--offline", "--no-questions", "--json", "--all")
     assert res.code == 0, res.err
     out = json.loads(res.out)
     assert (out["old"], out["new"]) == ("1.2", "1.0") and out["variants"]["v"]["state"] == "built"
