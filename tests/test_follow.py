@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from builder.follow import bisect as bisect_mod
+from builder.follow import probe
 from builder.follow.probe import Step
 
 from . import fakes
@@ -88,7 +89,7 @@ def test_an_interrupted_bisect_resumes_and_a_midpoint_that_does_not_build_is_ski
     catalogue.variant("v", 'targets = ["test-barrier", "llama-simple"]\n')
     args = ["bisect", "v", "--good", commits[0], "--bad", commits[-1], "--run", "test-barrier 1 1"]
 
-    real_judge = bisect_mod.judge
+    real_judge = probe.judge
     calls: list[str] = []
 
     def interrupted(*a: object, **k: object) -> Step:
