@@ -170,6 +170,9 @@ def rebuild(layout: Layout, bump: Bump, out: Outcome, *, offline: bool, every: b
         except (BuildError, CommandError, UserError) as exc:  # one variant's failure stops no other
             out.variants[name] = {"state": "build failed", "detail": str(exc).splitlines()[0][:200]}
             continue
+        if built.action != "built":  # its manifest's cost is the earlier build's, not this pin's
+            out.variants[name] = {"state": built.action}
+            continue
         m = built.manifest
         cc = m.get("ccache") or {}
         out.variants[name] = {"state": built.action, "seconds": m.get("build_seconds"),
