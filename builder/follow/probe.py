@@ -143,7 +143,7 @@ def _metric(layout: Layout, good: str, this: str, label: str, test: Test, say: S
     close = cmp_.interval[0] <= line <= cmp_.interval[1]
     if close:
         more = 2 * cmp_.speedup.n
-        say(f"bisect: {label}: the pairs straddle {line:.2f}x; measuring again with {more} pairs")
+        say(f"bisect: {label}: the median's interval straddles {line:.2f}x; measuring again, {more} pairs")
         again = calibrate.Target(min_pairs=more, max_pairs=max(more, calibrate.Target().max_pairs))
         row, run_id = measured(layout, good, this, test, say, again)
         cmp_ = row.comparison
