@@ -158,9 +158,15 @@ def test_history_draws_the_metric_across_versions_marks_the_step_and_reuses_stor
     assert (out / "history.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert "| worse |" in (out / "history.md").read_text()
 
+    # a run of the same two builds under another profile is no point of the history
+    (catalogue.root / "profiles.toml").write_text('[other]\ndescription = "another profile"\n')
+    last = f"v@{commits[15][:12]}"
+    other = ["--suite", "barrier", "--threads", "1", "--reps", "2", "--profile", "other"]
+    assert run(catalogue.root, "bench", last, "--vs", "v", *other).code == 0
     again = run(catalogue.root, *args)
     assert again.code == 0, again.err
     assert again.err.count("reusing run") == 4 and "steps beyond noise: " + commits[15][:12] in again.out
+    assert f"reusing run {points[3]['run']}" in again.err
     res = run(catalogue.root, "history", "v", "--metric", "barrier:ns_per_node")
     assert res.code == 2 and "give --from REF" in res.err
 

@@ -15,6 +15,7 @@ import sqlite3
 from dataclasses import dataclass
 from typing import Any
 
+from ..bench.profiles import Profile
 from ..bench.stats import Summary
 from ..build import pipeline
 from ..errors import BuildError, CommandError, PatchError, UserError
@@ -135,7 +136,8 @@ def _from_row(v: Version, state: str, row: compare.Row, run_id: int, cost: dict[
 
 
 def stored_runs(con: sqlite3.Connection, builds: list[tuple[str, str]], suite: str) -> list[int]:
-    """Runs of this host that measured every (variant, hash) in suite, newest first."""
+    """Runs of this host, under the default profile, that measured every (variant, hash) in suite,
+    newest first."""
     common: set[int] | None = None
     for variant, digest in builds:
         query = "SELECT run_id FROM measurements WHERE variant = ? AND hash = ? AND suite = ?"
@@ -144,8 +146,11 @@ def stored_runs(con: sqlite3.Connection, builds: list[tuple[str, str]], suite: s
     if not common:
         return []
     marks = ",".join("?" * len(common))
-    query = f"SELECT id FROM runs WHERE id IN ({marks}) AND host = ? ORDER BY started DESC, id DESC"
-    return [int(r[0]) for r in con.execute(query, [*sorted(common), results.host_description()])]
+    # the default profile, as history measures: a run beside a CPU hog or under a limit is no point
+    query = (f"SELECT id FROM runs WHERE id IN ({marks}) AND host = ? AND profile = ? "
+             "ORDER BY started DESC, id DESC")  # fmt: skip
+    args = [*sorted(common), results.host_description(), Profile().name]
+    return [int(r[0]) for r in con.execute(query, args)]
 
 
 def mark_steps(points: list[Point], threshold: float) -> list[Point]:
