@@ -23,8 +23,9 @@ from pathlib import Path
 from typing import Any
 
 
-def pin(root: Path, source: str, ref: str) -> tuple[dict[str, Any], float]:
+def pin(root: Path, source: str, ref: str, every: bool) -> tuple[dict[str, Any], float]:
     cmd = ["variant", "--root", str(root), "pin", source, ref, "--no-questions", "--json"]
+    cmd += ["--all"] if every else []
     print("$", " ".join(cmd), file=sys.stderr, flush=True)
     started = time.monotonic()
     done = subprocess.run(cmd, stdout=subprocess.PIPE, text=True, check=False)
@@ -55,10 +56,11 @@ def main() -> None:
     ap.add_argument("--to", required=True, help="The version to pin to.")
     ap.add_argument("--back", help="The version to pin back to (default: the one pinned now).")
     ap.add_argument("--cold", type=float, help="Seconds of one cold build, for the ratio.")
+    ap.add_argument("--all", action="store_true", help="Every variant of the source, not only the built.")
     args = ap.parse_args()
-    there, wall = pin(args.root, args.source, args.to)
+    there, wall = pin(args.root, args.source, args.to, args.all)
     show(there, wall, args.cold)
-    back, wall = pin(args.root, args.source, args.back or there["old"])
+    back, wall = pin(args.root, args.source, args.back or there["old"], args.all)
     show(back, wall, args.cold)
 
 
