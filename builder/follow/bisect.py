@@ -27,8 +27,10 @@ from ..errors import BuildError, CommandError, PatchError, UserError
 from ..layout import Layout
 from ..lock import hold
 from ..plan import plan as plan_mod
+from ..plan.plan import Plan
 from ..source import mirror, versions
 from ..source import sources as sources_mod
+from ..source.history import History
 from ..source.versions import Version
 from .probe import Say, Step, Test, judge
 
@@ -86,13 +88,9 @@ def run(
     layout: Layout, variant: str, good_ref: str, bad_ref: str, test: Test, *, offline: bool, reset: bool,
     say: Say,
 ) -> Outcome:  # fmt: skip
-    if "@" in variant:
-        raise UserError(f'"{variant}": bisect the variant itself (its versions are --good and --bad)')
-    plan = plan_mod.make(layout, variant)
+    plan, hist = across(layout, variant, "bisect the variant itself (its versions are --good and --bad)",
+                        offline=offline, say=say)  # fmt: skip
     src = plan.source
-    hist = versions.histories(layout, sources_mod.load_all(layout.sources_file)).get(src.name)
-    if hist is None:  # git: the mirror with the pinned commit (and its ancestors) to name versions in
-        mirror.ensure_base(layout, src, offline=offline, say=say)
     good = versions.resolve(layout, src, good_ref, hist, fetch=not offline, say=say)
     bad = versions.resolve(layout, src, bad_ref, hist, fetch=not offline, say=say)
     line = tuple(versions.line(layout, src, good, bad, hist))
@@ -102,6 +100,20 @@ def run(
     path = state_path(layout, variant)
     with hold(layout.lock(f"bisect-{variant}"), f"the bisect of {variant}", say=say):
         return _bisect(layout, variant, test, line, key, path, offline=offline, reset=reset, say=say)
+
+
+def across(
+    layout: Layout, variant: str, hint: str, *, offline: bool, say: Say
+) -> tuple[Plan, History | None]:
+    """The variant (not NAME@VERSION: hint says why) and its source's history; without one, the
+    source's git mirror holds the pinned commit and its ancestors, to name versions in."""
+    if "@" in variant:
+        raise UserError(f'"{variant}": {hint}')
+    plan = plan_mod.make(layout, variant)
+    hist = versions.histories(layout, sources_mod.load_all(layout.sources_file)).get(plan.source.name)
+    if hist is None:
+        mirror.ensure_base(layout, plan.source, offline=offline, say=say)
+    return plan, hist
 
 
 def _bisect(
@@ -116,7 +128,7 @@ def _bisect(
     builds = 0
     good_name = f"{variant}@{labels[0]}"
     if test.kind != "run" and next_index(len(line), verdicts) is not None:
-        why, builds = _build(layout, good_name, offline, say)
+        why, builds = build_version(layout, good_name, offline, say)
         if why:
             raise UserError(f"the good end {good_name} cannot be built, so nothing can be judged: {why}")
     while (i := next_index(len(line), verdicts)) is not None:
@@ -124,7 +136,7 @@ def _bisect(
         left = sum(1 for k in range(lo + 1, hi) if k not in verdicts)
         say(f"bisect: {left} version(s) left between {labels[lo]} and {labels[hi]}; testing {labels[i]}")
         name = f"{variant}@{labels[i]}"
-        failed, built = _build(layout, name, offline, say)
+        failed, built = build_version(layout, name, offline, say)
         builds += built
         step = Step(labels[i], "skip", failed) if failed else judge(layout, good_name, name, test, say)
         say(f"bisect: {labels[i]} is {step.verdict}: {step.why}")
@@ -138,7 +150,7 @@ def _bisect(
     return Outcome(variant, test, line, tuple(steps), first, (*skipped, labels[hi]), builds)
 
 
-def _build(layout: Layout, name: str, offline: bool, say: Say) -> tuple[str, int]:
+def build_version(layout: Layout, name: str, offline: bool, say: Say) -> tuple[str, int]:
     """("", 1 if it was built) when name is installed; (why, n) when this version cannot be built.
 
     Only what this version's code decides is a skip (kept in the state): a series that does not
@@ -148,19 +160,20 @@ def _build(layout: Layout, name: str, offline: bool, say: Say) -> tuple[str, int
     try:
         out = pipeline.build(layout, name, pipeline.Options(offline=offline), say)
     except PatchError as exc:
-        return f"a series does not apply: {_first_line(exc)}", 0
+        return f"a series does not apply: {first_line(exc)}", 0
     except (BuildError, pipeline.TargetMissing) as exc:
-        return f"the build failed: {_first_line(exc)}", 1
+        return f"the build failed: {first_line(exc)}", 1
     except CommandError as exc:
         if Path(exc.argv[0]).name not in BUILD_TOOLS and not Path(exc.argv[0]).name.startswith("python"):
             raise
-        return f"the build failed: {_first_line(exc)}", 1
+        return f"the build failed: {first_line(exc)}", 1
     return "", int(out.action == "built")
 
 
-def _first_line(exc: Exception) -> str:
+def first_line(exc: Exception, limit: int = 200) -> str:
+    """An error's first non-blank line, for a table cell (its name when the message is empty)."""
     lines = [ln for ln in str(exc).splitlines() if ln.strip()]
-    return lines[0][:200] if lines else type(exc).__name__
+    return lines[0][:limit] if lines else type(exc).__name__
 
 
 def _resume(path: Path, key: dict[str, Any]) -> list[Step]:

@@ -34,6 +34,7 @@ from ..source.pinfile import Change
 from ..source.sources import Source
 from ..source.versions import Version
 from ..spec import variant as spec
+from .bisect import first_line
 from .probe import Say
 
 
@@ -129,7 +130,7 @@ def rebase_all(layout: Layout, bump: Bump, commit: str, out: Outcome, *, offline
         except VariantError as exc:  # a conflict, or anything else: this series only
             _put_back(layout, name, bump.source.name, offline, say)
             state = "conflict" if isinstance(exc, PatchError) else "failed"
-            out.series[name] = {"state": state, "detail": str(exc).splitlines()[0], "upstreamed": []}
+            out.series[name] = {"state": state, "detail": first_line(exc, 1000), "upstreamed": []}
             continue
         gone = [f"{u.subject} ({(u.commit or '?')[:12]}: {u.upstream_subject or u.how})"
                 for u in r.upstreamed]  # fmt: skip
@@ -168,7 +169,7 @@ def rebuild(layout: Layout, bump: Bump, out: Outcome, *, offline: bool, every: b
         try:
             built = pipeline.build(layout, name, pipeline.Options(offline=offline), say)
         except (BuildError, CommandError, UserError) as exc:  # one variant's failure stops no other
-            out.variants[name] = {"state": "build failed", "detail": str(exc).splitlines()[0][:200]}
+            out.variants[name] = {"state": "build failed", "detail": first_line(exc)}
             continue
         if built.action != "built":  # its manifest's cost is the earlier build's, not this pin's
             out.variants[name] = {"state": built.action}
@@ -183,7 +184,7 @@ def rebuild(layout: Layout, bump: Bump, out: Outcome, *, offline: bool, every: b
             try:
                 failed = [c for c in smoke.smoke(layout, [name], None, say) if not c.ok]
             except VariantError as exc:
-                row["smoke"] = f"error: {str(exc).splitlines()[0][:150]}"
+                row["smoke"] = f"error: {first_line(exc, 150)}"
                 continue
             row["smoke"] = "ok" if not failed else f"failed: {failed[0].binary}: {failed[0].detail[:150]}"
 

@@ -11,6 +11,7 @@ overlap and their medians differ by more than the threshold.
 
 from __future__ import annotations
 
+import dataclasses
 import sqlite3
 from dataclasses import dataclass
 from typing import Any
@@ -18,16 +19,15 @@ from typing import Any
 from ..bench.profiles import Profile
 from ..bench.stats import Summary
 from ..build import pipeline
-from ..errors import BuildError, CommandError, PatchError, UserError
+from ..errors import UserError
 from ..layout import Layout
 from ..models.installed import held
-from ..plan import plan as plan_mod
 from ..results import compare
-from ..source import mirror, versions
-from ..source import sources as sources_mod
+from ..source import versions
 from ..source.versions import Version
 from ..store import results
 from . import probe
+from .bisect import across, build_version
 from .probe import Say, Test
 
 
@@ -72,15 +72,11 @@ def run(
     offline: bool, say: Say,
 ) -> tuple[list[Point], str]:  # fmt: skip
     """The points, oldest first, and the reference they are measured against."""
-    if "@" in variant:
-        raise UserError(f'"{variant}": give the variant itself (its versions are --from and --to)')
-    plan = plan_mod.make(layout, variant)
+    plan, hist = across(layout, variant, "give the variant itself (its versions are --from and --to)",
+                        offline=offline, say=say)  # fmt: skip
     src = plan.source
-    hist = versions.histories(layout, sources_mod.load_all(layout.sources_file)).get(src.name)
-    if hist is None:
-        mirror.ensure_base(layout, src, offline=offline, say=say)
-        if start is None:
-            raise UserError(f"{src.name} has no history.toml entries: give --from REF (a tag or commit)")
+    if hist is None and start is None:
+        raise UserError(f"{src.name} has no history.toml entries: give --from REF (a tag or commit)")
     pinned = versions.pinned_entry(src, hist) if hist else None
     first = start or (hist.entries[0].version if hist else "")
     last = end or (pinned.version if pinned else src.commit)
@@ -93,20 +89,9 @@ def run(
     for i, v in enumerate(chosen, 1):
         name = f"{variant}@{v.label}"
         say(f"history: [{i}/{len(chosen)}] {name}")
-        try:
-            pipeline.build(layout, name, pipeline.Options(offline=offline), say)
-        except PatchError as exc:
-            points.append(Point(v, "skipped", f"a series does not apply: {_first(exc)}"))
-            continue
-        except (BuildError, CommandError, pipeline.TargetMissing) as exc:
-            points.append(Point(v, "skipped", f"the build failed: {_first(exc)}"))
-            continue
-        points.append(_point(layout, variant, name, v, test, say))
+        why, _ = build_version(layout, name, offline, say)
+        points.append(Point(v, "skipped", why) if why else _point(layout, variant, name, v, test, say))
     return mark_steps(points, test.threshold), variant
-
-
-def _first(exc: Exception) -> str:
-    return next((ln for ln in str(exc).splitlines() if ln.strip()), type(exc).__name__)[:200]
 
 
 def _point(layout: Layout, ref: str, name: str, v: Version, test: Test, say: Say) -> Point:
@@ -172,7 +157,7 @@ def mark_steps(points: list[Point], threshold: float) -> list[Point]:
                 step = "better"
             elif p.ci[1] < prev.ci[0] and -change > threshold:
                 step = "worse"
-        new = Point(**{**p.__dict__, "step": step})
+        new = dataclasses.replace(p, step=step)
         out.append(new)
         prev = new
     return out
