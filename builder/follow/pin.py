@@ -24,7 +24,6 @@ from ..layout import Layout
 from ..lock import hold
 from ..patch import edit as edit_mod
 from ..patch import rebase as rebase_mod
-from ..patch import repo
 from ..patch import series as series_mod
 from ..smoke import smoke
 from ..source import pinfile, versions
@@ -101,9 +100,7 @@ def prepare(layout: Layout, name: str, ref: str, *, offline: bool, say: Say) -> 
     for s in series:  # a person's unfinished work in an edit worktree stops the bump before it starts
         wt = edit_mod.workspace(layout, s, name).worktree
         if (wt / ".git").exists():
-            edit_mod.check_idle(wt)
-            if repo.dirty(wt):
-                raise UserError(f"{wt} has uncommitted changes: commit or discard them before a pin")
+            edit_mod.check_clean(wt, "a pin")
     return Bump(src, old, new, changes, series, tuple(mine))
 
 

@@ -108,6 +108,13 @@ def check_idle(wt: Path) -> None:
         )
 
 
+def check_clean(wt: Path, before: str) -> None:
+    """Idle (check_idle) and without uncommitted changes: what a rebase of the branch needs."""
+    check_idle(wt)
+    if repo.dirty(wt):
+        raise UserError(f"{wt} has uncommitted changes: commit or discard them before {before}")
+
+
 def edit(layout: Layout, name: str, source: str, *, offline: bool, reset: bool, say: Say) -> EditInfo:
     """Make (or find) the series' edit worktree: base + one commit per patch."""
     series = load_series(layout, name, source)

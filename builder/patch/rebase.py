@@ -116,9 +116,7 @@ def rebase(layout: Layout, name: str, source: str, onto: str, *, offline: bool, 
     if not (ws.worktree / ".git").exists():
         edit_mod.edit(layout, name, source, offline=offline, reset=False, say=say)
     wt, old = ws.worktree, ws.base()
-    edit_mod.check_idle(wt)
-    if repo.dirty(wt):
-        raise UserError(f"{wt} has uncommitted changes: commit or discard them before a rebase")
+    edit_mod.check_clean(wt, "a rebase")
     src = edit_mod.load_source(layout, source)
     new = resolve_onto(layout, src, onto, offline=offline, say=say)
     commits = repo.commits(wt, old)
