@@ -192,6 +192,11 @@ def test_hardware_record_names_files_not_paths(disks: Path) -> None:
     _node(disks, 0, "0-1", 4 * GIB_KB)
     _meminfo(disks, 4 * GIB_KB, 3 * GIB_KB)
     _write(disks / "proc/self/mountinfo", MOUNTINFO + "40 27 7:0 / /srv/private rw - ext4 /dev/loop0 rw\n")
+    # the model of the first CPU, its spaces collapsed (PR.md's tables name it)
+    _write(
+        disks / "proc/cpuinfo",
+        "".join(f"processor\t: {n}\nmodel name\t: Fake  CPU {n} @ 2GHz\n\n" for n in (0, 1)),
+    )
     paths = [Path("/mnt/my models/secret-dir/a.gguf"), Path("/srv/private/b.gguf"), Path("/tmp/x/a.gguf")]
     record = topo.hardware(paths, disks)
     text = json.dumps(record, ensure_ascii=False)
@@ -202,6 +207,7 @@ def test_hardware_record_names_files_not_paths(disks: Path) -> None:
     assert record["storage"]["a.gguf"]["disk"] == "sdb"
     assert record["storage"]["a.gguf (2)"]["fstype"] == "tmpfs"
     assert {k: v for k, v in record.items() if k != "storage"} == {
+        "cpu_model": "Fake CPU 0 @ 2GHz",
         "sockets": 1,
         "numa_nodes": [{"id": 0, "cpus": "0-1", "physical_cores": 1, "memory_bytes": 4 << 30}],
         "physical_cores": 1,
@@ -219,6 +225,7 @@ def test_a_file_name_that_is_not_utf8_is_recorded_as_text(disks: Path) -> None:
     name = os.fsdecode(b"mod\xe9le.gguf")  # Latin-1, as an old file system may hold
     record = topo.hardware([Path("/mnt/my models") / name], disks)
     assert list(record["storage"]) == ["mod\ufffdle.gguf"]
+    assert record["cpu_model"] is None  # no /proc/cpuinfo, or no "model name" in it (most Arm kernels)
     storecheck.hardware_json(record)  # what the store takes: Unicode text only
 
 

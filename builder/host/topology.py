@@ -108,6 +108,15 @@ def mem_available(root: Path = ROOT) -> int:
     return found
 
 
+def cpu_model(root: Path = ROOT) -> str | None:
+    """/proc/cpuinfo's first "model name" (x86; None where the kernel names no model, as on most Arm)."""
+    for line in (_read(root / "proc/cpuinfo") or "").splitlines():
+        key, _, value = line.partition(":")
+        if key.strip() == "model name" and value.strip():
+            return " ".join(value.split())
+    return None
+
+
 def topology(root: Path = ROOT) -> Topology:
     cpu_dir = root / "sys/devices/system/cpu"
     online = _read(cpu_dir / "online")
@@ -272,6 +281,7 @@ def hardware(paths: Sequence[Path] = (), root: Path = ROOT) -> dict[str, Any]:
             key = f"{name} ({n})"
         files[key] = record
     return {
+        "cpu_model": cpu_model(root),
         "sockets": t.sockets,
         "numa_nodes": [
             {"id": n.id, "cpus": format_cpulist(n.cpus), "physical_cores": n.cores, "memory_bytes": n.memory}

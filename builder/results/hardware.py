@@ -80,12 +80,13 @@ def _limit(limit: dict[str, Any]) -> str | None:
 def hardware_lines(hw: dict[str, Any]) -> list[str]:
     """The record as aligned "label  value" lines; an empty record gives none.
 
-    Sockets, CPUs, each NUMA node (its CPUs, cores and memory), memory available, huge page sizes, THP,
-    a profile's memory-max (with each model's size over it), then each model file (by name) with the
-    filesystem and device it is on.
+    The CPU model, sockets, CPUs, each NUMA node (its CPUs, cores and memory), memory available, huge
+    page sizes, THP, a profile's memory-max (with each model's size over it), then each model file (by
+    name) with the filesystem and device it is on.
     """
     cores, cpus = _text(hw.get("physical_cores")), _text(hw.get("logical_cpus"))
     rows: list[tuple[str, str | None]] = [
+        ("CPU model", _text(hw.get("cpu_model"))),
         ("sockets", _text(hw.get("sockets"))),
         ("CPUs", _parts(cores and f"{cores} physical", cpus and f"{cpus} logical")),
     ]
