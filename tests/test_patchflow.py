@@ -8,6 +8,7 @@ import shutil
 import subprocess
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -345,3 +346,196 @@ def test_an_offline_export_names_the_upstream_commit_not_the_local_import(
     pr = (out / "PR.md").read_text()
     assert f"on llama.cpp `{pinned}`" in pr and f"imported as `{data['base'][:12]}`" in pr
     assert f"git checkout {pinned}\n" in pr
+
+
+def _store_pair(
+    cat: Catalogue, base: str, cand: str, patch_file: Path, hardware: dict[str, Any] | None
+) -> int:
+    """A stored e2e run of cand (carrying patch_file's series at its current sha) against base."""
+    from builder.patch.series import read_patch
+    from builder.store import results
+
+    patch = read_patch(patch_file)
+    series = patch_file.parent.name
+    with results.connect(cat.home / "results.sqlite") as con:
+        run_id = results.start_run(con, "default", f"variant bench {cand} --vs {base}", hardware=hardware)
+        for rep in range(2):
+            for v, tps in ((base, 10.0 + rep), (cand, 12.0 + rep)):
+                carried = (
+                    [{"series": series, "file": patch.path.name, "sha256": patch.sha256}] if v == cand else []
+                )
+                manifest = {
+                    "variant": v,
+                    "hash": "h" * 64,
+                    "source": {"commit": "c" * 40},
+                    "patches": carried,
+                }
+                params = {"threads": 2, "model": "wide", "n_prompt": 0, "n_gen": 32}
+                m = results.Measurement("e2e", "tg_tps", "tokens/s", params, tps, better="higher")
+                results.record(con, run_id, manifest, rep, m)
+    return run_id
+
+
+def _section(pr: str, heading: str) -> str:
+    """The text of PR.md's `## heading` section, up to the next `## ` heading."""
+    return pr.split(f"\n## {heading}\n", 1)[1].split("\n## ", 1)[0]
+
+
+def test_export_runs_test_backend_ops_for_a_ggml_series_only_and_names_each_tables_cpu(
+    catalogue: Catalogue, run: Run, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from builder.models.installed import Installed
+    from builder.pr import backendops
+
+    ran: list[str] = []
+    check = backendops.check
+
+    def counted(inst: Installed, say: Callable[[str], None]) -> backendops.Outcome:
+        ran.append(inst.name)
+        return check(inst, say)
+
+    monkeypatch.setattr(backendops, "check", counted)
+    up = catalogue.upstream
+    ggml = next(make_series(catalogue, "g", up.path, up.commit, [ONE]).glob("*.patch"))
+    tools = next(make_series(catalogue, "t", up.path, up.commit, [THREE]).glob("*.patch"))
+    targets = 'targets = ["llama-simple", "test-barrier", "test-backend-ops"]\n'
+    catalogue.variant("plain", targets)
+    catalogue.variant("cand-g", targets + 'patches = ["g"]\n')
+    catalogue.variant("cand-t", targets + 'patches = ["t"]\n')
+    assert run(catalogue.root, "build", "plain", "cand-g", "cand-t").code == 0
+    _store_pair(catalogue, "plain", "cand-g", ggml, {"cpu_model": "Test CPU 9000 @ 3.0GHz", "sockets": 1})
+    _store_pair(catalogue, "plain", "cand-t", tools, None)  # a run from before the hardware record
+
+    res = run(catalogue.root, "patch", "export", "g", "--out", str(catalogue.root.parent / "pr-g"), "--json")
+    assert res.code == 0, res.err
+    pr = (catalogue.root.parent / "pr-g" / "PR.md").read_text()
+    assert ran == ["cand-g"]
+    ops = pr.split("#### test-backend-ops\n", 1)[1].split("\n### ", 1)[0]
+    assert f"`{backendops.COMMAND}` on `cand-g` (the series changes `ggml/`)" in ops
+    assert "test -b CPU -o MUL_MAT," in backendops.COMMAND and "-j 2" in backendops.COMMAND
+    # the fake upstream's test-backend-ops prints no count: shown as a failure, with its output
+    assert "**FAILED: 0/0 tests passed** (exit code 0 after 0 s, but no 'N/M tests passed' line" in ops, ops
+    assert "test-backend-ops ok kind=" in ops
+    assert "`cand-g` vs `plain`, run 1; CPU: Test CPU 9000 @ 3.0GHz\n" in pr
+    assert "CPU model  Test CPU 9000 @ 3.0GHz" in pr  # and the run's machine record says it too
+    assert f"\n{backendops.COMMAND}\n" in _section(pr, "Additional information").split("### Reproduce")[1]
+
+    res = run(catalogue.root, "patch", "export", "t", "--out", str(catalogue.root.parent / "pr-t"))
+    assert res.code == 0, res.err
+    pr = (catalogue.root.parent / "pr-t" / "PR.md").read_text()
+    assert ran == ["cand-g"]  # a series that changes no ggml/ file does not run it
+    assert "Not run: the series changes no file under `ggml/`." in pr and backendops.COMMAND not in pr
+    assert "| test-barrier (cand-t) | ok |" in pr  # the smoke checks did run
+    assert "`cand-t` vs `plain`, run 2; CPU: CPU not recorded\n" in pr
+
+
+def test_backend_ops_counts_what_passed_and_names_what_failed(tmp_path: Path) -> None:
+    from builder.models.installed import Installed
+    from builder.pr import backendops
+
+    def fake(out: str, code: int) -> Installed:
+        folder = tmp_path / f"bin{code}-{len(out)}"
+        folder.mkdir()
+        script = folder / "test-backend-ops"
+        script.write_text(f'#!/bin/sh\necho "$@" > {folder}/args\nprintf "{out}"\nexit {code}\n')
+        script.chmod(0o755)
+        return Installed("v", folder, {})
+
+    inst = fake("Backend 1/1: CPU\\n  ADD(type=f32): OK\\n  12/12 tests passed\\n  Backend CPU: OK\\n", 0)
+    good = backendops.check(inst, lambda _m: None)
+    assert (good.ok, good.passed, good.total, good.failing) == (True, 12, 12, ())
+    assert (inst.bin / "args").read_text().split() == list(backendops.ARGS)
+    assert backendops.ARGS[:3] == ("test", "-b", "CPU")  # test mode needs -b CPU: CPU is skipped otherwise
+    out = (
+        "  10/12 tests passed\\n  Backend CPU: FAIL\\n\\nFailing tests:\\n  ADD(type=f16)\\n  ROPE(mode=2)\\n"
+    )
+    bad = backendops.check(fake(out + "1/1 backends passed\\n", 1), lambda _m: None)
+    assert (bad.ok, bad.passed, bad.total, bad.failing) == (False, 10, 12, ("ADD(type=f16)", "ROPE(mode=2)"))
+    assert bad.detail.startswith("exit code 1 after")
+    crashed = backendops.check(fake("  ADD(type=f32): ", 134), lambda _m: None)
+    assert not crashed.ok and crashed.total == 0 and "ADD(type=f32)" in crashed.tail
+    missing = backendops.check(Installed("w", tmp_path, {}), lambda _m: None)
+    assert not missing.ran and "w has no test-backend-ops" in missing.detail
+    assert backendops.needed(["src/llama.cpp", "ggml/src/ggml-cpu/ggml-cpu.c"])
+    assert not backendops.needed(["src/llama.cpp", "tools/ggml/x.c", "include/llama.h"])
+
+
+def test_pr_title_is_in_llama_cpps_module_title_form() -> None:
+    from builder.patch.check import SUBJECT
+    from builder.patch.export import pr_title
+
+    one, two = "ggml-cpu : spin, then sleep", "ggml : fall back without futex"
+    assert (
+        pr_title("a barrier that sleeps", (one,)) == one
+    )  # one patch: its subject, whatever the description
+    assert (
+        pr_title("ggml-cpu, ggml : a barrier that sleeps", (one, two))
+        == "ggml-cpu, ggml : a barrier that sleeps"
+    )
+    assert pr_title("a barrier that sleeps", (one, two)) == one  # not in the form: the first subject
+    assert all(SUBJECT.match(t) for t in (one, pr_title("ggml : x", (one, two))))
+
+
+TEMPLATE = """## Overview
+
+<!-- What and why -->
+
+## Additional information
+
+<!-- Anything else -->
+
+## Testing
+
+```
+## not a heading, inside a code block
+```
+
+## Requirements
+
+- AI usage disclosure: <!-- mention: YES / NO - if yes, describe how AI was used -->
+"""
+
+
+def test_pr_md_follows_the_trees_template_and_leaves_its_requirements_to_the_author(
+    catalogue: Catalogue, run: Run, tmp_path: Path
+) -> None:
+    from builder.pr import upstream
+
+    up = tmp_path / "up"
+    first = make_upstream(up)
+    (up / ".github").mkdir()
+    (up / ".github" / "pull_request_template.md").write_text(TEMPLATE)
+    git(up, "add", ".github")
+    git(up, "commit", "-q", "-m", "a template")
+    write_sources(catalogue.root, str(up), git(up, "rev-parse", "HEAD"))
+    sdir = make_series(catalogue, "s", up, git(up, "rev-parse", "HEAD"), [ONE, TWO])
+    notes = "The barrier spins, then sleeps.\n\nMeasured on the authors' machines."
+    toml = 'description = "ggml : barrier kinds"\nstatus = "draft"\nnotes = """\n' + notes + '\n"""\n'
+    (sdir / "series.toml").write_text(toml)
+    out = catalogue.root.parent / "pr"
+    res = run(catalogue.root, "patch", "export", "s", "--out", str(out), "--no-tests", "--json")
+    assert res.code == 0, res.err
+    assert json.loads(res.out)["title"] == "ggml : barrier kinds"
+    pr = (out / "PR.md").read_text()
+    lines = pr.splitlines()
+    assert lines[0] == "# ggml : barrier kinds" and lines[2] == "<!--"
+    comment = pr[: pr.index("-->")]
+    assert "the author writes or reviews that\nprose" in comment and "not accept PR descriptions" in comment
+    assert "from `.github/pull_request_template.md` at" in comment
+    assert [ln[3:] for ln in lines if ln.startswith("## ") and "inside a code block" not in ln] == [
+        "Overview", "Additional information", "Testing", "Requirements"
+    ]  # fmt: skip
+    assert _section(pr, "Overview") == f"\n<!-- What and why -->\n\n<!-- series.toml, notes: -->\n{notes}\n"
+    assert "\n## Testing\n\n```\n## not a heading, inside a code block\n```\n\n## Requirements\n" in pr
+    # carried as the template has it: the disclosure is the author's to answer
+    assert pr.endswith("\n## Requirements\n\n" + TEMPLATE.split("## Requirements\n\n")[1])
+    assert "### Tests on the patched build" in _section(pr, "Additional information")
+    # a tree without a template, or with one PR.md has no place in, gets the built-in copy
+    assert "a built-in copy" in upstream.read(catalogue.home / "mirrors" / "llama.cpp.git", first).origin
+    (up / ".github" / "pull_request_template.md").write_text("## Description\n\n<!-- fork's own -->\n")
+    git(up, "commit", "-q", "-a", "-m", "a fork's template")
+    fork = upstream.read(up / ".git", "HEAD")
+    assert "has no single Overview and Additional information" in fork.origin
+    assert fork == upstream.parse(upstream.BUILTIN, fork.origin)
+    disclosure = "- AI usage disclosure: <!-- mention: YES / NO - if yes, describe how AI was used -->"
+    assert disclosure in upstream.BUILTIN.splitlines()

@@ -479,7 +479,7 @@ def test_pr_md_keeps_a_users_model_whose_description_holds_a_pipe_and_a_line_bre
     files = (out / "0000-cover-letter.patch", patch.path)
     base = "b" * 40
     pkg = Package(series, "llama.cpp", out, Revision(0, tmp_path, base, ()), False, None, "s", base, "e" * 40,
-                  files, tmp_path, base)  # fmt: skip
+                  files, tmp_path, base, ("x",), ("src/x.c",))  # fmt: skip
     path, _ = prdoc.write(layout, pkg, lambda _m: None, run_ids=None, tests=False)
     text = path.read_text()
     perf = next(t for t in _tables(text) if t[0][0] == "Model")

@@ -191,7 +191,11 @@ def patch_check(
 @click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path), required=True)
 @click.option("--branch", help="Branch name to push (default: the series' name).")
 @click.option("--run", "run_ids", type=int, multiple=True, help="Stored run id(s) to use (default: newest).")
-@click.option("--no-tests", is_flag=True, help="Do not run the smoke checks on the patched build.")
+@click.option(
+    "--no-tests",
+    is_flag=True,
+    help="Do not run smoke, nor test-backend-ops (ggml/ series), on the patched build.",
+)
 @SOURCE
 @OFFLINE
 @click.option("--json", "as_json", is_flag=True)

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from .. import git
 from ..errors import UserError
 from ..layout import Layout
 from ..source import offline as offline_mod
@@ -23,6 +24,7 @@ from . import edit as edit_mod
 from . import refresh as refresh_mod
 from . import repo, revisions
 from .apply import Say
+from .check import SUBJECT
 from .revisions import Revision
 from .series import Series
 
@@ -43,6 +45,12 @@ class Package:
     files: tuple[Path, ...]  # cover letter first
     mirror: Path
     upstream_base: str  # the upstream commit whose tree `base` is (base itself when it came from git)
+    subjects: tuple[str, ...]  # the patches' subjects, in order
+    paths: tuple[str, ...]  # the files the series changes, as paths in the source tree
+
+    @property
+    def title(self) -> str:
+        return pr_title(self.series.description, self.subjects)
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -53,10 +61,23 @@ class Package:
             "branch": self.branch,
             "base": self.base,
             "upstream_base": self.upstream_base,
+            "title": self.title,
             "head": self.head,
             "files": [f.name for f in self.files],
             "push": f"git -C {self.mirror} push <your-fork-url> {self.branch}",
         }
+
+
+def pr_title(description: str, subjects: tuple[str, ...]) -> str:
+    """The pull request's title, in llama.cpp's `<module> : <title>` form like every patch subject.
+
+    One patch: its subject, which is what the squash-merge will be titled. Several: the series'
+    description when it has that form (check.SUBJECT, the patch check's own rule), else the first
+    patch's subject. Either way it is words the series' authors wrote, never a title made up here.
+    """
+    if len(subjects) > 1 and SUBJECT.match(description):
+        return description
+    return subjects[0]
 
 
 def upstream_of(layout: Layout, source: str, base: str) -> str:
@@ -130,8 +151,8 @@ def export(
         extra.append(f"--range-diff={previous.base}..{prev_head}")
     _clear(out)
     wt = layout.series_work(name, source) / "scratch" / "src"
-    first = repo.commits(wt, rev.base, head)[0]
-    name_, _, email = first.author.rpartition(" <")
+    commits = repo.commits(wt, rev.base, head)
+    name_, _, email = commits[0].author.rpartition(" <")
     ident = {"GIT_COMMITTER_NAME": name_, "GIT_COMMITTER_EMAIL": email.rstrip(">")}
     files = refresh_mod.format_patches(wt, rev.base, head, out, extra, ident)
     subject, blurb = cover_text(series, branch, rev, previous)
@@ -139,8 +160,12 @@ def export(
     fill_cover(files[0], subject, blurb, rev.base, upstream)
     mirror = layout.mirror(source)
     repo.set_ref(mirror, f"refs/heads/{branch}", head)
+    # what the series changes, base to head at once: a file one patch adds and the next removes is not in it
+    changed = git.git("diff", "--name-only", "-z", "--no-renames", rev.base, head, cwd=wt).stdout
+    paths = tuple(p for p in changed.split("\0") if p)
     pkg = Package(
-        series, source, out, rev, new, previous, branch, rev.base, head, tuple(files), mirror, upstream
-    )
+        series, source, out, rev, new, previous, branch, rev.base, head, tuple(files), mirror, upstream,
+        tuple(c.subject for c in commits), paths,
+    )  # fmt: skip
     (out / MARKER).write_text(json.dumps(pkg.as_dict(), indent=1) + "\n")
     return pkg

@@ -1,12 +1,18 @@
 """PR.md for `variant patch export`: what a llama.cpp reviewer asks of a performance PR, from stored runs.
 
+PR.md follows llama.cpp's pull-request template (upstream.py): its title is in the
+`<module> : <title>` form (patch.export.pr_title), its Overview is the series' own
+notes from series.toml, and everything the tool writes goes under Additional
+information; the other sections are the template's, for the author to fill.
 The numbers are never measured here: they come from the results database,
 from the newest run that measured a variant carrying the series (with the
 series' current patch files, by sha256) against a baseline without it; the
 tables take the shape of llama.cpp's scripts/compare-llama-bench.py (one row
 per case, baseline and candidate side by side, the speedup), with each
 figure's median [min, max] over the repetitions and the pairwise noise
-verdict. The tests section runs the smoke checks on the installed candidate.
+verdict, each table naming the CPU from its run's hardware record. The tests
+section runs the smoke checks on the installed candidate and, for a series that
+changes ggml/, its test-backend-ops (backendops.py).
 """
 
 from __future__ import annotations
@@ -28,6 +34,7 @@ from ..results import compare
 from ..results.report import record_lines
 from ..smoke import smoke
 from ..store import results
+from . import backendops, upstream
 
 Say = Callable[[str], None]
 ISA_FLAGS = ("sse4_2", "avx", "avx2", "fma", "f16c", "avx512f", "avx512bw", "avx512vl", "avx512_vnni",
@@ -45,6 +52,16 @@ class Pair:
     host: str
     started: str
     hardware: tuple[str, ...]  # the run's hardware record, as lines (none: not recorded)
+    cpu: str  # the CPU model from that record, or NO_CPU
+
+
+NO_CPU = "CPU not recorded"
+
+
+def run_cpu(run: sqlite3.Row) -> str:
+    """The CPU model in a stored run's hardware record (a record from elsewhere may lack it, or be odd)."""
+    model = (results.run_hardware(run) or {}).get("cpu_model")
+    return " ".join(model.split()) if isinstance(model, str) and model.strip() else NO_CPU
 
 
 def patch_marks(series: Series) -> set[str]:
@@ -83,7 +100,7 @@ def find_pairs(con: sqlite3.Connection, series: Series, run_ids: list[int] | Non
             covered |= set(suites)
             run = con.execute("SELECT * FROM runs WHERE id = ?", (run_id,)).fetchone()
             pairs.append(Pair(run_id, base, cand, suites, mine == marks, run["command"], run["host"],
-                              run["started"], tuple(record_lines(run))))  # fmt: skip
+                              run["started"], tuple(record_lines(run)), run_cpu(run)))  # fmt: skip
             break
     return pairs
 
@@ -191,8 +208,11 @@ def write(
     candidate = pairs[0].candidate if pairs else None
     manifest = manifest_file.read(layout, candidate) if candidate else None
     checks = []
+    ops = None
     if tests and candidate and manifest:
         checks = smoke.smoke(layout, [candidate], pairs[0].baseline, say)
+        if backendops.needed(pkg.paths):
+            ops = backendops.run(layout, candidate, say)
     carried = {f"{p['series']}/{p['file']}@{p['sha256'][:12]}" for p in (manifest or {}).get("patches", [])}
     installed_current = patch_marks(series) <= carried
     env = Environment(loader=PackageLoader("builder.pr", "templates"), undefined=StrictUndefined,
@@ -201,7 +221,8 @@ def write(
     text = env.get_template("pr.md.j2").render(
         s=series, pkg=pkg, pairs=pairs, perf=perf, checks=checks, tests=tests, manifest=manifest,
         hardware=hardware(manifest), files=[f.name for f in pkg.files[1:]], runs=used,
-        installed_current=installed_current,
+        installed_current=installed_current, template=upstream.read(pkg.mirror, pkg.base),
+        ggml=backendops.needed(pkg.paths), ops=ops, ops_command=backendops.COMMAND, n_ops=len(backendops.OPS),
     )  # fmt: skip
     path = pkg.out / "PR.md"
     path.write_text(text)
