@@ -100,6 +100,40 @@ def test_refresh_refuses_uncommitted_work(catalogue: Catalogue, run: Run) -> Non
     assert res.code == 2 and "uncommitted changes" in res.err
 
 
+def test_a_forks_refresh_starts_its_own_port_and_leaves_the_top_level_files(
+    catalogue: Catalogue, run: Run
+) -> None:
+    """The top-level files are applies-to's first source's port: an edit for a fork made from them
+    and refreshed writes the fork's folder (it used to overwrite the upstream port)."""
+    up = catalogue.upstream
+    extra = f'["myfork"]\nurl = "{up.path}"\ncommit = "{up.commit}"\n'
+    write_sources(catalogue.root, str(up.path), up.commit, extra)
+    sdir = make_series(catalogue, "s", up.path, up.commit, [ONE])
+    toml = sdir / "series.toml"
+    both = 'applies-to = ["llama.cpp", "myfork"]'
+    toml.write_text(toml.read_text().replace('applies-to = ["llama.cpp"]', both))
+    top = snapshot(sdir)
+    res = run(catalogue.root, "patch", "edit", "s", "--source", "myfork")
+    assert res.code == 0, res.err
+    wt = Path(res.out.strip())
+    src = wt / "ggml" / "ggml.c"
+    src.write_text(src.read_text().replace("return 1; }", "return 2; }"))
+    git(wt, "commit", "-q", "-a", "--amend", "--no-edit")
+    res = run(catalogue.root, "patch", "refresh", "s", "--source", "myfork")
+    assert res.code == 0 and "a new port for myfork" in res.err, res.err
+    patch = "0001-ggml-barrier-kind-one.patch"
+    assert (sdir / patch).read_bytes() == top[patch]  # upstream's port untouched
+    assert b"return 2; }" in (sdir / "myfork" / patch).read_bytes()
+    assert f'"myfork/{patch}"' in toml.read_text()  # pinned as a port of its own
+    # an empty folder is where a new port goes, for applies-to's first source too
+    (sdir / "llama.cpp").mkdir()
+    from builder.patch import series as series_mod
+
+    assert series_mod.patch_folder(sdir, "llama.cpp") == sdir / "llama.cpp"
+    assert series_mod.patch_folder(sdir, "myfork") == sdir / "myfork"
+    assert series_mod.patch_folder(sdir, "other") == sdir / "other"
+
+
 @pytest.fixture
 def own_upstream(catalogue: Catalogue) -> tuple[Path, str]:
     """An upstream this test may add commits to (the session's fake upstream is shared)."""

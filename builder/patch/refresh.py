@@ -133,6 +133,8 @@ def refresh(layout: Layout, name: str, source: str, say: Say) -> Changes:
     wanted = render(ws.worktree, base, "HEAD")
     ch = diff_files(folder, wanted)
     if ch.any:
+        if not folder.is_dir():
+            say(f"series {name}: a new port for {source} in {folder}/ (the top-level files are another's)")
         write_files(folder, wanted, ch)
     series_mod.pin(sdir)
     if not commits:

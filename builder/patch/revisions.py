@@ -77,7 +77,8 @@ def current_base(layout: Layout, name: str, source: str, *, offline: bool, say: 
 def current(layout: Layout, name: str, source: str, base: str) -> Revision:
     sdir = layout.patches_dir / name
     files = tuple(series_mod.patch_files(sdir, source))
-    return Revision(0, series_mod.patch_folder(sdir, source), base, files)
+    # where the files are: a fork served by the top-level files reads them there
+    return Revision(0, files[0].parent if files else series_mod.patch_folder(sdir, source), base, files)
 
 
 def find(layout: Layout, name: str, source: str, label: str, *, offline: bool, say: Say) -> Revision:

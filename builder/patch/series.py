@@ -87,8 +87,17 @@ def patch_files(series_dir: Path, source: str) -> list[Path]:
 
 
 def patch_folder(series_dir: Path, source: str) -> Path:
-    """Where source's port is written (`variant patch refresh`): its folder if it has one, else the top."""
-    return series_dir / source if source in ports(series_dir) else series_dir
+    """Where source's port is written (`variant patch refresh`): its folder if there is one (empty or
+    not: an empty folder is how a new port starts), else the top level, unless the top-level files
+    are another source's port: they belong to applies-to's first source (to any source without
+    applies-to), and an edit made for a fork from them starts that fork's own folder instead of
+    overwriting them."""
+    own = series_dir / source
+    if own.is_dir():
+        return own
+    path = series_dir / "series.toml"
+    owner = (tf.get_str_list(path, tf.load(path), "applies-to") or ())[:1] if path.is_file() else ()
+    return own if owner and owner[0] != source else series_dir
 
 
 def pin_key(series_dir: Path, patch: Path) -> str:
