@@ -273,12 +273,12 @@ def test_io_uring_loader_reads_unaligned_tensors_like_the_other_load_modes(llama
     llama.write(
         "iouring-gcc",
         'toolchain = "gcc"\npatches = ["io-uring-loader"]\nrequires = ["liburing"]\n'
-        'targets = ["llama-simple", "llama-completion"]\n' + FP,
+        'targets = ["llama-simple", "llama-completion"]\n' + FP + "[cmake]\nLLAMA_URING = true\n",
     )
     _, m = llama.build("upstream-gcc", "iouring-gcc")  # the smoke's baseline; up to date in a full run
     checks = {c["check"]: c for c in m["verification"]}
     assert all(c["ok"] for c in checks.values()), checks
-    # LLAMA_URING is on by default where pkg-config finds liburing: the loader calls into it.
+    # LLAMA_URING is off unless the spec asks for it (v2); asked for, the loader calls into liburing.
     completion = elf.read(llama.root / "dist" / "iouring-gcc" / "bin" / "llama-completion")
     assert "io_uring_queue_init" in completion.undefined | completion.defined
     assert m["patches"][0]["subject"] == "llama : io_uring model loader (--load-mode uring)"
@@ -346,7 +346,7 @@ def test_a_variant_becomes_a_wheel_that_decodes_like_its_own_llama_simple(llama:
     checks = {c["check"]: c for c in record["verification"]}
     assert all(c["ok"] for c in checks.values()), checks
     # The futex barrier is in the wheel's ggml-cpu, and no OpenMP is linked or called.
-    assert "'GGML_BARRIER_SPIN_US' (futex-yield-barrier) present" in checks["series-code"]["detail"]
+    assert "'GGML_CPU_BARRIER_SPIN_US' (futex-yield-barrier) present" in checks["series-code"]["detail"]
     assert checks["openmp"]["detail"] == "no OpenMP runtime in NEEDED and no OpenMP call"
     assert "libggml-cpu.so" in checks["libraries"]["detail"]
     assert "libmtmd" not in checks["libraries"]["detail"]  # --no-mtmd took effect
