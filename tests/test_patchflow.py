@@ -288,6 +288,39 @@ def test_range_diff_between_two_revisions_shows_the_changed_patch(catalogue: Cat
     assert git(wt, "diff", head.stdout.strip(), "HEAD") == ""  # the pushed branch is the series
 
 
+def test_range_diff_pairs_a_patch_rewritten_in_review_with_its_first_version(
+    catalogue: Catalogue, run: Run
+) -> None:
+    """A v2 that rewrites most of a patch is shown as that patch changed (!), in the diff and in the
+    cover letter, not as one patch dropped and another added (git's default creation factor)."""
+    make_series(catalogue, "s", catalogue.upstream.path, catalogue.upstream.commit, [TWO])
+    wt = Path(run(catalogue.root, "patch", "edit", "s").out.strip())
+    assert (
+        run(
+            catalogue.root, "patch", "export", "s", "--out", str(catalogue.root.parent / "v1"), "--no-tests"
+        ).code
+        == 0
+    )
+    header = wt / "ggml" / "ggml.h"
+    text = header.read_text().replace("/* two */", "/* 2: the review's way */")
+    lines = text.splitlines(keepends=True)
+    extra = [i for i, ln in enumerate(lines) if "ggml_extra_" in ln]
+    for i in extra:
+        lines[i] = f"int ggml_pool_{i}(int n, int m); /* v2 */\n"
+    header.write_text("".join(lines))
+    git(wt, "commit", "-q", "-a", "--amend", "--no-edit")
+    assert run(catalogue.root, "patch", "refresh", "s").code == 0
+    out = catalogue.root.parent / "v2"
+    assert run(catalogue.root, "patch", "export", "s", "--out", str(out), "--no-tests").code == 0
+    res = run(catalogue.root, "patch", "diff", "s", "v1", "v2")
+    assert res.code == 0, res.err
+    first = res.out.splitlines()[0]
+    assert " ! " in first and "ggml : mark two" in first, res.out
+    assert "ggml_pool_" in res.out and "ggml_extra_" in res.out
+    cover = (out / "v2-0000-cover-letter.patch").read_text()
+    assert any(" ! " in ln and "ggml : mark two" in ln for ln in cover.splitlines()), cover
+
+
 def test_status_is_kept_in_series_toml_and_listed(catalogue: Catalogue, run: Run) -> None:
     sdir = make_series(catalogue, "s", catalogue.upstream.path, catalogue.upstream.commit, [ONE])
     url = "https://github.com/ggml-org/llama.cpp/pull/99999"

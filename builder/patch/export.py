@@ -148,7 +148,7 @@ def export(
         extra.append(f"--reroll-count={rev.number}")
     if previous is not None:
         prev_head = revisions.materialize(layout, name, source, previous, say)
-        extra.append(f"--range-diff={previous.base}..{prev_head}")
+        extra += [f"--range-diff={previous.base}..{prev_head}", revisions.CREATION_FACTOR]
     _clear(out)
     wt = layout.series_work(name, source) / "scratch" / "src"
     commits = repo.commits(wt, rev.base, head)
