@@ -392,6 +392,24 @@ def test_check_stops_at_a_patch_that_does_not_apply(catalogue: Catalogue, run: R
     assert applies[2]["detail"] == "not tried" and len(rows[2]["checks"]) == 1
 
 
+def test_check_of_a_port_with_a_variant_of_another_source_exits_2_and_says_why(
+    catalogue: Catalogue, run: Run
+) -> None:
+    """A port checked with a variant built from another source (a fork that nests it) used to be
+    applied to that other tree and reported as not applying."""
+    up = catalogue.upstream
+    extra = f'["myfork"]\nurl = "{up.path}"\ncommit = "{up.commit}"\n'
+    write_sources(catalogue.root, str(up.path), up.commit, extra)
+    sdir = make_series(catalogue, "s", up.path, up.commit, [ONE])
+    toml = sdir / "series.toml"
+    toml.write_text(toml.read_text().replace('["llama.cpp"]', '["llama.cpp", "myfork"]'))
+    catalogue.variant("v", 'targets = ["test-barrier"]\npatches = ["s"]\n')
+    res = run(catalogue.root, "patch", "check", "s", "--source", "myfork", "--variant", "v")
+    assert res.code == 2, res.err
+    assert "variant v builds llama.cpp" in res.err and "not myfork" in res.err, res.err
+    assert not (catalogue.home / "check").exists() or not any((catalogue.home / "check").rglob("build-*.log"))
+
+
 def test_an_offline_export_names_the_upstream_commit_not_the_local_import(
     catalogue: Catalogue, run: Run, tmp_path: Path, no_network_git: Path
 ) -> None:

@@ -133,6 +133,16 @@ def run(
     doctor.require(("clang-format",), "variant patch check")
     vname = variant or cheapest(layout, name, source)
     plan = plan_mod.make(layout, vname)
+    if plan.source.name != source:
+        # a port for a nested source (llama.cpp-bitnet inside bitnet's tree) is applied there by
+        # the build; check's worktree is the top source, where the port would not apply
+        where = next((w for w, o in plan.source.nested if o == source), None)
+        inside = f" (its tree holds {source} at {where}/)" if where else ""
+        raise UserError(
+            f"variant {vname} builds {plan.source.name}{inside}, not {source}: check applies and "
+            f"builds a port on its own source only; `variant build {vname}` applies the {source} "
+            "port in the nested tree and verifies it"
+        )
     doctor.require(plan.requires, f"variant {vname}")
     pinned = mirror.ensure_base(layout, plan.source, offline=offline, say=say)
     base = pinned.commit
