@@ -88,7 +88,8 @@ def test_tmac_futex_builds_from_the_archives_and_its_kernels_run(forks: Forks) -
         assert checks["kernels"]["detail"].startswith("GGML_TMAC on: ggml_tmac_init")
         assert [f["name"] for f in m["files"]] == ["share/kcfg.ini"]
     assert [p["source"] for p in futex["patches"]] == ["llama.cpp-tmac"]
-    assert "GGML_CPU_BARRIER_SPIN_US" in {c["check"]: c for c in futex["verification"]}["series-code"]["detail"]
+    code = {c["check"]: c for c in futex["verification"]}["series-code"]
+    assert "GGML_CPU_BARRIER_SPIN_US" in code["detail"]
     # the baseline, built second, is the sibling now: the fork's own objects come from the cache,
     # ggml.c (patched in the other) does not
     cache = built[0]["ccache"]
