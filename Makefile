@@ -5,7 +5,7 @@ PYTHON_FLOOR := 3.11.4
 SUDO   := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 APT_PACKAGES := git cmake ninja-build ccache pkg-config gcc g++ clang-19 libomp-19-dev \
                 liburing-dev uftrace linux-perf fio libdmlc-dev libdlpack-dev clang-format-19 \
-                redis-server shellcheck numactl libbpf-tools bpftrace
+                redis-server shellcheck numactl libbpf-tools bpftrace strace
 # The demo: a kernel patch series against the build it patches, measured in one interleaved run.
 DEMO_BASE      := openmp-off-gcc
 DEMO_CANDIDATE := futex-gcc

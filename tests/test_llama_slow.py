@@ -11,6 +11,7 @@ import os
 import re
 import shutil
 import subprocess
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -23,12 +24,18 @@ from builder.smoke import smoke as smoke_mod
 from builder.verify import elf
 
 from .conftest import REPO, shipped_variant
+from .tools import need
 
 pytestmark = pytest.mark.slow
 # Frame pointers on the module's gcc builds (instrument = "perf": two flags, no other change), so the
 # profile test profiles builds the other tests already made instead of compiling its own (9 min).
 FP = 'instrument = "perf"\n'
 TARGETS = 'targets = ["test-barrier", "llama-simple"]\n' + FP
+# futex-gcc, as every test here writes it: llama-bench for the pool-placement test (--cpu-mask)
+FUTEX = (
+    'extends = ["_futex"]\ntoolchain = "gcc"\ntargets = ["test-barrier", "llama-simple", "llama-bench"]\n'
+    + FP
+)
 
 
 class Cat:
@@ -235,7 +242,7 @@ def test_futex_barrier_series_builds_decodes_like_the_spin_barrier_and_is_tsan_c
     """The shipped futex-yield-barrier series on the real tree, gcc and clang+TSAN."""
     shutil.copytree(REPO / "patches" / "futex-yield-barrier", llama.root / "patches" / "futex-yield-barrier")
     # The shipped variants, with the targets trimmed to what the test runs.
-    llama.write("futex-gcc", 'extends = ["_futex"]\ntoolchain = "gcc"\n' + TARGETS)
+    llama.write("futex-gcc", FUTEX)
     tsan_spec = (REPO / "variants" / "futex-tsan-clang.toml").read_text()
     llama.write("futex-tsan-clang", re.sub(r"(?m)^targets .*$", 'targets = ["test-barrier"]', tsan_spec))
     futex, tsan = llama.build("futex-gcc", "futex-tsan-clang")
@@ -263,6 +270,43 @@ def test_futex_barrier_series_builds_decodes_like_the_spin_barrier_and_is_tsan_c
     for t in (2, 4):
         out = _barrier_run(tsan_bin, t)
         assert out.returncode == 0 and "ThreadSanitizer" not in out.stderr, out.stderr[-3000:]
+
+
+def _yields(argv: list[str]) -> int:
+    """sched_yield calls of every thread of argv, counted by strace."""
+    with tempfile.NamedTemporaryFile("r", suffix=".strace") as trace:
+        cmd = [need("strace"), "-f", "-c", "-e", "trace=sched_yield", "-o", trace.name, *argv]
+        out = subprocess.run(cmd, capture_output=True, text=True, errors="replace", timeout=600, check=False)
+        assert out.returncode == 0, out.stderr[-3000:]
+        found = re.search(
+            r"^\s*[\d.]+\s+[\d.]+\s+\d+\s+(\d+)\s+(?:\d+\s+)?sched_yield$", Path(trace.name).read_text(), re.M
+        )
+    return int(found[1]) if found else 0
+
+
+def test_futex_barrier_counts_the_cpus_the_pools_threads_run_on(llama: Cat) -> None:
+    """Review point 1 of the series: a pool's CPUs are its mask, else what its threads inherit when
+    it is made, not the calling thread's mask at graph time (v1), nor a process snapshot."""
+    shutil.copytree(
+        REPO / "patches" / "futex-yield-barrier",
+        llama.root / "patches" / "futex-yield-barrier",
+        dirs_exist_ok=True,
+    )
+    llama.write("futex-gcc", FUTEX)
+    llama.build("futex-gcc")  # up to date after the futex test in a full run
+    model = llama.variant_cli("model", "make").stdout.strip()
+    bench = [str(llama.root / "dist" / "futex-gcc" / "bin" / "llama-bench"), "-m", model, "-t", "2"]
+    bench += ["-p", "0", "-n", "16", "-r", "2", "--no-warmup"]
+    # taskset pins the process, so the thread that makes the pool, to CPU 0.
+    pinned = ["taskset", "-c", "0"]
+    # With --cpu-mask 0x3 the pool's two threads run on both CPUs: they fit, and a waiter that
+    # fits spins, then sleeps; it never yields. v1 counted the caller's one CPU and yielded.
+    assert _yields([*pinned, *bench, "-C", "0x3"]) == 0
+    # Without a mask they inherit CPU 0: two threads on one CPU, the oversubscribed path, which
+    # yields (counted when the pool is made: a thread's affinity then is what its workers get).
+    assert _yields([*pinned, *bench]) > 0
+    # And unpinned, no mask: the process's two CPUs, no yield.
+    assert _yields(bench) == 0
 
 
 def test_io_uring_loader_reads_unaligned_tensors_like_the_other_load_modes(llama: Cat) -> None:
@@ -334,7 +378,7 @@ def test_a_variant_becomes_a_wheel_that_decodes_like_its_own_llama_simple(llama:
         shutil.copytree(
             REPO / "patches" / "futex-yield-barrier", llama.root / "patches" / "futex-yield-barrier"
         )
-    llama.write("futex-gcc", 'extends = ["_futex"]\ntoolchain = "gcc"\n' + TARGETS)
+    llama.write("futex-gcc", FUTEX)
     (futex,) = llama.build("futex-gcc")  # up to date after the futex test in a full run
     # Without the multimodal library: 127 compiles instead of 178 in CI; the rest as in a full wheel.
     out = llama.variant_cli("wheel", "--offline", "--no-mtmd", "--json", "futex-gcc")
@@ -375,7 +419,7 @@ def test_profile_a_real_build_against_another_and_find_the_run_in_the_report(
         llama.root / "patches" / "futex-yield-barrier",
         dirs_exist_ok=True,
     )
-    llama.write("futex-gcc", 'extends = ["_futex"]\ntoolchain = "gcc"\n' + TARGETS)
+    llama.write("futex-gcc", FUTEX)
     llama.build("openmp-off-gcc", "futex-gcc")  # up to date after the futex test in a full run
 
     # The tool a binary was not built for is refused before anything runs.

