@@ -297,15 +297,14 @@ def test_futex_barrier_counts_the_cpus_the_pools_threads_run_on(llama: Cat) -> N
     model = llama.variant_cli("model", "make").stdout.strip()
     bench = [str(llama.root / "dist" / "futex-gcc" / "bin" / "llama-bench"), "-m", model, "-t", "2"]
     bench += ["-p", "0", "-n", "16", "-r", "2", "--no-warmup"]
-    # taskset pins the process, so the thread that makes the pool, to CPU 0.
-    pinned = ["taskset", "-c", "0"]
-    # With --cpu-mask 0x3 the pool's two threads run on both CPUs: they fit, and a waiter that
-    # fits spins, then sleeps; it never yields. v1 counted the caller's one CPU and yielded.
-    assert _yields([*pinned, *bench, "-C", "0x3"]) == 0
-    # Without a mask they inherit CPU 0: two threads on one CPU, the oversubscribed path, which
-    # yields (counted when the pool is made: a thread's affinity then is what its workers get).
-    assert _yields([*pinned, *bench]) > 0
-    # And unpinned, no mask: the process's two CPUs, no yield.
+    # --cpu-mask 0x1: both threads on CPU 0, the oversubscribed path, which yields. v1 counted the
+    # calling thread's CPUs (both) and spun instead. 0x3: they fit; a waiter that fits spins, then
+    # sleeps, and never yields.
+    assert _yields([*bench, "-C", "0x1"]) > 0
+    assert _yields([*bench, "-C", "0x3"]) == 0
+    # No mask, but the thread that makes the pool is on CPU 0 (taskset): its workers inherit that
+    # one CPU, counted when the pool is made, so they yield; unpinned, they fit again.
+    assert _yields(["taskset", "-c", "0", *bench]) > 0
     assert _yields(bench) == 0
 
 

@@ -125,13 +125,14 @@ def test_a_forks_refresh_starts_its_own_port_and_leaves_the_top_level_files(
     assert (sdir / patch).read_bytes() == top[patch]  # upstream's port untouched
     assert b"return 2; }" in (sdir / "myfork" / patch).read_bytes()
     assert f'"myfork/{patch}"' in toml.read_text()  # pinned as a port of its own
-    # an empty folder is where a new port goes, for applies-to's first source too
-    (sdir / "llama.cpp").mkdir()
     from builder.patch import series as series_mod
 
-    assert series_mod.patch_folder(sdir, "llama.cpp") == sdir / "llama.cpp"
-    assert series_mod.patch_folder(sdir, "myfork") == sdir / "myfork"
+    # the top level is applies-to's first source's; any other source without a folder gets its own
+    assert series_mod.patch_folder(sdir, "llama.cpp") == sdir
     assert series_mod.patch_folder(sdir, "other") == sdir / "other"
+    # an empty folder is where a new port goes, for applies-to's first source too
+    (sdir / "llama.cpp").mkdir()
+    assert series_mod.patch_folder(sdir, "llama.cpp") == sdir / "llama.cpp"
 
 
 @pytest.fixture
@@ -395,19 +396,24 @@ def test_check_stops_at_a_patch_that_does_not_apply(catalogue: Catalogue, run: R
 def test_check_of_a_port_with_a_variant_of_another_source_exits_2_and_says_why(
     catalogue: Catalogue, run: Run
 ) -> None:
-    """A port checked with a variant built from another source (a fork that nests it) used to be
-    applied to that other tree and reported as not applying."""
+    """A port checked with a variant built from another source (here one whose tree nests the
+    port's source, as bitnet nests llama.cpp-bitnet) used to be applied to that other tree and
+    reported as not applying; now it is refused before anything is fetched or built."""
     up = catalogue.upstream
-    extra = f'["myfork"]\nurl = "{up.path}"\ncommit = "{up.commit}"\n'
-    write_sources(catalogue.root, str(up.path), up.commit, extra)
+    nest = (
+        f'nested = {{ "3rdparty/fork" = "myfork" }}\n["myfork"]\nurl = "{up.path}"\ncommit = "{up.commit}"\n'
+    )
+    write_sources(catalogue.root, str(up.path), up.commit, nest)
     sdir = make_series(catalogue, "s", up.path, up.commit, [ONE])
     toml = sdir / "series.toml"
     toml.write_text(toml.read_text().replace('["llama.cpp"]', '["llama.cpp", "myfork"]'))
     catalogue.variant("v", 'targets = ["test-barrier"]\npatches = ["s"]\n')
     res = run(catalogue.root, "patch", "check", "s", "--source", "myfork", "--variant", "v")
     assert res.code == 2, res.err
-    assert "variant v builds llama.cpp" in res.err and "not myfork" in res.err, res.err
-    assert not (catalogue.home / "check").exists() or not any((catalogue.home / "check").rglob("build-*.log"))
+    assert "variant v builds llama.cpp (its tree holds myfork at 3rdparty/fork/), not myfork" in res.err, (
+        res.err
+    )
+    assert not (catalogue.home / "work" / ".check" / "myfork").exists()  # no worktree made
 
 
 def test_an_offline_export_names_the_upstream_commit_not_the_local_import(
