@@ -285,8 +285,9 @@ def _yields(argv: list[str]) -> int:
 
 
 def test_futex_barrier_counts_the_cpus_the_pools_threads_run_on(llama: Cat) -> None:
-    """Review point 1 of the series: a pool's CPUs are its mask, else what its threads inherit when
-    it is made, not the calling thread's mask at graph time (v1), nor a process snapshot."""
+    """Review point 1 of the series: a pool's CPUs are its mask (within the CPUs online), else what
+    its threads inherit when it is made, not the calling thread's mask at graph time (v1), nor a
+    process snapshot."""
     shutil.copytree(
         REPO / "patches" / "futex-yield-barrier",
         llama.root / "patches" / "futex-yield-barrier",
@@ -306,6 +307,11 @@ def test_futex_barrier_counts_the_cpus_the_pools_threads_run_on(llama: Cat) -> N
     # one CPU, counted when the pool is made, so they yield; unpinned, they fit again.
     assert _yields(["taskset", "-c", "0", *bench]) > 0
     assert _yields(bench) == 0
+    # A mask naming CPUs the machine does not have counts the ones it has: 2 more threads than
+    # CPUs with 2 more bits than CPUs are oversubscribed (a count of the bits spun, 4 t/s at t=4).
+    online = os.cpu_count() or 1
+    over = [*bench[:4], str(online + 2), *bench[5:], "-C", hex((1 << (online + 2)) - 1)]
+    assert _yields(over) > 0
 
 
 def test_io_uring_loader_reads_unaligned_tensors_like_the_other_load_modes(llama: Cat) -> None:
