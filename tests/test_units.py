@@ -118,6 +118,25 @@ def test_measure_survives_invalid_utf8_and_counts_rusage() -> None:
     assert slow.returncode is None and slow.wall_s < 3
 
 
+def test_measure_reads_smaps_rollup_only_when_asked_and_then_once_a_second(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Each read of /proc/PID/smaps_rollup walks the program's page tables under its lock: read
+    every 50 ms, it cost the e2e suite's tg 8-12% on 2 CPUs (the futex barrier's more)."""
+    reads: list[int] = []
+
+    def counted(pid: int) -> int:
+        reads.append(pid)
+        return 2048
+
+    monkeypatch.setattr(run, "_anon_huge_kib", counted)
+    sleeper = [sys.executable, "-c", "import time; time.sleep(1.5)"]
+    assert run.measure(sleeper).anon_huge_kib == 0 and reads == []
+    m = run.measure(sleeper, huge_pages=True)
+    # at 0.2 s and 1.2 s: not the 29 reads polling every 50 ms made
+    assert m.anon_huge_kib == 2048 and len(reads) == 2, reads
+
+
 def test_a_timeout_kills_the_program_behind_a_wrapper_too(tmp_path: Path) -> None:
     """perf record and uftrace record fork the program they profile: killing the wrapper is not enough."""
     pid_file = tmp_path / "pid"

@@ -95,11 +95,18 @@ class Context:
         """inst's benchmark processes' whole environment: of the caller's, only host/env.py's PASSED."""
         return environment.child(dict(self.profile.env), inst.runtime_env())
 
-    def run(self, inst: Installed, argv: list[str], target: Target | None = None) -> Measured:
+    def run(
+        self, inst: Installed, argv: list[str], target: Target | None = None, *, huge_pages: bool = False
+    ) -> Measured:
+        """argv under the profile; huge_pages: sample its AnonHugePages (run.measure: it costs CPU)."""
         group = self.profile.cgroup
         ooms = group.oom_kills() if group else 0
         m = measure(
-            self.profile.wrap(argv), env=self.env(inst), inherit_env=False, timeout=self.timeout(target)
+            self.profile.wrap(argv),
+            env=self.env(inst),
+            inherit_env=False,
+            timeout=self.timeout(target),
+            huge_pages=huge_pages,
         )
         if group and m.returncode not in (0, None) and group.oom_kills() > ooms:
             # not the variant's fault: the profile's limit is below what the program needs (killed

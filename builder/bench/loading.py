@@ -233,9 +233,8 @@ def faults_cases(ctx: Context, n_gen: int = 16) -> list[Case]:
             params = {**model_params(target, mode), "n_gen": n_gen, "threads": threads}
             if why := ctx.why_skipped(inst, target):
                 return [skipped("faults", "minor_faults", "faults", params, why, "lower")]
-            m, io = observe.observed(
-                ctx, inst, _argv(ctx, inst, target, mode, n_gen, threads), target, "faults", params
-            )
+            argv = _argv(ctx, inst, target, mode, n_gen, threads)
+            m, io = observe.observed(ctx, inst, argv, target, "faults", params, huge_pages=True)
             if m.returncode is None:
                 return [timeout("faults", "minor_faults", "faults", params, ctx, "lower", target)]
             log = m.stdout + m.stderr

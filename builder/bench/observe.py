@@ -50,8 +50,9 @@ def device_of(path: Path) -> str | None:
 
 
 def observed(
-    ctx: Context, inst: Installed, argv: list[str], target: Target, suite: str, params: dict[str, Any]
-) -> tuple[Measured, list[Measurement]]:
+    ctx: Context, inst: Installed, argv: list[str], target: Target, suite: str, params: dict[str, Any],
+    *, huge_pages: bool = False,
+) -> tuple[Measured, list[Measurement]]:  # fmt: skip
     """Run argv as ctx.run does, and what the device and the page cache did meanwhile (none on a timeout).
 
     cpu_busy is the program's user+sys CPU over its wall time: CPUs kept busy (2.0 on two CPUs is all
@@ -59,7 +60,7 @@ def observed(
     """
     device = device_of(target.path)
     before = iostat.snapshot()
-    m = ctx.run(inst, argv, target)
+    m = ctx.run(inst, argv, target, huge_pages=huge_pages)
     after = iostat.snapshot()
     if m.returncode is None:
         return m, []
