@@ -24,6 +24,9 @@ setup: python-floor
 	    fi; \
 	else echo "no apt-get: install $(APT_PACKAGES) by hand (see: variant doctor)"; fi
 	$(PYTHON) -m pip install -q --disable-pip-version-check -e '.[dev]'
+	@# BPF profiles read a tracepoint (variant profile --tool bpf): tracefs, where a VM boots without it
+	@if [ "$$(id -u)" = 0 ] && [ -d /sys/kernel/tracing ] && [ ! -d /sys/kernel/tracing/events ]; then \
+	    mount -t tracefs nodev /sys/kernel/tracing && echo "mounted tracefs at /sys/kernel/tracing"; fi
 	variant doctor
 
 # Said before anything is installed, in words (pip would only say "requires a different Python").

@@ -18,6 +18,8 @@ from builder.bench import pagecache
 from builder.errors import UserError
 from builder.profile import bpf
 
+from .tools import capable
+
 FIXTURES = Path(__file__).parent / "fixtures" / "bpf"
 
 
@@ -91,6 +93,7 @@ def test_bpf_is_refused_without_root_btf_or_the_tracepoint(tmp_path: Path) -> No
 def test_the_tracers_see_a_cold_read_of_the_model_for_real(tmp_path: Path) -> None:
     """A 32 MiB file evicted, then read by a program named as a variant's: its pages come into the page
     cache (counted by inode) and its waits for the disk are off-CPU stacks through the read path."""
+    capable(bpf.refusal())  # root, the tools and tracefs, which make setup provides
     model = tmp_path / "model.gguf"
     model.write_bytes(os.urandom(32 << 20))
     os.sync()

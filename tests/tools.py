@@ -37,3 +37,13 @@ def need(tool: str, path: str | None = None) -> str:
     if under_ci():
         pytest.fail(f"{message}: under CI a missing tool fails the test instead of skipping it")
     pytest.skip(message)
+
+
+def capable(refusal: str | None) -> None:
+    """What the tool itself says the machine cannot do (bpf.refusal, say), under the same policy as
+    need(): a failure under CI, where make setup provides it; a skip with the reason elsewhere."""
+    if refusal is None:
+        return
+    if under_ci():
+        pytest.fail(f"{refusal}: under CI a missing capability fails the test instead of skipping it")
+    pytest.skip(refusal)

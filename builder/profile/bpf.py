@@ -53,7 +53,10 @@ def refusal(
         packages = " ".join(sorted({TOOLS[t] for t in missing}))
         return f"{', '.join(missing)} missing (apt-get install -y {packages}; `variant doctor` lists them)"
     if not any((root / EVENT).is_dir() for root in tracefs):
-        return f"the kernel's tracepoint {EVENT} is not visible (tracefs not mounted at /sys/kernel/tracing)"
+        return (
+            f"the kernel's tracepoint {EVENT} is not visible (tracefs not mounted at /sys/kernel/tracing: "
+            "mount -t tracefs nodev /sys/kernel/tracing, as make setup does)"
+        )
     return None
 
 
