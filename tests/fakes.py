@@ -36,6 +36,7 @@ option(FAKE_DROP_RELEASE_FLAGS "misbehave: compile without the build type's flag
 option(FAKE_OWN_WARNING "a warning of the project's own in ggml.c, as forks have" OFF)
 option(FAKE_DEP "kernels from the fakedep dependency, found with find_package (as T-MAC's fork does)" OFF)
 option(FAKE_DEP_SKIP_KERNEL "misbehave: say FAKE_DEP but leave its kernels out" OFF)
+option(FAKE_RANDOM_ID "misbehave: a build id drawn at random at configure time (not reproducible)" OFF)
 set(CMAKE_RUNTIME_OUTPUT_DIRECTORY ${CMAKE_BINARY_DIR}/bin)
 if (FAKE_DROP_RELEASE_FLAGS)
     set(CMAKE_C_FLAGS_RELEASE "")
@@ -60,6 +61,10 @@ if (FAKE_DEP AND NOT FAKE_DEP_SKIP_KERNEL)
     find_package(FakeDep REQUIRED)
     target_sources(ggml PRIVATE ${FAKEDEP_KERNELS})
     target_compile_definitions(ggml PRIVATE FAKE_KCFG_DEFAULT="${FAKEDEP_KCFG}")
+endif()
+if (FAKE_RANDOM_ID)
+    string(RANDOM LENGTH 24 FAKE_ID)
+    target_compile_definitions(ggml PRIVATE FAKE_BUILD_ID="${FAKE_ID}")
 endif()
 if (DEFINED FAKE_GENERATED_KIND)
     target_compile_definitions(ggml PRIVATE FAKE_GENERATED_KIND=${FAKE_GENERATED_KIND})
@@ -138,6 +143,13 @@ int ggml_threads(void) {
 #endif
 }
 int ggml_barrier_kind(void) { return 0; }
+/* where this file was compiled, as ggml's asserts and logs say it (__FILE__) */
+const char * ggml_file(void) { return __FILE__; }
+#ifdef FAKE_BUILD_ID
+const char * ggml_build_id(void) { return FAKE_BUILD_ID; }
+#else
+const char * ggml_build_id(void) { return ""; }
+#endif
 /* a header found only through the caller's CPATH: a build environment that leaks */
 #if __has_include(<variant_env_leak.h>)
 int ggml_env_leak(void) { return 1; }
@@ -161,6 +173,7 @@ int main(int argc, char ** argv) {
             return 1;
         }
     }
+    if (argc > 99) printf("%s %s\n", ggml_file(), ggml_build_id());  /* linked in, never printed */
     printf("%s ok kind=%d threads=%d leak=%d kcfg=%s generated=%d\n", NAME, ggml_barrier_kind(),
            ggml_threads() > 0, ggml_env_leak(), ggml_kcfg(), ggml_generated());
     /* what smoke and the barrier suite read from the real programs */
@@ -195,6 +208,7 @@ def write_tree(root: Path, extra_sources: int = 0) -> None:
     (root / "ggml" / "ggml.h").write_text(
         "int ggml_threads(void);\nint ggml_barrier_kind(void);\nint ggml_env_leak(void);\n"
         "const char * ggml_kcfg(void);\nint ggml_generated(void);\n"
+        "const char * ggml_file(void);\nconst char * ggml_build_id(void);\n"
     )
     (root / "ggml" / "ggml.c").write_text(GGML_C)
     for prog in ("test-barrier", "test-backend-ops", "llama-bench", "llama-other"):

@@ -92,7 +92,7 @@ def test_a_case_records_what_the_device_and_page_cache_did_around_its_run(
     monkeypatch.setattr(iostat, "snapshot", lambda root=None: next(snaps))
     monkeypatch.setattr(observe, "device_of", lambda path: "vda")
     done = Measured(("dd",), 0, "", "", 4.43, 0.5, 3.5, 360, 1, 4096, 0)
-    monkeypatch.setattr(case.Context, "run", lambda self, inst, argv, target=None: done)
+    monkeypatch.setattr(case.Context, "run", lambda self, inst, argv, target=None, **_: done)
     ctx = case.Context(Layout.at(tmp_path), Profile(), (2,), lambda _m: None)
     target = case.Target(tmp_path / "m.gguf", {"model": "m"}, 1 << 30)
     m, figures = observe.observed(ctx, Installed("v", tmp_path, {}), ["dd"], target, "load", {"model": "m"})
@@ -106,7 +106,7 @@ def test_a_case_records_what_the_device_and_page_cache_did_around_its_run(
     assert got["sys_pgscan"] == got["sys_pgsteal"] == 0  # 2 GiB read on a machine with room for it
     killed = Measured(("dd",), None, "", "", 9.0, 0.0, 0.0, 0, 0, 0, 0)
     snaps = iter([before, iostat.Snapshot(9.0, after.vmstat, after.disks)])
-    monkeypatch.setattr(case.Context, "run", lambda self, inst, argv, target=None: killed)
+    monkeypatch.setattr(case.Context, "run", lambda self, inst, argv, target=None, **_: killed)
     assert observe.observed(ctx, Installed("v", tmp_path, {}), ["dd"], target, "load", {})[1] == []
 
 

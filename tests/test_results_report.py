@@ -110,7 +110,9 @@ def test_report_writes_markdown_and_readable_plots(tmp_path: Path, monkeypatch: 
         "`default`",
         "not recorded (a run stored before runs recorded their environment)",
     ]
-    assert tables[1][0] == ["variant", "hash", "source commit", "patches"] and len(tables[1]) == 3
+    assert tables[1][0] == ["variant", "hash", "source commit", "patches", "reproducible"]
+    # a manifest written before builds were checked for reproducibility reads as unchecked
+    assert len(tables[1]) == 3 and [row[4] for row in tables[1][1:]] == ["unchecked", "unchecked"]
     figures = [t for t in tables if t[0][:2] == ["metric", "case"]]
     metrics = {s: _db_metric_cases(layout, s) for s in suite_rows}
     assert [len(t) - 1 for t in figures] == [metrics["barrier"], metrics["faults"]]

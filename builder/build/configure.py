@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from ..ccache import ccache
+from ..plan import repro
 from ..plan.plan import Plan
 from ..progress import Progress
 from ..run import live
@@ -39,7 +40,7 @@ def configure(plan: Plan, log_file: Path, say: Say) -> None:
     are still not rebuilt (Ninja compares commands).
     """
     argv = plan.configure_argv()
-    inputs = {"argv": argv, "env": dict(plan.env)}
+    inputs = {"argv": argv, "env": plan.build_env()}
     record = plan.build_dir / RECORD
     before = json.loads(record.read_text()) if record.is_file() else None
     if isinstance(before, list):  # written by recipe 1: the argv alone
@@ -51,13 +52,14 @@ def configure(plan: Plan, log_file: Path, say: Say) -> None:
     # No record beside a cache: the last configure died half-way; start from scratch too.
     fresh = (plan.build_dir / "CMakeCache.txt").is_file() and before != inputs
     plan.build_dir.mkdir(parents=True, exist_ok=True)
+    repro.write_include(plan.build_dir.parent, plan.path_flags())
     request_codemodel(plan.build_dir)
     how = " afresh (the configure inputs changed)" if fresh else ""
     say(f"{plan.name}: configuring ({plan.variant.build_type}, {plan.toolchain.spec.name}){how}")
     record.unlink(missing_ok=True)
     # CMake's compiler checks compile through the launcher too: the store's config file first.
     ccache.write_config(plan.ccache_env, plan.remote)
-    live([*argv, "--fresh"] if fresh else argv, log_file=log_file, env=dict(plan.env), inherit_env=False)
+    live([*argv, "--fresh"] if fresh else argv, log_file=log_file, env=plan.build_env(), inherit_env=False)
     record.write_text(json.dumps(inputs, indent=1))
 
 
@@ -77,7 +79,7 @@ def build(plan: Plan, log_file: Path, *, jobs: int | None = None) -> dict[str, l
         collected.line(line)
         show_step(progress, line)
 
-    env = {**dict(plan.env), "NINJA_STATUS": "[%f/%t] "}
+    env = {**plan.build_env(), "NINJA_STATUS": "[%f/%t] "}
     ccache.write_config(plan.ccache_env, plan.remote)  # the launcher names it (CCACHE_CONFIGPATH)
     try:
         live(plan.build_argv(jobs), log_file=log_file, env=env, inherit_env=False, on_line=on_line)

@@ -24,6 +24,7 @@ from ..lock import hold
 from ..patch import apply as patches
 from ..plan import deps as deps_mod
 from ..plan import plan as plan_mod
+from ..plan import repro
 from ..plan.plan import Plan
 from ..publish import publish as install
 from ..publish import runtime
@@ -174,6 +175,8 @@ def _build_locked(layout: Layout, plan: Plan, opts: Options, say: Say) -> Outcom
         },
         "verification": [c.as_dict() for c in checks],
         "build_seconds": seconds,
+        # `variant build --check` replaces it with "checked DATE" or "differs: FILES" (build/check.py)
+        "reproducible": "unchecked",
         "phases": phases,
         "ccache": counts,
         "built_at": now_iso(),
@@ -205,10 +208,11 @@ def checkout(
         head = patches.apply(wt, plan.branch, base.commit, tree.series, say)
         trees.append(tree)
         done.append(provenance.Checkout(tree, wt, base, head))
-    plan = dataclasses.replace(plan, trees=tuple(trees))
+    epoch = repro.source_date_epoch(done[0].worktree, done[0].base.commit)
+    plan = dataclasses.replace(plan, trees=tuple(trees), epoch=epoch)
     if plan.source.submodules:
         sources.update_submodules(plan.worktree)
     for step in plan.source.prebuild:
         argv = [a.replace("{python}", sys.executable) for a in step]
-        live(argv, cwd=plan.worktree, log_file=log_file, env=dict(plan.env), inherit_env=False)
+        live(argv, cwd=plan.worktree, log_file=log_file, env=plan.build_env(), inherit_env=False)
     return plan, done

@@ -176,9 +176,10 @@ def settings(layout: Layout, name: str) -> tuple[tuple[tuple[str, str], ...], Re
     remote = load(layout.config_file)
     env = (
         ("CCACHE_DIR", str(layout.ccache_dir)),
-        # Paths below the work root are rewritten relative to the build
-        # folder, so a sibling variant's worktree produces the same keys.
-        ("CCACHE_BASEDIR", str(layout.work_root)),
+        # Paths below the state folder are rewritten relative to the build folder, so a sibling
+        # variant's worktree produces the same keys, and so does a dependency's prefix
+        # (.variant/deps) in another catalogue: the remote cache serves T-MAC's fork too.
+        ("CCACHE_BASEDIR", str(layout.home)),
         ("CCACHE_NOHASHDIR", "true"),
         # Depend mode takes the includes from the compiler's -MD output (Ninja
         # builds have it) instead of running the preprocessor a second time on

@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+import shlex
+import shutil
+import sys
+
 import click
 
+from ..build import check as check_mod
 from ..build import pipeline as build_mod
 from ..plan import plan as plan_mod
 from . import app
@@ -20,6 +25,16 @@ from . import app
     envvar="VARIANT_LOCK_TIMEOUT",
     help="Seconds to wait for another build of the same variant (default: wait).",
 )
+@click.option(
+    "--check",
+    type=click.Choice(check_mod.MODES),
+    is_flag=False,
+    flag_value="empty",
+    default=None,
+    help="Build each variant again in a scratch catalogue at another path and compare every published "
+    "file's sha256 (exit 1 when one differs): with an empty compile cache (--check, --check=empty), "
+    "or with the catalogue's local and remote caches (--check=cache).",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the manifests as JSON.")
 @click.pass_context
 def build(
@@ -29,6 +44,7 @@ def build(
     force: bool,
     jobs: int | None,
     lock_timeout: float | None,
+    check: str | None,
     as_json: bool,
 ) -> None:
     """Check out, patch, configure, build, verify and install variants to dist/."""
@@ -37,6 +53,15 @@ def build(
     for name in names:
         plan_mod.make(layout, name)
     opts = build_mod.Options(offline=offline, force=force, jobs=jobs, lock_timeout=lock_timeout)
+    if check is not None:
+        checked = [check_mod.check(layout, name, check, opts, app.say) for name in names]
+        if as_json:
+            app.emit_json([_checked(c) for c in checked])
+        for c in checked:
+            _say_checked(c)
+        if any(c.differences for c in checked):
+            sys.exit(1)  # as doctor does for a missing tool: the check ran, and found a difference
+        return
     results = []
     for name in names:
         out = build_mod.build(layout, name, opts, app.say)
@@ -57,3 +82,31 @@ def build(
         for r in results:
             for b in r.manifest.get("binaries", []):
                 click.echo(str(r.path / "bin" / b["name"]))
+
+
+def _checked(c: check_mod.Outcome) -> dict[str, object]:
+    return {
+        "variant": c.name,
+        "mode": c.mode,
+        "files": c.files,
+        "reproducible": not c.differences,
+        "verdict": c.verdict,
+        "differences": [{"file": d.file, "first": d.section, "rebuilt": str(d.kept)} for d in c.differences],
+        "rebuild_seconds": c.seconds,
+        "rebuild_ccache": {k: v for k, v in c.ccache.items() if k in ("hits", "misses")},
+    }
+
+
+def _say_checked(c: check_mod.Outcome) -> None:
+    cache = c.ccache
+    how = f"rebuilt in {c.seconds} s, ccache {cache.get('hits', 0)} hits, {cache.get('misses', 0)} misses"
+    if not c.differences:
+        app.say(f"{c.name}: reproducible: all {c.files} published files identical ({how})")
+        return
+    app.say(f"{c.name}: NOT reproducible: {len(c.differences)} of {c.files} files differ ({how})")
+    diffoscope = shutil.which("diffoscope")
+    for d in c.differences:
+        app.say(f"  {d.file}: first difference in {d.section}")
+        if d.kept.is_file():
+            show = "diffoscope" if diffoscope else "the rebuild, to compare"
+            app.say(f"    {show}: {shlex.quote(str(d.kept))} dist/{c.name}/{d.file}")

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from .. import RECIPE_VERSION
 from ..errors import SpecError
 from ..layout import Layout
 from ..lock import hold
@@ -31,6 +32,7 @@ from ..source import mirror
 from ..source.mirror import expected_origin
 from ..source.sources import Source
 from ..spec.toolchain import Toolchain
+from . import repro
 
 Say = Callable[[str], None]
 MARKER = ".variant-dependency.json"
@@ -51,6 +53,7 @@ class Dependency:
     @property
     def hash(self) -> str:
         payload = {
+            "recipe": RECIPE_VERSION,
             "source": self.source.identity(),
             "origin": self.origin,
             "patches": [[s.name, p.path.name, p.sha256] for s in self.series for p in s.patches],
@@ -147,6 +150,10 @@ def ensure(
             f"-DCMAKE_INSTALL_PREFIX={dep.prefix}", *(f"-D{k}={v}" for k, v in dep.source.cmake),
         ]  # fmt: skip
         shutil.rmtree(build, ignore_errors=True)  # once per hash: nothing to reuse
+        # This machine's paths and clock kept out of the dependency's bytes too (plan/repro.py).
+        include = repro.write_include(work, repro.dependency_maps(work, dep.name))
+        configure.append(f"-DCMAKE_PROJECT_INCLUDE={include}")
+        env = {**env, "SOURCE_DATE_EPOCH": repro.source_date_epoch(wt, base.commit)}
         live(configure, log_file=log_file, env=env, inherit_env=False)
         live([cmake, "--build", str(build)], log_file=log_file, env=env, inherit_env=False)
         live(

@@ -31,7 +31,7 @@ from ..spec.toolchain import Toolchain
 from ..spec.variant import Variant
 from ..tomlfile import suggest
 from . import deps as deps_mod
-from . import floors
+from . import floors, repro
 from . import trees as trees_mod
 from .deps import Dependency
 from .trees import Tree
@@ -47,6 +47,7 @@ RESERVED = {
     "CMAKE_SHARED_LINKER_FLAGS": "flags.ld",
     "CMAKE_C_COMPILER_LAUNCHER": "(the shared ccache)",
     "CMAKE_CXX_COMPILER_LAUNCHER": "(the shared ccache)",
+    "CMAKE_PROJECT_INCLUDE": "(the prefix maps of reproducible builds)",
 }
 
 # Recipe defaults for every code base; sources.toml adds per-source ones, the
@@ -86,6 +87,7 @@ class Plan:
     cmake_version: tuple[int, ...]
     remote: ccache.Remote | None = None  # ccache's remote storage (in ccache_env); never in the hash
     version: Version | None = None  # NAME@VERSION: the source at another version than its pin
+    epoch: str | None = None  # SOURCE_DATE_EPOCH, the source commit's time, once it is checked out
 
     @property
     def name(self) -> str:
@@ -143,6 +145,14 @@ class Plan:
     def openmp(self) -> bool:
         return self.enabled("GGML_OPENMP", "ON")
 
+    def path_flags(self) -> tuple[str, ...]:
+        """Prefix maps: no path of this machine in the binaries (plan/repro.py); outside the hash."""
+        return repro.prefix_maps(self.build_dir.parent, ((d.name, d.prefix) for d in self.deps))
+
+    def build_env(self) -> dict[str, str]:
+        """The environment configure and build run in: the plan's, and SOURCE_DATE_EPOCH."""
+        return {**dict(self.env), **({"SOURCE_DATE_EPOCH": self.epoch} if self.epoch else {})}
+
     def configure_argv(self) -> list[str]:
         where = ["-S", str(self.worktree / self.source.cmake_dir), "-B", str(self.build_dir), "-G", "Ninja"]
         return [self.cmake, *where, f"-DCMAKE_BUILD_TYPE={self.variant.build_type}", *self.cmake_defines()]
@@ -164,6 +174,7 @@ class Plan:
             launcher = ";".join(["/usr/bin/env", *(f"{k}={v}" for k, v in self.ccache_env), "ccache"])
             argv += [f"-DCMAKE_C_COMPILER_LAUNCHER={launcher}", f"-DCMAKE_CXX_COMPILER_LAUNCHER={launcher}"]
         argv += [f"-D{k}={v}" for k, v in self.options]
+        argv += [f"-DCMAKE_PROJECT_INCLUDE={repro.include_file(self.build_dir.parent)}"]  # the prefix maps
         # Paths of this machine, so outside the hash (the dependency's own hash is in it).
         argv += [f"-D{k}={v}" for d in self.deps for k, v in d.exports()]
         return argv

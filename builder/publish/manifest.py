@@ -73,6 +73,7 @@ def check(data: Any, path: Path, name: str) -> dict[str, Any]:
     _get(data, "cmake", "cmake", dict, bad, required=False)
     _get(data, "instrument", "instrument", str, bad, required=False)
     _get(data, "build_type", "build_type", str, bad, required=False, null=True)
+    _get(data, "reproducible", "reproducible", str, bad, required=False)
     runtime = _get(data, "runtime", "runtime", dict, bad, required=False, null=True) or {}
     env = _get(runtime, "env", "runtime.env", dict, bad, required=False, null=True) or {}
     for key, value in env.items():

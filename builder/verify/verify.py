@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..errors import BuildError
+from ..plan import repro
 from ..plan.plan import Plan
 from ..spec.instrument import HOOKS, INSTRUMENTS
 from . import elf
@@ -133,6 +134,11 @@ def instrument(plan: Plan, facts: list[ElfFacts]) -> Check:
     return Check("instrument", True, detail)
 
 
+def _ours(path: str, work_root: Path) -> bool:
+    """A path of the variant's build: under the work root, or under the name the prefix maps give it."""
+    return Path(path).is_relative_to(work_root) or Path(path).parts[:1] == (repro.VARIANT_DIR,)
+
+
 def debug_info(plan: Plan, facts: list[ElfFacts], want: bool, work_root: Path) -> Check:
     """Debug info is there exactly when the build type's flags (or the spec's) ask for it.
 
@@ -148,8 +154,7 @@ def debug_info(plan: Plan, facts: list[ElfFacts], want: bool, work_root: Path) -
     ours = {}
     for f in facts:
         if f.debug_info:
-            units = [n for n, d in elf.debug_units(f.path) if Path(d).is_relative_to(work_root)
-                     or Path(n).is_relative_to(work_root)]  # fmt: skip
+            units = [n for n, d in elf.debug_units(f.path) if _ours(d, work_root) or _ours(n, work_root)]
             if units:
                 ours[f.path.name] = units
     if ours:

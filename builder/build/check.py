@@ -1,0 +1,148 @@
+"""`variant build NAME --check`: build the variant again elsewhere and compare the bytes.
+
+A variant's hash promises that two builds of it are the same build (plan/repro.py keeps paths
+and clocks out of the bytes). The check holds a published build to that promise the way
+`nix build --check` does: the catalogue's spec files are copied to a scratch catalogue at
+another path, with a state folder of its own (a fresh import of the source, dependencies
+rebuilt), and the variant is built there with an empty compile cache ("empty"), or with the
+catalogue's compile caches, local and remote ("cache": a cached object must be the same bytes
+as a fresh one). Every published file's sha256 is then compared with the manifest's.
+
+The outcome is written into the published manifest (`reproducible`: "checked DATE", or
+"differs: FILES"); the report shows it. Files that differ are kept beside the state folder
+(check/NAME/) for diffoscope, and the first section of each that differs is named.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import json
+import os
+import shutil
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from ..ccache import ccache
+from ..clock import now_iso
+from ..errors import UserError
+from ..layout import Layout
+from ..publish import manifest as manifest_file
+from ..tempdirs import folder
+from ..verify import elfdiff
+from . import pipeline as build_mod
+
+Say = Callable[[str], None]
+MODES = ("empty", "cache")
+# What a variant's build reads from the catalogue; nothing else is copied.
+CATALOGUE = ("variants", "patches", "toolchains", "sources.toml", "history.toml")
+
+
+@dataclass(frozen=True)
+class Difference:
+    file: str  # as published: bin/NAME, or a runtime file's path
+    section: str  # the first ELF section that differs, or what else does
+    kept: Path  # the rebuilt file, kept for a closer look
+
+
+@dataclass(frozen=True)
+class Outcome:
+    name: str
+    mode: str
+    files: int
+    differences: tuple[Difference, ...]
+    seconds: float
+    ccache: dict[str, Any]
+
+    @property
+    def verdict(self) -> str:
+        if not self.differences:
+            return f"checked {now_iso()}"
+        return "differs: " + ", ".join(d.file for d in self.differences)
+
+
+def published(manifest: dict[str, Any]) -> dict[str, str]:
+    """Published file -> sha256, as the manifest records them."""
+    files = {f"bin/{b['name']}": b.get("sha256", "") for b in manifest.get("binaries", [])}
+    files |= {str(f.get("name")): f.get("sha256", "") for f in manifest.get("files", []) or []}
+    return files
+
+
+@contextlib.contextmanager
+def _scratch(layout: Layout, mode: str, say: Say) -> Iterator[Layout]:
+    with folder(layout.home, "check", say) as where:
+        root = where / "catalogue"
+        root.mkdir()
+        for name in (*CATALOGUE, *(("catalogue.toml",) if mode == "cache" else ())):
+            src = layout.root / name
+            if src.is_dir():
+                shutil.copytree(src, root / name, symlinks=True)
+            elif src.is_file():
+                shutil.copy2(src, root / name)
+        scratch = Layout(root=root, home=root / ".variant", mirror_dirs=layout.mirror_dirs)
+        scratch.home.mkdir()
+        # Downloads are checked against their pins wherever they are: shared, not fetched again.
+        (scratch.home / "downloads").symlink_to(layout.downloads, target_is_directory=True)
+        if mode == "cache":
+            (scratch.home / "ccache").symlink_to(layout.ccache_dir, target_is_directory=True)
+        before = os.environ.get(ccache.ENV)
+        if mode == "empty":
+            os.environ[ccache.ENV] = "off"  # no remote store either: every object compiled here
+        try:
+            yield scratch
+        finally:
+            if mode == "empty":
+                if before is None:
+                    os.environ.pop(ccache.ENV, None)
+                else:
+                    os.environ[ccache.ENV] = before
+
+
+def check(layout: Layout, name: str, mode: str, opts: build_mod.Options, say: Say) -> Outcome:
+    """Build `name` (if it is not up to date), rebuild it elsewhere, compare, record the verdict."""
+    if mode not in MODES:
+        raise UserError(f"--check={mode}: expected one of {', '.join(MODES)}")
+    first = build_mod.build(layout, name, opts, say)
+    name = first.name
+    want = published(manifest_file.read(layout, name) or {})
+    kept = layout.home / "check" / name
+    shutil.rmtree(kept, ignore_errors=True)
+    with _scratch(layout, mode, say) as scratch:
+        cache = "an empty compile cache" if mode == "empty" else "the catalogue's compile caches"
+        say(f"{name}: building again in {scratch.root}, with {cache}")
+        again = build_mod.build(scratch, name, dataclasses.replace(opts, force=True), say)
+        if again.manifest.get("hash") != first.manifest.get("hash"):
+            raise UserError(
+                f"{name}: the scratch catalogue resolves to another hash ({again.manifest.get('hash')} "
+                f"vs {first.manifest.get('hash')}): the build depends on something outside the catalogue"
+            )
+        got = published(again.manifest)
+        differences = []
+        for file, digest in sorted(want.items()):
+            if got.get(file) == digest:
+                continue
+            mine, theirs = layout.dist / name / file, scratch.dist / name / file
+            keep = kept / file
+            keep.parent.mkdir(parents=True, exist_ok=True)
+            if theirs.is_file():
+                shutil.copy2(theirs, keep)
+            section = elfdiff.first_difference(mine, theirs) if file in got else "missing from the rebuild"
+            differences.append(Difference(file, section, keep))
+        extra = sorted(set(got) - set(want))
+        differences += [Difference(f, "not in the published build", kept / f) for f in extra]
+    out = Outcome(name, mode, len(want), tuple(differences), float(again.manifest.get("build_seconds", 0)),
+                  dict(again.manifest.get("ccache") or {}))  # fmt: skip
+    record(layout, name, out.verdict)
+    return out
+
+
+def record(layout: Layout, name: str, verdict: str) -> None:
+    """The verdict into the published manifest, replaced whole (a reader sees the old or the new)."""
+    path = (layout.dist / name).resolve() / manifest_file.MANIFEST
+    data = manifest_file.load(path, name)
+    data["reproducible"] = verdict
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp.write_text(json.dumps(data, indent=2) + "\n")
+    os.replace(tmp, path)
