@@ -144,7 +144,9 @@ def is_full_sha(value: str, length: int = 40) -> bool:
     return len(value) == length and all(c in "0123456789abcdef" for c in value)
 
 
-CMAKE_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_.+-]*", re.ASCII)  # fullmatch: see NAME
+# A cache variable, optionally with its type as -D takes it (NAME:STRING): a find_file() result
+# given as a plain value is made absolute against the build folder, typed STRING it is kept.
+CMAKE_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_.+-]*(:(BOOL|STRING|PATH|FILEPATH))?", re.ASCII)  # fullmatch
 # An environment variable a program is given: Popen refuses a name with "=" (or NUL) in it.
 ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*", re.ASCII)  # fullmatch: see NAME
 

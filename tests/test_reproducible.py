@@ -136,3 +136,20 @@ def test_the_first_differing_section_is_named_and_a_non_elf_file_by_its_byte(tmp
     (tmp_path / "y.txt").write_text("abcxef")
     found = elfdiff.first_difference(tmp_path / "x.txt", tmp_path / "y.txt")
     assert found == "byte 3 (6 vs 6 bytes; not an ELF file)"
+
+
+def test_a_typed_cmake_key_reaches_cmake_with_its_type_and_is_checked_by_its_name(
+    catalogue: Catalogue, run: Run
+) -> None:
+    """T-MAC's kcfg default is set as "tuned_kcfg:STRING": untyped, CMake would make it absolute."""
+    catalogue.variant("typed", SPEC + '"FAKE_ECHO:STRING" = "kcfg.ini"\n')
+    res = run(catalogue.root, "build", "typed")
+    assert res.code == 0, res.err
+    build = catalogue.home / "work" / "typed" / "build"
+    assert (build / "echo.txt").read_text() == "kcfg.ini"
+    assert "FAKE_ECHO:STRING=kcfg.ini" in (build / "CMakeCache.txt").read_text().splitlines()
+    catalogue.variant("badtype", SPEC + '"FAKE_ECHO:WEIRD" = "x"\n')
+    res = run(catalogue.root, "show", "badtype")
+    assert (
+        res.code == 2 and "cmake.FAKE_ECHO:WEIRD" in res.err and "not a valid CMake variable name" in res.err
+    )

@@ -54,7 +54,9 @@ def wants_debug_info(flags: dict[str, list[str]]) -> bool:
 
 def options(plan: Plan, values: dict[str, str]) -> Check:
     """CMake's cache holds every -D option exactly as the plan gave it."""
-    wrong = [f"{k}={values.get(k, '(unset)')} (expected {v})" for k, v in plan.options if values.get(k) != v]
+    # NAME:TYPE keys (tomlfile.CMAKE_NAME) are NAME in the cache
+    got = {k: values.get(k.split(":", 1)[0]) for k, _ in plan.options}
+    wrong = [f"{k}={got[k] or '(unset)'} (expected {v})" for k, v in plan.options if got[k] != v]
     if wrong:
         return Check("cmake", False, "the CMake cache disagrees: " + ", ".join(wrong))
     return Check("cmake", True, f"{len(plan.options)} options in CMakeCache.txt as specified")
