@@ -161,9 +161,11 @@ def render_cmake_value(path: Path, key: str, value: object) -> str:
 
 
 def render_cmake_table(path: Path, table: dict[str, Any], prefix: str) -> dict[str, str]:
-    rendered = {}
+    rendered: dict[str, str] = {}
     for name, value in table.items():
         if not CMAKE_NAME.fullmatch(name):
             raise SpecError(path, prefix + name, "not a valid CMake variable name")
+        if twin := next((k for k in rendered if k.split(":", 1)[0] == name.split(":", 1)[0]), None):
+            raise SpecError(path, prefix + name, f"{prefix}{twin} sets the same variable")
         rendered[name] = render_cmake_value(path, prefix + name, value)
     return rendered

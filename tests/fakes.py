@@ -37,6 +37,7 @@ option(FAKE_OWN_WARNING "a warning of the project's own in ggml.c, as forks have
 option(FAKE_DEP "kernels from the fakedep dependency, found with find_package (as T-MAC's fork does)" OFF)
 option(FAKE_DEP_SKIP_KERNEL "misbehave: say FAKE_DEP but leave its kernels out" OFF)
 option(FAKE_RANDOM_ID "misbehave: a build id drawn at random at configure time (not reproducible)" OFF)
+option(FAKE_DATE "a build date compiled in (__DATE__ __TIME__)" OFF)
 set(CMAKE_RUNTIME_OUTPUT_DIRECTORY ${CMAKE_BINARY_DIR}/bin)
 if (FAKE_DROP_RELEASE_FLAGS)
     set(CMAKE_C_FLAGS_RELEASE "")
@@ -61,6 +62,10 @@ if (FAKE_DEP AND NOT FAKE_DEP_SKIP_KERNEL)
     find_package(FakeDep REQUIRED)
     target_sources(ggml PRIVATE ${FAKEDEP_KERNELS})
     target_compile_definitions(ggml PRIVATE FAKE_KCFG_DEFAULT="${FAKEDEP_KCFG}")
+endif()
+if (FAKE_DATE)
+    target_compile_definitions(ggml PRIVATE FAKE_DATE)
+    target_sources(ggml PRIVATE ggml/date.c)
 endif()
 if (FAKE_RANDOM_ID)
     string(RANDOM LENGTH 24 FAKE_ID)
@@ -150,6 +155,11 @@ const char * ggml_build_id(void) { return FAKE_BUILD_ID; }
 #else
 const char * ggml_build_id(void) { return ""; }
 #endif
+/* a build date, as some projects print, is in ggml/date.c: ccache serves no object whose source
+   names the time macros, even under an #if */
+#ifndef FAKE_DATE
+const char * ggml_built(void) { return ""; }
+#endif
 /* a header found only through the caller's CPATH: a build environment that leaks */
 #if __has_include(<variant_env_leak.h>)
 int ggml_env_leak(void) { return 1; }
@@ -173,7 +183,8 @@ int main(int argc, char ** argv) {
             return 1;
         }
     }
-    if (argc > 99) printf("%s %s\n", ggml_file(), ggml_build_id());  /* linked in, never printed */
+    /* linked in, never printed */
+    if (argc > 99) printf("%s %s %s\n", ggml_file(), ggml_build_id(), ggml_built());
     printf("%s ok kind=%d threads=%d leak=%d kcfg=%s generated=%d\n", NAME, ggml_barrier_kind(),
            ggml_threads() > 0, ggml_env_leak(), ggml_kcfg(), ggml_generated());
     /* what smoke and the barrier suite read from the real programs */
@@ -208,9 +219,12 @@ def write_tree(root: Path, extra_sources: int = 0) -> None:
     (root / "ggml" / "ggml.h").write_text(
         "int ggml_threads(void);\nint ggml_barrier_kind(void);\nint ggml_env_leak(void);\n"
         "const char * ggml_kcfg(void);\nint ggml_generated(void);\n"
-        "const char * ggml_file(void);\nconst char * ggml_build_id(void);\n"
+        "const char * ggml_file(void);\nconst char * ggml_build_id(void);\nconst char * ggml_built(void);\n"
     )
     (root / "ggml" / "ggml.c").write_text(GGML_C)
+    (root / "ggml" / "date.c").write_text(
+        'const char * ggml_built(void);\nconst char * ggml_built(void) { return __DATE__ " " __TIME__; }\n'
+    )
     for prog in ("test-barrier", "test-backend-ops", "llama-bench", "llama-other"):
         (root / "tools" / f"{prog}.c").write_text(f'#define NAME "{prog}"\n' + PROGRAM_C)
     (root / "tools" / "llama-simple.cpp").write_text(

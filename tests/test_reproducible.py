@@ -42,7 +42,7 @@ def _manifest(cat: Catalogue, name: str) -> dict[str, Any]:
 def test_two_catalogues_at_two_paths_with_empty_caches_build_the_same_bytes(
     catalogue: Catalogue, run: Run, tmp_path: Path
 ) -> None:
-    catalogue.variant("plain", SPEC)
+    catalogue.variant("plain", SPEC + "FAKE_DATE = true\n")
     other = _other_catalogue(catalogue, tmp_path / "a folder" / "čaj ü")
     for cat in (catalogue, other):
         assert run(cat.root, "build", "plain").code == 0
@@ -50,8 +50,9 @@ def test_two_catalogues_at_two_paths_with_empty_caches_build_the_same_bytes(
     assert _manifest(catalogue, "plain")["reproducible"] == "unchecked"
     for cat in (catalogue, other):
         data = (cat.dist / "plain" / "bin" / "test-barrier").read_bytes()
-        # __FILE__ is there, under the prefix map's name, and neither catalogue's path is
-        assert b"variant/src/ggml/ggml.c" in data
+        # __FILE__ is there, under the prefix map's name, and neither catalogue's path is;
+        # __DATE__ and __TIME__ are the source commit's (SOURCE_DATE_EPOCH), not today's
+        assert b"variant/src/ggml/ggml.c" in data and b"Jan  1 2026 00:00:00" in data
         assert str(tmp_path).encode() not in data and b"/.variant/work/" not in data
 
 
@@ -153,3 +154,17 @@ def test_a_typed_cmake_key_reaches_cmake_with_its_type_and_is_checked_by_its_nam
     assert (
         res.code == 2 and "cmake.FAKE_ECHO:WEIRD" in res.err and "not a valid CMake variable name" in res.err
     )
+    # one variable, one value: typed and untyped together are refused, and a type is no way around
+    # the options the tool owns
+    catalogue.variant("twice", SPEC + 'FAKE_ECHO = "a"\n"FAKE_ECHO:STRING" = "b"\n')
+    res = run(catalogue.root, "show", "twice")
+    assert res.code == 2 and "cmake.FAKE_ECHO sets the same variable" in res.err
+    catalogue.variant("owned", SPEC + '"CMAKE_PROJECT_INCLUDE:FILEPATH" = "/x.cmake"\n')
+    res = run(catalogue.root, "show", "owned")
+    assert res.code == 2 and "set by the tool" in res.err
+    # a typed key replaces the recipe's untyped one (BUILD_SHARED_LIBS): one -D, and the check holds
+    catalogue.variant("shared", SPEC + '"BUILD_SHARED_LIBS:BOOL" = false\n')
+    res = run(catalogue.root, "build", "shared", "--json")
+    assert res.code == 0, res.err
+    configure = json.loads(res.out)[0]["commands"]["configure"]
+    assert [a for a in configure if a.startswith("-DBUILD_SHARED_LIBS")] == ["-DBUILD_SHARED_LIBS:BOOL=OFF"]

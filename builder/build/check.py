@@ -3,10 +3,12 @@
 A variant's hash promises that two builds of it are the same build (plan/repro.py keeps paths
 and clocks out of the bytes). The check holds a published build to that promise the way
 `nix build --check` does: the catalogue's spec files are copied to a scratch catalogue at
-another path, with a state folder of its own (a fresh import of the source, dependencies
-rebuilt), and the variant is built there with an empty compile cache ("empty"), or with the
-catalogue's compile caches, local and remote ("cache": a cached object must be the same bytes
-as a fresh one). Every published file's sha256 is then compared with the manifest's.
+another path, with a state folder of its own (worktrees, build folders, dependencies rebuilt;
+the source mirrors cloned from the catalogue's, sharing their objects, so the source comes from
+the same origin and the hash is the same), and the variant is built there with an empty compile
+cache ("empty"), or with the catalogue's compile caches, local and remote ("cache": a cached
+object must be the same bytes as a fresh one). Every published file's sha256 is then compared
+with the manifest's.
 
 The outcome is written into the published manifest (`reproducible`: "checked DATE", or
 "differs: FILES"); the report shows it. Files that differ are kept beside the state folder
@@ -25,10 +27,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from .. import git
 from ..ccache import ccache
 from ..clock import now_iso
 from ..errors import UserError
 from ..layout import Layout
+from ..lock import hold
+from ..plan import plan as plan_mod
 from ..publish import manifest as manifest_file
 from ..tempdirs import folder
 from ..verify import elfdiff
@@ -44,12 +49,13 @@ CATALOGUE = ("variants", "patches", "toolchains", "sources.toml", "history.toml"
 class Difference:
     file: str  # as published: bin/NAME, or a runtime file's path
     section: str  # the first ELF section that differs, or what else does
-    kept: Path  # the rebuilt file, kept for a closer look
+    kept: Path | None  # the rebuilt file, kept for a closer look (None: the rebuild has none)
 
 
 @dataclass(frozen=True)
 class Outcome:
     name: str
+    published: Path  # the checked build's folder (dist/NAME resolved)
     mode: str
     files: int
     differences: tuple[Difference, ...]
@@ -59,7 +65,8 @@ class Outcome:
     @property
     def verdict(self) -> str:
         if not self.differences:
-            return f"checked {now_iso()}"
+            how = "an empty compile cache" if self.mode == "empty" else "from the caches"
+            return f"checked {now_iso()} ({how})"
         return "differs: " + ", ".join(d.file for d in self.differences)
 
 
@@ -83,6 +90,10 @@ def _scratch(layout: Layout, mode: str, say: Say) -> Iterator[Layout]:
                 shutil.copy2(src, root / name)
         scratch = Layout(root=root, home=root / ".variant", mirror_dirs=layout.mirror_dirs)
         scratch.home.mkdir()
+        # The same origin as the catalogue's build (it is in the hash), without a second download:
+        # git checks every object by its id.
+        for mirror in sorted((layout.home / "mirrors").glob("*.git")):
+            git.git("clone", "-q", "--mirror", "--shared", mirror, scratch.home / "mirrors" / mirror.name)
         # Downloads are checked against their pins wherever they are: shared, not fetched again.
         (scratch.home / "downloads").symlink_to(layout.downloads, target_is_directory=True)
         if mode == "cache":
@@ -106,43 +117,66 @@ def check(layout: Layout, name: str, mode: str, opts: build_mod.Options, say: Sa
         raise UserError(f"--check={mode}: expected one of {', '.join(MODES)}")
     first = build_mod.build(layout, name, opts, say)
     name = first.name
+    built = (layout.dist / name).resolve()  # this build's folder: the verdict is about it alone
     want = published(manifest_file.read(layout, name) or {})
     kept = layout.home / "check" / name
     shutil.rmtree(kept, ignore_errors=True)
     with _scratch(layout, mode, say) as scratch:
         cache = "an empty compile cache" if mode == "empty" else "the catalogue's compile caches"
+        planned = plan_mod.make(scratch, name, offline=opts.offline).hash
+        if planned != first.manifest.get("hash"):
+            raise UserError(
+                f"{name}: the scratch catalogue resolves to another hash ({planned[:12]} vs "
+                f"{str(first.manifest.get('hash'))[:12]}): the build depends on something outside the "
+                "catalogue's spec files and mirrors; nothing was built"
+            )
         say(f"{name}: building again in {scratch.root}, with {cache}")
         again = build_mod.build(scratch, name, dataclasses.replace(opts, force=True), say)
-        if again.manifest.get("hash") != first.manifest.get("hash"):
-            raise UserError(
-                f"{name}: the scratch catalogue resolves to another hash ({again.manifest.get('hash')} "
-                f"vs {first.manifest.get('hash')}): the build depends on something outside the catalogue"
-            )
         got = published(again.manifest)
         differences = []
         for file, digest in sorted(want.items()):
             if got.get(file) == digest:
                 continue
-            mine, theirs = layout.dist / name / file, scratch.dist / name / file
+            mine, theirs = built / file, scratch.dist / name / file
+            if file not in got or not theirs.is_file():
+                differences.append(Difference(file, "missing from the rebuild", None))
+                continue
             keep = kept / file
             keep.parent.mkdir(parents=True, exist_ok=True)
-            if theirs.is_file():
-                shutil.copy2(theirs, keep)
-            section = elfdiff.first_difference(mine, theirs) if file in got else "missing from the rebuild"
-            differences.append(Difference(file, section, keep))
-        extra = sorted(set(got) - set(want))
-        differences += [Difference(f, "not in the published build", kept / f) for f in extra]
-    out = Outcome(name, mode, len(want), tuple(differences), float(again.manifest.get("build_seconds", 0)),
-                  dict(again.manifest.get("ccache") or {}))  # fmt: skip
-    record(layout, name, out.verdict)
+            shutil.copy2(theirs, keep)
+            differences.append(Difference(file, elfdiff.first_difference(mine, theirs), keep))
+        for file in sorted(set(got) - set(want)):
+            keep = kept / file
+            keep.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(scratch.dist / name / file, keep)
+            differences.append(Difference(file, "not in the published build", keep))
+    seconds = float(again.manifest.get("build_seconds", 0))
+    out = Outcome(
+        name, built, mode, len(want), tuple(differences), seconds, dict(again.manifest.get("ccache") or {})
+    )
+    record(layout, name, built, str(first.manifest.get("hash")), out.verdict)
     return out
 
 
-def record(layout: Layout, name: str, verdict: str) -> None:
-    """The verdict into the published manifest, replaced whole (a reader sees the old or the new)."""
-    path = (layout.dist / name).resolve() / manifest_file.MANIFEST
-    data = manifest_file.load(path, name)
-    data["reproducible"] = verdict
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(json.dumps(data, indent=2) + "\n")
-    os.replace(tmp, path)
+def record(layout: Layout, name: str, folder_: Path, plan_hash: str, verdict: str) -> None:
+    """The verdict into the checked build's manifest, replaced whole (a reader sees the old or the
+    new), under the variant's build lock; not if another build has replaced that folder meanwhile."""
+    with hold(layout.lock(f"variant-{name}"), f"the build of {name}", say=lambda _: None):
+        path = folder_ / manifest_file.MANIFEST
+        if not path.is_file() or (layout.dist / name).resolve() != folder_:
+            raise UserError(
+                f"{name}: rebuilt meanwhile; the verdict ({verdict}) is about {folder_}, not recorded"
+            )
+        data = manifest_file.load(path, name)
+        if data.get("hash") != plan_hash:
+            raise UserError(f"{path}: another build's manifest; the verdict ({verdict}) is not recorded")
+        data["reproducible"] = verdict
+        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+        try:
+            with open(tmp, "w") as fh:
+                fh.write(json.dumps(data, indent=2) + "\n")
+                fh.flush()
+                os.fsync(fh.fileno())
+            os.replace(tmp, path)
+        finally:
+            tmp.unlink(missing_ok=True)

@@ -186,7 +186,9 @@ def settings(layout: Layout, name: str) -> tuple[tuple[tuple[str, str], ...], Re
         # every miss: measured about 3% of a cold llama.cpp build. Hits come
         # from direct mode either way.
         ("CCACHE_DEPEND", "true"),
-        ("CCACHE_SLOPPINESS", "time_macros,include_file_mtime,include_file_ctime"),
+        # Not time_macros: with SOURCE_DATE_EPOCH a __DATE__ depends on the source commit, which
+        # ccache would then leave out of the key (no file of llama.cpp or the forks uses one).
+        ("CCACHE_SLOPPINESS", "include_file_mtime,include_file_ctime"),
         ("CCACHE_STATSLOG", str(layout.work(name) / "ccache-stats.log")),
         # The store's URL only through our config file (written by write_config before a build).
         *(((CONFIG_VAR, str(config_path(layout.home, remote))),) if remote else ()),

@@ -33,7 +33,8 @@ from . import app
     default=None,
     help="Build each variant again in a scratch catalogue at another path and compare every published "
     "file's sha256 (exit 1 when one differs): with an empty compile cache (--check, --check=empty), "
-    "or with the catalogue's local and remote caches (--check=cache).",
+    "or with the catalogue's local and remote caches (--check=cache). Give it after the names, "
+    "or with its value (--check=empty): before them it would take the first name as its value.",
 )
 @click.option("--json", "as_json", is_flag=True, help="Print the manifests as JSON.")
 @click.pass_context
@@ -91,7 +92,10 @@ def _checked(c: check_mod.Outcome) -> dict[str, object]:
         "files": c.files,
         "reproducible": not c.differences,
         "verdict": c.verdict,
-        "differences": [{"file": d.file, "first": d.section, "rebuilt": str(d.kept)} for d in c.differences],
+        "differences": [
+            {"file": d.file, "first": d.section, "rebuilt": str(d.kept) if d.kept else None}
+            for d in c.differences
+        ],
         "rebuild_seconds": c.seconds,
         "rebuild_ccache": {k: v for k, v in c.ccache.items() if k in ("hits", "misses")},
     }
@@ -107,6 +111,6 @@ def _say_checked(c: check_mod.Outcome) -> None:
     diffoscope = shutil.which("diffoscope")
     for d in c.differences:
         app.say(f"  {d.file}: first difference in {d.section}")
-        if d.kept.is_file():
+        if d.kept is not None:
             show = "diffoscope" if diffoscope else "the rebuild, to compare"
-            app.say(f"    {show}: {shlex.quote(str(d.kept))} dist/{c.name}/{d.file}")
+            app.say(f"    {show} {shlex.quote(str(d.kept))} {shlex.quote(str(c.published / d.file))}")

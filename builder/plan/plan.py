@@ -63,6 +63,11 @@ RECIPE_CMAKE = {
 }
 
 
+def _by_name(*tables: dict[str, str]) -> dict[str, tuple[str, str]]:
+    """CMake options merged in order by name: a typed key (NAME:STRING) replaces an untyped one."""
+    return {k.split(":", 1)[0]: (k, v) for table in tables for k, v in table.items()}
+
+
 def _on(value: str | None) -> bool:
     """CMake's truth for an option value (ON, TRUE, 1, YES, Y)."""
     return (value or "").upper() in ("ON", "TRUE", "1", "YES", "Y")
@@ -137,7 +142,7 @@ class Plan:
         return self.enabled("GGML_NATIVE", "ON")
 
     def option(self, name: str, default: str | None = None) -> str | None:
-        return dict(self.options).get(name, default)
+        return {k.split(":", 1)[0]: v for k, v in self.options}.get(name, default)
 
     def enabled(self, option: str, default: str = "OFF") -> bool:
         return _on(self.option(option, default))
@@ -155,7 +160,9 @@ class Plan:
 
     def configure_argv(self) -> list[str]:
         where = ["-S", str(self.worktree / self.source.cmake_dir), "-B", str(self.build_dir), "-G", "Ninja"]
-        return [self.cmake, *where, f"-DCMAKE_BUILD_TYPE={self.variant.build_type}", *self.cmake_defines()]
+        where += [f"-DCMAKE_BUILD_TYPE={self.variant.build_type}"]
+        maps = repro.include_file(self.build_dir.parent)  # build/configure.py writes it (a wheel has none)
+        return [self.cmake, *where, *self.cmake_defines(), f"-DCMAKE_PROJECT_INCLUDE={maps}"]
 
     def cmake_defines(self) -> list[str]:
         """Every -D but the build type: compilers, flags, the ccache launcher, options, deps' exports."""
@@ -174,7 +181,6 @@ class Plan:
             launcher = ";".join(["/usr/bin/env", *(f"{k}={v}" for k, v in self.ccache_env), "ccache"])
             argv += [f"-DCMAKE_C_COMPILER_LAUNCHER={launcher}", f"-DCMAKE_CXX_COMPILER_LAUNCHER={launcher}"]
         argv += [f"-D{k}={v}" for k, v in self.options]
-        argv += [f"-DCMAKE_PROJECT_INCLUDE={repro.include_file(self.build_dir.parent)}"]  # the prefix maps
         # Paths of this machine, so outside the hash (the dependency's own hash is in it).
         argv += [f"-D{k}={v}" for d in self.deps for k, v in d.exports()]
         return argv
@@ -271,10 +277,9 @@ def make(
     series = tuple(s for t in trees for s in t.series)
     floor = floors.check_family(v, tspec, [t.source for t in trees])
     for key, _ in v.cmake:
-        if key in RESERVED:
-            raise SpecError(
-                v.origin("cmake"), f"cmake.{key}", f"set by the tool; use {RESERVED[key]} instead"
-            )
+        if (owned := key.split(":", 1)[0]) in RESERVED:  # not `name`: the variant's, used below
+            why = f"set by the tool; use {RESERVED[owned]} instead"
+            raise SpecError(v.origin("cmake"), f"cmake.{key}", why)
     for i, req in enumerate(v.requires):
         if req not in doctor.BY_NAME:
             raise SpecError(
@@ -282,7 +287,7 @@ def make(
             )
     tc = toolchain.resolve(tspec)
     floors.check_version(tc, floor)
-    options = {**RECIPE_CMAKE, **dict(src.cmake), **dict(v.cmake)}
+    options = dict(_by_name(RECIPE_CMAKE, dict(src.cmake), dict(v.cmake)).values())
     flags = v.flags + INSTRUMENTS[v.instrument].flags_for(tspec.family)
 
     cmake_path, cmake_version = cmake_binary()
@@ -290,7 +295,7 @@ def make(
     deps = deps_mod.resolve(layout, src, sources, tc, cmake_version, env, offline=offline)
     dep_series = tuple(s for d in deps for s in d.series)
     requires = tuple(dict.fromkeys(v.requires + tuple(r for s in series + dep_series for r in s.requires)))
-    native = _on(options.get("GGML_NATIVE", "ON"))
+    native = _on(_by_name(options).get("GGML_NATIVE", ("", "ON"))[1])
     ccache_env, remote = ccache.settings(layout, name)
     return Plan(
         variant=v,

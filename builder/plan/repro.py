@@ -6,12 +6,15 @@ A compiler writes two kinds of facts of the build itself into its output:
   names. Every absolute path a variant's compile sees is under the variant's folder (its
   worktree with the nested trees, its build folder) or a dependency's prefix. Each is mapped
   to a fixed name with `-ffile-prefix-map` (gcc >= 8, clang >= 10: `__FILE__`, debug info and
-  `__builtin_FILE` alike). ccache does not hash these options, so a sibling's cached object is
-  the same bytes a fresh compile here would give (measured: two trees at two paths, one hit,
-  byte-identical objects), and the cache keeps serving siblings.
+  `__builtin_FILE` alike). ccache rewrites a map's path below base_dir relative to the build
+  folder before hashing it, so every sibling's maps hash alike and a sibling's cached object is
+  the bytes a fresh compile here would give (measured: two trees at two paths, one miss, one
+  hit, byte-identical objects), while an object cached without maps is not served to a compile
+  with them (measured: two misses).
 - Time: `__DATE__`, `__TIME__` and CMake's `string(TIMESTAMP)` follow `SOURCE_DATE_EPOCH`,
-  set to the source's commit time, which is the same on every machine (an sdist import is
-  committed at a fixed date; a series is applied with the committer date of each patch).
+  set to the base commit's time, which is the same on every machine (an sdist import is
+  committed at a fixed date). ccache is not told to ignore time macros (ccache/ccache.py), so
+  an object with another date is never served.
 
 Neither is part of a variant's hash: both follow from what the hash already covers (the
 source commit; the variant's folder is its name). Archive member order, build-id and the

@@ -1,8 +1,9 @@
 """What the binaries need at run time: files published beside them, and environment pointing at them.
 
-T-MAC's fork compiles in the absolute path of its kernel configuration
-(kcfg.ini, in the dependency's prefix) and reads TMAC_KCFG_FILE first: the
-file is published to dist/<variant>/share/ and the variable points there.
+T-MAC's fork reads its kernel configuration (kcfg.ini, in the dependency's
+prefix) from TMAC_KCFG_FILE first (its compiled-in default is set to plain
+kcfg.ini by sources.toml, so that no path of this machine is in the binary):
+the file is published to dist/<variant>/share/ and the variable points there.
 [NAME.runtime] in sources.toml: files = ["{dep:t-mac}/lib/kcfg.ini"],
 env = { TMAC_KCFG_FILE = "{share}/kcfg.ini" }; the manifest records both.
 """
