@@ -35,11 +35,11 @@ def _entries(build_dir: Path) -> list[tuple[str, list[str]]]:
     ]
 
 
-def config_flags(plan: Plan, values: dict[str, str]) -> dict[str, list[str]]:
+def config_flags(plan: Plan, values: dict[str, str], *, mapped: bool = True) -> dict[str, list[str]]:
     """The flags every C and C++ compile must carry: the build type's (from the cache), the spec's
     and the prefix maps that keep the build's paths out of its bytes."""
     cfg = plan.variant.build_type.upper()
-    maps = list(plan.path_flags())
+    maps = list(plan.path_flags()) if mapped else []  # a wheel's build gets no prefix maps
     return {
         "c": values.get(f"CMAKE_C_FLAGS_{cfg}", "").split() + list(plan.flags.c) + maps,
         "cxx": values.get(f"CMAKE_CXX_FLAGS_{cfg}", "").split() + list(plan.flags.cxx) + maps,

@@ -61,7 +61,9 @@ def run(recipe: Recipe, wheel: Path, dest: Path) -> tuple[list[Check], dict[str,
         return [Check("libraries", False, f"{wheel.name} holds no {LIBS}*.so")], {}
     facts = [elf.read(p) for p in libs]
     cache = commands.cache(recipe.build_dir)
-    flags = commands.config_flags(plan, cache)
+    # pip and scikit-build-core build in folders of their own: the variant's prefix maps are not
+    # given to a wheel (it is not made reproducible), so they are not asked of its compiles
+    flags = commands.config_flags(plan, cache, mapped=False)
     checks = [
         # a zip holds no symlinks: libggml.so, .so.0 and .so.0.25.3 are three copies of one library
         Check("libraries", True, ", ".join(sorted({p.name.split(".so")[0] + ".so" for p in libs}))),
