@@ -160,12 +160,17 @@ def render_cmake_value(path: Path, key: str, value: object) -> str:
     raise SpecError(path, key, f"expected a boolean, integer or string, got {type(value).__name__}")
 
 
+def cmake_name(key: str) -> str:
+    """The variable a cmake key sets: NAME of NAME:TYPE (CMAKE_NAME), and of NAME itself."""
+    return key.split(":", 1)[0]
+
+
 def render_cmake_table(path: Path, table: dict[str, Any], prefix: str) -> dict[str, str]:
     rendered: dict[str, str] = {}
     for name, value in table.items():
         if not CMAKE_NAME.fullmatch(name):
             raise SpecError(path, prefix + name, "not a valid CMake variable name")
-        if twin := next((k for k in rendered if k.split(":", 1)[0] == name.split(":", 1)[0]), None):
+        if twin := next((k for k in rendered if cmake_name(k) == cmake_name(name)), None):
             raise SpecError(path, prefix + name, f"{prefix}{twin} sets the same variable")
         rendered[name] = render_cmake_value(path, prefix + name, value)
     return rendered

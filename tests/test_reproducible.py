@@ -83,6 +83,9 @@ def test_check_passes_for_a_reproducible_build_and_names_the_file_and_section_th
     assert res.code == 0, res.err
     (checked,) = json.loads(res.out)
     assert checked["reproducible"] and checked["rebuild_ccache"]["misses"] == 0
+    # one verdict, said alike to the script and written into the manifest
+    assert checked["verdict"] == _manifest(catalogue, "plain")["reproducible"]
+    assert checked["verdict"].endswith("(from the caches)")
 
     # A build id drawn at random by CMake: every build differs, in the string it compiles in.
     catalogue.variant("noisy", SPEC + "FAKE_RANDOM_ID = true\n")

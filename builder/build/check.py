@@ -61,12 +61,13 @@ class Outcome:
     differences: tuple[Difference, ...]
     seconds: float
     ccache: dict[str, Any]
+    checked_at: str  # once: the manifest and --json say the same verdict
 
     @property
     def verdict(self) -> str:
         if not self.differences:
             how = "an empty compile cache" if self.mode == "empty" else "from the caches"
-            return f"checked {now_iso()} ({how})"
+            return f"checked {self.checked_at} ({how})"
         return "differs: " + ", ".join(d.file for d in self.differences)
 
 
@@ -118,9 +119,16 @@ def check(layout: Layout, name: str, mode: str, opts: build_mod.Options, say: Sa
     first = build_mod.build(layout, name, opts, say)
     name = first.name
     built = (layout.dist / name).resolve()  # this build's folder: the verdict is about it alone
-    want = published(manifest_file.read(layout, name) or {})
+    want = published(first.manifest)
     kept = layout.home / "check" / name
     shutil.rmtree(kept, ignore_errors=True)
+
+    def keep(file: str, rebuilt: Path) -> Path:
+        """The rebuilt file, kept for a closer look once the scratch catalogue is gone."""
+        (kept / file).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(rebuilt, kept / file)
+        return kept / file
+
     with _scratch(layout, mode, say) as scratch:
         cache = "an empty compile cache" if mode == "empty" else "the catalogue's compile caches"
         planned = plan_mod.make(scratch, name, offline=opts.offline).hash
@@ -141,19 +149,13 @@ def check(layout: Layout, name: str, mode: str, opts: build_mod.Options, say: Sa
             if file not in got or not theirs.is_file():
                 differences.append(Difference(file, "missing from the rebuild", None))
                 continue
-            keep = kept / file
-            keep.parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(theirs, keep)
-            differences.append(Difference(file, elfdiff.first_difference(mine, theirs), keep))
+            differences.append(Difference(file, elfdiff.first_difference(mine, theirs), keep(file, theirs)))
         for file in sorted(set(got) - set(want)):
-            keep = kept / file
-            keep.parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(scratch.dist / name / file, keep)
-            differences.append(Difference(file, "not in the published build", keep))
+            rebuilt = keep(file, scratch.dist / name / file)
+            differences.append(Difference(file, "not in the published build", rebuilt))
     seconds = float(again.manifest.get("build_seconds", 0))
-    out = Outcome(
-        name, built, mode, len(want), tuple(differences), seconds, dict(again.manifest.get("ccache") or {})
-    )
+    counts = dict(again.manifest.get("ccache") or {})
+    out = Outcome(name, built, mode, len(want), tuple(differences), seconds, counts, now_iso())
     record(layout, name, built, str(first.manifest.get("hash")), out.verdict)
     return out
 

@@ -29,7 +29,7 @@ from ..spec.flags import Flags
 from ..spec.instrument import INSTRUMENTS
 from ..spec.toolchain import Toolchain
 from ..spec.variant import Variant
-from ..tomlfile import suggest
+from ..tomlfile import cmake_name, suggest
 from . import deps as deps_mod
 from . import floors, repro
 from . import trees as trees_mod
@@ -65,7 +65,7 @@ RECIPE_CMAKE = {
 
 def _by_name(*tables: dict[str, str]) -> dict[str, tuple[str, str]]:
     """CMake options merged in order by name: a typed key (NAME:STRING) replaces an untyped one."""
-    return {k.split(":", 1)[0]: (k, v) for table in tables for k, v in table.items()}
+    return {cmake_name(k): (k, v) for table in tables for k, v in table.items()}
 
 
 def _on(value: str | None) -> bool:
@@ -142,7 +142,7 @@ class Plan:
         return self.enabled("GGML_NATIVE", "ON")
 
     def option(self, name: str, default: str | None = None) -> str | None:
-        return {k.split(":", 1)[0]: v for k, v in self.options}.get(name, default)
+        return _by_name(dict(self.options)).get(name, (name, default))[1]
 
     def enabled(self, option: str, default: str = "OFF") -> bool:
         return _on(self.option(option, default))
@@ -277,7 +277,7 @@ def make(
     series = tuple(s for t in trees for s in t.series)
     floor = floors.check_family(v, tspec, [t.source for t in trees])
     for key, _ in v.cmake:
-        if (owned := key.split(":", 1)[0]) in RESERVED:  # not `name`: the variant's, used below
+        if (owned := cmake_name(key)) in RESERVED:  # not `name`: the variant's, used below
             why = f"set by the tool; use {RESERVED[owned]} instead"
             raise SpecError(v.origin("cmake"), f"cmake.{key}", why)
     for i, req in enumerate(v.requires):

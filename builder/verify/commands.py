@@ -8,6 +8,7 @@ import shlex
 from pathlib import Path
 
 from ..plan.plan import Plan
+from ..tomlfile import cmake_name
 from .verify import Check
 
 CACHE_LINE = re.compile(r"^(?P<key>[A-Za-z_][A-Za-z0-9_.+-]*):(?P<type>[A-Z]+)=(?P<value>.*)$")
@@ -55,7 +56,7 @@ def wants_debug_info(flags: dict[str, list[str]]) -> bool:
 def options(plan: Plan, values: dict[str, str]) -> Check:
     """CMake's cache holds every -D option exactly as the plan gave it."""
     # NAME:TYPE keys (tomlfile.CMAKE_NAME) are NAME in the cache
-    got = {k: values.get(k.split(":", 1)[0]) for k, _ in plan.options}
+    got = {k: values.get(cmake_name(k)) for k, _ in plan.options}
     wrong = [f"{k}={got[k] or '(unset)'} (expected {v})" for k, v in plan.options if got[k] != v]
     if wrong:
         return Check("cmake", False, "the CMake cache disagrees: " + ", ".join(wrong))
