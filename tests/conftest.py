@@ -82,6 +82,13 @@ def write_sources(root: Path, url: str, commit: str, extra: str = "") -> None:
     (root / "sources.toml").write_text(f'["llama.cpp"]\nurl = "{url}"\ncommit = "{commit}"\n{extra}')
 
 
+@pytest.fixture(autouse=True)
+def quick_bandwidth_probe(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every `variant bench` probes the memory bandwidth (host/bandwidth.py) unless told not to: in tests
+    a 64 MiB buffer (about 50 ms), not gigabytes; benchmarks/bandwidth.py measures the real figures."""
+    monkeypatch.setenv("VARIANT_BANDWIDTH_BYTES", str(64 << 20))
+
+
 @pytest.fixture
 def catalogue(tmp_path: Path, upstream: Upstream, monkeypatch: pytest.MonkeyPatch) -> Catalogue:
     """A catalogue in tmp_path whose llama.cpp source is the fake upstream."""

@@ -19,7 +19,7 @@ from builder.host import topology
 from builder.layout import Layout
 from builder.models.installed import Installed
 from builder.models.own import OwnModel
-from builder.results import compare
+from builder.results import compare, tables
 from builder.store import results
 from builder.store.results import Measurement
 
@@ -153,7 +153,7 @@ def test_a_variant_that_skips_a_model_shows_skipped_and_its_reason(tmp_path: Pat
     assert set(by) == {"i4m", "q8m"}
     assert by["i4m"].verdict == f"up skipped: {why}" and by["i4m"].cells() == ("skipped", "11 [10, 12]")
     assert by["q8m"].verdict == "faster"
-    md = compare.render(rows, "up", "tmac", "md")
+    md = tables.render(rows, "up", "tmac", "md")
     assert f"| skipped | 11 [10, 12] | - | up skipped: {why} |" in md, md
 
 
@@ -192,7 +192,7 @@ def test_one_model_under_two_labels_in_two_runs_joins_by_identity(tmp_path: Path
     (row,) = rows
     assert row.verdict == "faster (two runs, not interleaved)"
     assert row.case == f"model=r1 ({ABOUT}) threads=2"  # the first label names it
-    md = compare.render(rows, f"futex@{first}", f"futex@{second}", "md")
+    md = tables.render(rows, f"futex@{first}", f"futex@{second}", "md")
     assert f"| futex@{first} | futex@{second} |" in md and "(two runs, not interleaved)" in md
     # the same run on both sides is interleaved: no such mark
     with results.connect(db) as con:
@@ -230,8 +230,8 @@ def test_case_text_names_a_users_model_by_label_and_description_not_identity() -
     assert compare.case_text(params) == f"model=r1 ({ABOUT}) threads=2"
     assert compare.case_text({"model": "q8_0", "threads": 4}) == "model=q8_0 threads=4"
     rows = [compare.Row("load", "load_ms", "ms", params, "lower", None, None, None, "both timed out")]
-    assert "e" * 16 not in compare.render(rows, "a", "b", "md")
-    assert json.loads(compare.render(rows, "a", "b", "json"))[0]["params"]["model_id"] == "e" * 16
+    assert "e" * 16 not in tables.render(rows, "a", "b", "md")
+    assert json.loads(tables.render(rows, "a", "b", "json"))[0]["params"]["model_id"] == "e" * 16
 
 
 def test_a_profiles_own_timeout_counts_as_given_and_its_absence_does_not(tmp_path: Path) -> None:

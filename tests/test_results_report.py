@@ -11,7 +11,7 @@ import pytest
 
 from builder.errors import SpecError, UserError
 from builder.layout import Layout
-from builder.results import compare, plot
+from builder.results import compare, plot, tables
 from builder.store import results
 from builder.store.results import Measurement
 
@@ -72,11 +72,11 @@ def test_database_keeps_provenance_and_compares(tmp_path: Path) -> None:
     assert win.verdict == "faster" and win.comparison is not None and win.comparison.speedup.min > 1.7
     assert by[("barrier", "ns_per_node", "threads=4")].verdict == "candidate finished, baseline timed out"
     assert by[("faults", "anon_huge_pages", "")].verdict == "within noise"
-    md = compare.render(rows, "a", "b", "md")
+    md = tables.render(rows, "a", "b", "md")
     assert "| barrier | ns_per_node (ns, lower is better) | threads=2 |" in md and "timeout" in md
-    data = json.loads(compare.render(rows, "a", "b", "json"))
+    data = json.loads(tables.render(rows, "a", "b", "json"))
     assert {d["verdict"] for d in data} >= {"faster", "within noise"}
-    csv_text = compare.render(rows, "a", "b", "csv")
+    csv_text = tables.render(rows, "a", "b", "csv")
     assert csv_text.splitlines()[0].startswith("suite,metric,unit,case,better,baseline")
     assert len(csv_text.strip().splitlines()) == 1 + len(rows)
 
@@ -134,16 +134,16 @@ def test_one_variant_run_prints_its_own_figures(tmp_path: Path) -> None:
     assert by[("barrier", "threads=2")].candidate.median == 100.0
     assert by[("barrier", "threads=4")].verdict == "timed out"
     assert all(r.comparison is None and r.baseline is None for r in rows)
-    md = compare.render_single(rows, "a", "md")
+    md = tables.render_single(rows, "a", "md")
     assert md.splitlines()[0] == "| suite | metric | case | a |"
     assert "| barrier | ns_per_node (ns, lower is better) | threads=2 | 100 [90, 110] |" in md
     assert "timeout" in md and "speedup" not in md
-    data = json.loads(compare.render_single(rows, "a", "json"))
+    data = json.loads(tables.render_single(rows, "a", "json"))
     huge = next(d for d in data if d["metric"] == "anon_huge_pages")
     assert huge["candidate"] == {"variant": "a", "median": 11.0, "min": 10.0, "max": 12.0, "n": 3}
     assert (
-        compare.render_single(rows, "a", "csv").splitlines()[0]
-        == "suite,metric,unit,case,better,median,min,max"
+        tables.render_single(rows, "a", "csv").splitlines()[0]
+        == "suite,metric,unit,case,better,median,min,max,achieved,share"
     )
 
 
@@ -218,7 +218,7 @@ def test_format_entries_pair_kernels_inside_one_build_and_across_builds(tmp_path
     assert plain[0].baseline is None and plain[0].candidate is not None and plain[0].comparison is None
     assert (
         "| format=i4 model=tmac-i4 threads=2 | - | 31.5 [30, 33] | - | only fork runs it |"
-        in compare.render(plain, "up", "fork", "md")
+        in tables.render(plain, "up", "fork", "md")
     )
 
 

@@ -61,6 +61,11 @@ class Context:
     numa: tuple[str, ...] = ()  # the programs' --numa arguments (the profile's numa)
     allow_swap: bool = False  # run resident load modes even for a model larger than memory
     drop_caches: bool = False  # cold loads empty the whole page cache (root), not each file's pages
+    paddings: tuple[tuple[str, int], ...] = ()  # variant -> its source's kv-padding (sources.toml)
+
+    def kv_padding(self, inst: Installed) -> int:
+        """The KV cells inst's code base rounds a token's attention up to (models/traffic.py)."""
+        return dict(self.paddings).get(inst.name, 256)
 
     def targets(self, type_: str | None = None) -> list[Target]:
         """What a model suite runs on: the user's models when given, else the wide model (in type_)."""

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import csv
+import functools
 import io
 import re
 from collections.abc import Callable
+from pathlib import Path
 
-from ..errors import BuildError
+from ..errors import BuildError, UserError
+from ..models import traffic
 from ..models.installed import Installed, llama_bench_rows
 from ..store.results import Measurement
 from .case import Case, Context, Target, skipped, timeout
@@ -116,9 +119,35 @@ def llama_bench(
             # llama-bench warms up with one generated token before the measured ones.
             per_token = (m.user_s + m.sys_s) / (ng + 1)
             out.append(Measurement(suite, "cpu_s_per_token", "s/token", full, per_token, better="lower"))
+        if fact := _fact(ctx, suite, inst, target, full, pp):
+            out.append(fact)
         return out
 
     return run
+
+
+@functools.cache
+def _traffic(files: tuple[Path, ...], stamp: tuple[tuple[int, int], ...]) -> traffic.Traffic:
+    """A model's traffic, read once per file version (stamp: size and mtime of each part)."""
+    return traffic.of(files)
+
+
+def _fact(
+    ctx: Context, suite: str, inst: Installed, target: Target, full: dict[str, object], pp: bool
+) -> Measurement | None:
+    """The case's bytes per generated token (tg) or FLOPs per prompt token (pp): results/share.py's input."""
+    try:
+        stamp = tuple((s.st_size, s.st_mtime_ns) for s in (f.stat() for f in target.files))
+        tr = _traffic(target.files, stamp)
+    except (OSError, UserError) as exc:
+        ctx.say(f"{inst.name}: the bytes a token reads are not counted: {exc}")
+        return None
+    if pp:
+        return Measurement(suite, "flops_per_token", "FLOP", full, 2.0 * tr.matmul_elements, tr.how, "lower")
+    padding = ctx.kv_padding(inst)
+    nbytes = tr.per_token(int(str(full["n_prompt"])), int(str(full["n_gen"])), padding)
+    how = f"{tr.how}; KV {tr.kv_per_cell} B per cell, padded to {padding}"
+    return Measurement(suite, "bytes_per_token", "B", full, float(nbytes), how, "lower")
 
 
 def e2e_cases(ctx: Context) -> list[Case]:

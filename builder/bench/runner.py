@@ -13,13 +13,14 @@ import sqlite3
 import time
 
 from ..errors import UserError
-from ..host import topology
+from ..host import bandwidth, peak, topology
 from ..layout import Layout
 from ..models import support
 from ..models.installed import Installed, held_all
 from ..models.own import OwnModel
 from ..patch import series as patches
 from ..progress import ticking
+from ..source import sources
 from ..store import results
 from ..tomlfile import suggest
 from . import calibrate, environment, limit, profiles
@@ -76,6 +77,30 @@ def _skips(
     return tuple(out)
 
 
+# The suites whose tg rows are set against the memory bandwidth (results/share.py).
+GENERATING = ("e2e", "formats")
+
+
+def _limits(layout: Layout, profile: Profile, threads: list[int], say: Say) -> dict[str, object]:
+    """The hardware record's limits: the bandwidth probe at these thread counts, the arithmetic peak."""
+    out: dict[str, object] = {"peak": peak.estimate()}
+    if threads:
+        found = bandwidth.probes(layout.home, sorted(set(threads)), say, cpus=profile.cpus or "")
+        out |= bandwidth.record(found)
+        say("memory bandwidth: " + ", ".join(f"t={p.threads} {p.figures()['read']['median']:.1f} GB/s"
+                                             for p in found))  # fmt: skip
+    return out
+
+
+def _paddings(layout: Layout, insts: list[Installed]) -> tuple[tuple[str, int], ...]:
+    """Each variant's source's kv-padding; a source no longer in sources.toml: the default."""
+    if not layout.sources_file.is_file():  # variants installed from elsewhere: nothing to say otherwise
+        return ()
+    srcs = sources.load_all(layout.sources_file)
+    named = ((i.name, srcs.get(i.manifest["source"]["name"])) for i in insts)
+    return tuple((name, s.kv_padding) for name, s in named if s is not None)
+
+
 def run(
     layout: Layout,
     names: list[str],
@@ -96,8 +121,12 @@ def run(
     drop_caches: bool = False,
     calibrated: list[str] | None = None,
     only: tuple[str, ...] = (),
+    bandwidth: bool = True,
 ) -> int:
     """Run the suites, interleaving the variants in every repetition; return the run id.
+
+    bandwidth: probe the memory bandwidth at the tg cases' thread counts (host/bandwidth.py, once per
+    machine), so the tables show each tg row's share of it.
 
     only: words every case's label must have ("tg", "t=2"): one case of a suite, as bisect and
     history measure one metric.
@@ -134,6 +163,7 @@ def run(
         with limit.limited(profile, say) as profile:
             cases: list[Case] = []
             model_ctxs: list[Context] = []
+            generating: list[int] = []  # the thread counts of the suites with tg rows: the probe's
             for s in suites:
                 suite = SUITES[s]
                 ctx = Context(
@@ -151,16 +181,20 @@ def run(
                     tuple(profile.numa_args()),
                     allow_swap,
                     drop_caches,
+                    _paddings(layout, insts),
                 )
                 cases += [c for c in suite.make(ctx) if all(w in c.label.split() for w in only)]
                 if s in MODEL_SUITES:
                     model_ctxs.append(ctx)
+                if s in GENERATING:
+                    generating += ctx.threads
             if only and not cases:
                 raise UserError(f"no case of {', '.join(suites)} has the words {' '.join(only)} in its label")
             models = limit.targets(model_ctxs) if profile.cgroup else []
             limit.start_cold(profile, models)
             hardware = topology.hardware([m.path for m in own] or [layout.home / "models"])
             hardware |= limit.record(profile, models)
+            hardware |= _limits(layout, profile, generating if bandwidth else [], say)
             with results.connect(layout.home / "results.sqlite") as con, profiles.competing_load(profile):
                 run_id = results.start_run(
                     con, profile.name, command, env=environment.recorded(env), hardware=hardware
@@ -199,7 +233,12 @@ def _measure(
                 measured = case.run(inst)
             for m in measured:
                 results.record(con, run_id, inst.manifest, rep, m)
-                if cal is not None and not m.note.startswith(results.SKIPPED):  # not run: not a timeout
+                # a skip is not run (not a timeout); a fact is the same every repetition: nothing to settle
+                if (
+                    cal is not None
+                    and not m.note.startswith(results.SKIPPED)
+                    and m.metric not in results.FACTS
+                ):
                     cal.add(inst.name, m.metric, m.value, m.better)
         rep += 1
         if cal is None:

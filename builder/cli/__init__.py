@@ -13,7 +13,7 @@ import click
 
 from .. import redact
 from ..errors import VariantError
-from . import bench, build, catalogue, ci, follow, patch, profile, run, smoke, wheel  # noqa: F401  (each registers its commands)
+from . import bandwidth, bench, build, catalogue, ci, follow, patch, profile, run, smoke, wheel  # noqa: F401  (each registers its commands)
 from .app import cli
 
 

@@ -16,6 +16,7 @@ from ..errors import UserError
 from ..models import models
 from ..results import compare as compare_mod
 from ..results import report as report_mod
+from ..results import tables
 from ..results.cases import identities, model_filter
 from ..store import results
 from . import app
@@ -122,6 +123,12 @@ def _types(value: str) -> tuple[str, ...]:
     "--recipe",
     help="formats suite: the model recipe (tmac-i4, bitnet-ternary, ik-iq4k; default: the first fork's).",
 )
+@click.option(
+    "--no-bandwidth",
+    "no_bandwidth",
+    is_flag=True,
+    help="Skip the memory bandwidth probe (tg rows then show GB/s without their share of the limit).",
+)
 @click.option("--format", "fmt", type=click.Choice(["md", "json", "csv"]), default="md", show_default=True)
 @click.pass_context
 def bench(
@@ -142,6 +149,7 @@ def bench(
     layers: int | None,
     types: str,
     recipe: str | None,
+    no_bandwidth: bool,
     fmt: str,
 ) -> None:
     """Benchmark installed variants, interleaved, into .variant/results.sqlite; print the comparison."""
@@ -176,15 +184,16 @@ def bench(
         allow_swap=allow_swap,
         drop_caches=drop_caches,
         calibrated=calibrated,
+        bandwidth=not no_bandwidth,
     )
     base = baseline or names[0]
     others = [n for n in names if n != base]
     with results.connect(layout.home / "results.sqlite") as con:
         if not others:
-            click.echo(compare_mod.render_single(compare_mod.single_rows(con, base, run_id), base, fmt))
+            click.echo(tables.render_single(compare_mod.single_rows(con, base, run_id), base, fmt))
         for other in others:
             _, rows = compare_mod.pair_rows(con, base, other, None, run_id)
-            click.echo(compare_mod.render(rows, base, other, fmt))
+            click.echo(tables.render(rows, base, other, fmt))
     if calibrated and fmt == "md":  # --reps auto: how many pairs each case took, and why it stopped
         click.echo("\n--reps auto:\n" + "\n".join(f"- {line}" for line in calibrated))
     app.say(f"stored as run {run_id} in {layout.home / 'results.sqlite'}")
@@ -223,7 +232,7 @@ def compare_cmd(
         labelled = [json.loads(r["params"]) for n in runs for r in results.rows(con, n, variants, suite)]
     keep = model_filter(identities(models, labelled), [r.params for r in rows], runs)
     rows = [r for r in rows if keep(r.params)]
-    click.echo(compare_mod.render(rows, baseline, candidate, fmt))
+    click.echo(tables.render(rows, baseline, candidate, fmt))
 
 
 @app.cli.command("report")

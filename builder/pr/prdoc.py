@@ -30,7 +30,7 @@ from ..layout import Layout
 from ..patch import export as export_mod
 from ..patch.series import Series
 from ..publish import manifest as manifest_file
-from ..results import compare
+from ..results import compare, tables
 from ..results.report import record_lines
 from ..smoke import smoke
 from ..store import results
@@ -124,17 +124,22 @@ def table(rows: list[compare.Row], baseline: str, candidate: str) -> str:
     unit = rows[0].unit
     head = [k.replace("_", " ").capitalize() for k in keys] + (["Test"] if test else [])
     head += [f"{unit} {baseline}", f"{unit} {candidate}", "Speedup", "Verdict"]
+    limited = any(b for r in rows for b in r.bounds)  # a share of the bandwidth or of the peak (share.py)
     lines = [
-        "| " + " | ".join(head) + " |",
-        "|" + "|".join([":---"] * (len(head) - 4) + ["---:"] * 3 + [":---"]) + "|",
+        "| " + " | ".join(head + (["Of the limit"] if limited else [])) + " |",
+        "|" + "|".join([":---"] * (len(head) - 4) + ["---:"] * 3 + [":---"] * (2 if limited else 1)) + "|",
     ]
+    limits = []
     for r in rows:
         case = compare.shown(r.params)
         cells = [str(case.get(k, "")) for k in keys] + ([_test_name(r.params)] if test else [])
         cells += r.cells()
         cells += [r.comparison.speedup.fmt() if r.comparison else "-", r.verdict]
+        if limited:
+            limits.append(tables.limit_cell(r.bounds))
+            cells.append(limits[-1])
         lines.append("| " + " | ".join(map(compare.cell, cells)) + " |")
-    return "\n".join(lines)
+    return "\n".join(lines) + tables.notes_block(limits)
 
 
 def hardware(manifest: dict[str, Any] | None) -> list[tuple[str, str]]:

@@ -3,9 +3,7 @@ llama.cpp's compare-llama-bench.py (one row per metric and case, with the speedu
 
 from __future__ import annotations
 
-import csv
 import dataclasses
-import io
 import json
 import re
 import sqlite3
@@ -18,7 +16,8 @@ from ..bench.observe import QUIET_WHEN_ZERO
 from ..bench.stats import Comparison, Summary
 from ..errors import UserError
 from ..store import results
-from . import skips
+from . import share, skips
+from .share import Bound
 
 # NAME@VERSION, VERSION made like a name (spec.variant.check_name)
 VERSIONED = re.compile(r"[^@:]+@[A-Za-z0-9][A-Za-z0-9._-]*")
@@ -35,6 +34,7 @@ class Row:
     candidate: Summary | None
     comparison: Comparison | None
     verdict: str
+    bounds: tuple[Bound | None, Bound | None] = (None, None)  # baseline's, candidate's (share.py)
 
     @property
     def case(self) -> str:
@@ -193,15 +193,21 @@ def pair_rows(
         assert run is not None
         rows += results.rows(con, run, variants, suite)
     apart = len({r if r is not None else run_id for r in runs}) > 1  # two runs: pairs were not interleaved
+    groups, facts = share.split(grouped(rows, [baseline, candidate]))
+    hw = [hardware_of(con, r if r is not None else run_id) for r in runs]
     out = []
-    for (s, metric, unit, params, better), by_variant in sorted(grouped(rows, [baseline, candidate]).items()):
+    for key, by_variant in sorted(groups.items()):
+        s, metric, unit, params, better = key
         a, b = by_variant.get(baseline, {}), by_variant.get(candidate, {})
         if not a or not b:
             # a case only one of them runs (T-MAC's i4, a load mode a series adds): its figures, no ratio
             who, ran = (candidate, b) if b else (baseline, a)
             only = _summary([v for v in ran.values() if v is not None])
+            label, side = (candidate, 1) if b else (baseline, 0)
+            limit = share.bound(key, label, only, facts, hw[side]) if only else None
             row = Row(s, metric, unit, json.loads(params), better, only if ran is a else None,
-                      only if ran is b else None, None, f"only {who} runs it")  # fmt: skip
+                      only if ran is b else None, None, f"only {who} runs it",
+                      (limit, None) if side == 0 else (None, limit))  # fmt: skip
             absent = entry(baseline if ran is b else candidate)[0]
             if why := skips.skips(rows).get((absent, str(row.params.get("model_id")))):
                 row = dataclasses.replace(row, verdict=f"{absent} skipped: {why}")
@@ -221,7 +227,9 @@ def pair_rows(
             verdict = "candidate timed out"
         else:
             verdict = "both timed out"
-        out.append(Row(s, metric, unit, json.loads(params), better, sa, sb, cmp_, verdict))
+        bounds = (share.bound(key, baseline, sa, facts, hw[0]) if sa else None,
+                  share.bound(key, candidate, sb, facts, hw[1]) if sb else None)  # fmt: skip
+        out.append(Row(s, metric, unit, json.loads(params), better, sa, sb, cmp_, verdict, bounds))
     measured = {(r.suite, str(r.params.get("model_id"))) for r in out}
     for s, model, why in skips.unrun(rows, measured, variants_of([baseline, candidate])):
         out.append(Row(s, "-", "", model, "higher", None, None, None, why))
@@ -231,79 +239,20 @@ def pair_rows(
 def single_rows(con: sqlite3.Connection, name: str, run_id: int) -> list[Row]:
     """One variant's figures from a run: a bench without a second variant to compare."""
     out = []
-    for (s, metric, unit, params, better), by_variant in sorted(
-        grouped(results.rows(con, run_id, [name], None)).items()
-    ):
+    groups, facts = share.split(grouped(results.rows(con, run_id, [name], None)))
+    hw = hardware_of(con, run_id)
+    for key, by_variant in sorted(groups.items()):
+        s, metric, unit, params, better = key
         summary = _summary([v for v in by_variant.get(name, {}).values() if v is not None])
         verdict = "measured" if summary else "timed out"
-        out.append(Row(s, metric, unit, json.loads(params), better, None, summary, None, verdict))
+        limit = share.bound(key, name, summary, facts, hw) if summary else None
+        out.append(
+            Row(s, metric, unit, json.loads(params), better, None, summary, None, verdict, (None, limit))
+        )
     return out
 
 
-def render_single(rows: list[Row], name: str, fmt: str) -> str:
-    """A one-variant table: median [min, max] per metric and case."""
-    if fmt == "json":
-        return json.dumps([_as_dict(r, None, name) for r in rows], indent=2)
-    if fmt == "csv":
-        buf = io.StringIO()
-        w = csv.writer(buf)
-        w.writerow(["suite", "metric", "unit", "case", "better", "median", "min", "max"])
-        for r in rows:
-            w.writerow([r.suite, r.metric, r.unit, r.case, r.better, *_triple(r.candidate)])
-        return buf.getvalue()
-    lines = [f"| suite | metric | case | {name} |", "|---|---|---|---:|"]
-    for r in rows:
-        value = r.candidate.fmt() if r.candidate else "timeout"
-        lines.append(f"| {r.suite} | {r.metric} ({r.unit}, {r.better} is better) | {r.case} | {value} |")
-    return "\n".join(lines)
-
-
-def render(rows: list[Row], baseline: str, candidate: str, fmt: str) -> str:
-    if fmt == "json":
-        return json.dumps([_as_dict(r, baseline, candidate) for r in rows], indent=2)
-    if fmt == "csv":
-        buf = io.StringIO()
-        w = csv.writer(buf)
-        head = ["suite", "metric", "unit", "case", "better"]
-        for who in ("baseline", "candidate", "speedup"):
-            head += [who, f"{who}_min", f"{who}_max"]
-        w.writerow([*head, "verdict"])
-        for r in rows:
-            speed = r.comparison.speedup if r.comparison else None
-            triples = [*_triple(r.baseline), *_triple(r.candidate), *_triple(speed)]
-            w.writerow([r.suite, r.metric, r.unit, r.case, r.better, *triples, r.verdict])
-        return buf.getvalue()
-    lines = [
-        f"| suite | metric | case | {baseline} | {candidate} | speedup | verdict |",
-        "|---|---|---|---:|---:|---:|---|",
-    ]
-    for r in rows:
-        base, cand = r.cells()
-        ratio = r.comparison.speedup.fmt() if r.comparison else "-"
-        metric = f"{r.metric} ({r.unit}, {r.better} is better)"
-        case, verdict = cell(r.case), cell(r.verdict)
-        lines.append(f"| {r.suite} | {metric} | {case} | {base} | {cand} | {ratio} | {verdict} |")
-    return "\n".join(lines)
-
-
-def _triple(s: Summary | None) -> list[str]:
-    return ["", "", ""] if s is None else [f"{s.median:.6g}", f"{s.min:.6g}", f"{s.max:.6g}"]
-
-
-def _as_dict(r: Row, baseline: str | None, candidate: str) -> dict[str, Any]:
-    """One row for --format json; baseline None: a one-variant run, which has none."""
-
-    def summ(s: Summary | None) -> dict[str, float] | None:
-        return None if s is None else {"median": s.median, "min": s.min, "max": s.max, "n": s.n}
-
-    return {
-        "suite": r.suite,
-        "metric": r.metric,
-        "unit": r.unit,
-        "params": r.params,
-        "better": r.better,
-        "baseline": None if baseline is None else {"variant": baseline, **(summ(r.baseline) or {})},
-        "candidate": {"variant": candidate, **(summ(r.candidate) or {})},
-        "speedup": summ(r.comparison.speedup) if r.comparison else None,
-        "verdict": r.verdict,
-    }
+def hardware_of(con: sqlite3.Connection, run_id: int | None) -> dict[str, Any] | None:
+    """A run's hardware record (its probe and peak: share.py), or None."""
+    run = con.execute("SELECT * FROM runs WHERE id = ?", (run_id,)).fetchone()
+    return results.run_hardware(run) if run is not None else None

@@ -24,7 +24,7 @@ from typing import Any
 from ..clock import now_iso
 from ..errors import UserError
 from ..store import results
-from . import compare
+from . import compare, tables
 from .records import MEASUREMENT_KEYS, RUN_KEYS, Run
 from .records import run as checked_run
 
@@ -155,8 +155,8 @@ def summary(con: sqlite3.Connection, fmt: str = "md") -> str:
         base, others = run["variants"][0], run["variants"][1:]
         parts.append(f"### run {run['uuid'][:12]}: `{run['command']}`\n\n{run['host']}, {run['started']}\n")
         if not others:
-            parts.append(compare.render_single(compare.single_rows(con, base, run["id"]), base, fmt))
+            parts.append(tables.render_single(compare.single_rows(con, base, run["id"]), base, fmt))
         for other in others:
             _, rows = compare.pair_rows(con, base, other, None, run["id"])
-            parts.append(compare.render(rows, base, other, fmt))
+            parts.append(tables.render(rows, base, other, fmt))
     return "\n\n".join(parts) + "\n" if parts else "no stored runs\n"

@@ -77,6 +77,38 @@ def _limit(limit: dict[str, Any]) -> str | None:
     return "; ".join([size + (f" (cgroup {cgroup})" if cgroup else ""), *ratios])
 
 
+def _figure(f: dict[str, Any]) -> str | None:
+    """A probe's figure: "14.4 GB/s [14.3, 14.7]"."""
+    m, lo, hi = (f.get(k) for k in ("median", "min", "max"))
+    return f"{m:.1f} GB/s [{lo:.1f}, {hi:.1f}]" if _number(m) and _number(lo) and _number(hi) else None
+
+
+def _bandwidth(bw: dict[str, Any]) -> str | None:
+    """The probe: "read t=1 14.4 GB/s [14.3, 14.7], t=2 ...; triad ...; buffer 1920 MiB, LLC 480 MiB"."""
+    parts = []
+    for kind in ("read", "triad"):
+        found = [f"t={t} {fig}" for t, f in _dict(bw.get(kind)).items() if (fig := _figure(_dict(f)))]
+        parts.append(f"{kind} {', '.join(found)}" if found else None)
+    size = bw.get("buffer_bytes")
+    buffer = f"buffer {size >> 20} MiB" if isinstance(size, int) and not isinstance(size, bool) else None
+    llc = bw.get("llc_bytes")
+    cache = (
+        f"last-level cache {llc >> 20} MiB" if isinstance(llc, int) and not isinstance(llc, bool) else None
+    )
+    return "; ".join(p for p in (*parts, _parts(buffer, cache)) if p) or None
+
+
+def _peak(p: dict[str, Any]) -> str | None:
+    """The arithmetic peak estimate: "2 cores x 2.6 GHz, avx512f: 333 GFLOPS f32, 1331 int8 (estimate)"."""
+    values = [float(p[k]) for k in ("cores", "ghz", "f32_per_cycle", "int8_per_cycle") if _number(p.get(k))]
+    if len(values) != 4:
+        return None
+    cores, ghz, f32, i8 = values
+    isa = _text(p.get("isa")) or "?"
+    return (f"{cores:g} cores x {ghz:g} GHz, {isa}: {cores * ghz * f32:.0f} GFLOPS f32, "
+            f"{cores * ghz * i8:.0f} int8 (an estimate)")  # fmt: skip
+
+
 def hardware_lines(hw: dict[str, Any]) -> list[str]:
     """The record as aligned "label  value" lines; an empty record gives none.
 
@@ -100,6 +132,8 @@ def hardware_lines(hw: dict[str, Any]) -> list[str]:
         ("huge pages", ", ".join(pages) or None),
         ("THP", _text(hw.get("thp"))),
         ("memory limit", _limit(_dict(hw.get("memory_limit")))),
+        ("memory bandwidth", _bandwidth(_dict(hw.get("bandwidth")))),
+        ("arithmetic peak", _peak(_dict(hw.get("peak")))),
     ]
     for name, where in _dict(hw.get("storage")).items():
         if isinstance(where, dict):

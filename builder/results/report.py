@@ -16,7 +16,7 @@ from ..layout import Layout
 from ..publish import manifest as manifest_file
 from ..store import results
 from ..tomlfile import suggest
-from . import compare, questions, skips
+from . import compare, questions, share, skips, tables
 from .cases import Keep, matches, model_filter, skip_notes
 from .hardware import hardware_lines
 from .plot import plot, was_skipped
@@ -173,18 +173,23 @@ def _suite(
     rows are the run's (keep: --model's choice of cases, which the pairwise comparisons take too).
     """
     mine = [r for r in rows if r["suite"] == suite]
-    groups = compare.grouped(mine, variants)
+    groups, facts = share.split(compare.grouped(mine, variants))
+    hw = compare.hardware_of(con, run_id)
     skipped = skips.skips(mine)
     png = out / f"{name or suite}.png"
     if groups:  # a suite whose every case was skipped has no figure to plot
         plot(png, f"{name} ({suite})" if name else suite, groups, variants, skipped)
-    table = []
-    for (_s, metric, unit, params, better), by_variant in sorted(groups.items()):
+    table, limits = [], []
+    for key, by_variant in sorted(groups.items()):
+        _s, metric, unit, params, better = key
         cells = []
         for v in variants:
             vals = [x for x in by_variant.get(v, {}).values() if x is not None]
             if vals:
-                cells.append(stats.summarize(vals).fmt())
+                summary = stats.summarize(vals)
+                limit = share.bound(key, v, summary, facts, hw)
+                limits.append(limit.cell() if limit else "")
+                cells.append(summary.fmt() + (f" · {limits[-1]}" if limit else ""))
             elif was_skipped(skipped, v, json.loads(params)):
                 cells.append("skipped")
             else:  # figures without a value timed out; no entry at all: never ran (a format it cannot run)
@@ -197,9 +202,9 @@ def _suite(
         _, pairs = compare.pair_rows(con, baseline, other, suite, run_id)
         pairs = [p for p in pairs if keep is None or keep(p.params)]
         comparisons.append(
-            {"title": f"{other} vs {baseline}:", "table": compare.render(pairs, baseline, other, "md")}
+            {"title": f"{other} vs {baseline}:", "table": tables.render(pairs, baseline, other, "md")}
         )
-    return {"name": suite, "plot": png.name if groups else None, "rows": table,
+    return {"name": suite, "plot": png.name if groups else None, "rows": table, "notes": tables.notes(limits),
             "skips": skip_notes(mine, variants), "comparisons": comparisons}  # fmt: skip
 
 

@@ -23,7 +23,7 @@ from ..errors import SpecError
 KEYS = (
     "url", "commit", "tag", "submodules", "cmake-dir", "prebuild", "pypi", "archive", "subdir", "sha256",
     "cmake", "nested", "depends", "role", "patches", "export", "compiler", "runtime", "verify", "kernels",
-    "description", "smoke",
+    "description", "smoke", "kv-padding",
 )  # fmt: skip
 ROLES = ("tree", "dependency")  # a dependency is built and installed for others, never a variant's source
 Say = Callable[[str], None]
@@ -76,6 +76,9 @@ class Source:
     kernels: tuple[tuple[str, tuple[str, ...]], ...] = ()  # option (or "*") -> functions where time goes
     generate: tuple[str, ...] = ()  # how this code base's programs decode greedily ({model} {prompt} {n})
     models: str = ""  # the model recipe (models/forkmodels.py) whose formats this source's kernels run
+    # The KV cells a generated token's attention reads are rounded up to this (llama.cpp pads to 256 since
+    # 2025; older trees to 32 without flash attention): models/traffic.py counts the bytes they read.
+    kv_padding: int = 256
 
     @property
     def pypi(self) -> Pin | None:
@@ -233,6 +236,9 @@ def _parse(path: Path, name: str, entry: dict[str, Any]) -> Source:
             raise SpecError(
                 path, p + key, 'only for a role = "dependency" source (a variant names its own patches)'
             )
+    kv_padding = entry.get("kv-padding", 256)
+    if not isinstance(kv_padding, int) or isinstance(kv_padding, bool) or kv_padding < 1:
+        raise SpecError(path, p + "kv-padding", f"expected a positive number of cells, got {kv_padding!r}")
     return Source(
         name=name,
         file=path,
@@ -255,6 +261,7 @@ def _parse(path: Path, name: str, entry: dict[str, Any]) -> Source:
         runtime_env=_str_table(path, runtime, "env", f"{p}runtime."),
         verify=_lists_table(path, entry, "verify", p),
         kernels=_lists_table(path, entry, "kernels", p),
+        kv_padding=kv_padding,
         **_smoke(path, entry, p),
     )
 

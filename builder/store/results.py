@@ -60,6 +60,11 @@ PROGRAM_ERRORS = (sqlite3.IntegrityError, sqlite3.ProgrammingError)
 # The note of a cell that never ran (the variant cannot run the model's types): value None, never a figure.
 SKIPPED = "skipped: "
 
+# Metrics that are facts of a case, not measurements of a variant: the same every repetition (the bytes a
+# generated token reads, a prompt token's FLOPs), stored beside the tg and pp rows so the tables can set
+# those against the machine's limits (results/share.py). Tables show them in those rows, not as rows.
+FACTS = ("bytes_per_token", "flops_per_token")
+
 
 @dataclass(frozen=True)
 class Measurement:

@@ -1,0 +1,82 @@
+"""An estimate of the CPU's arithmetic peak, from its ISA and clock: what prompt processing runs against.
+
+Prompt processing multiplies matrices by matrices: it is bound by arithmetic,
+not by memory. Nothing here measures that bound; it is computed from what
+/proc/cpuinfo says (the SIMD extensions, the clock) and assumptions stated in
+the record: two FMA pipes per core (most x86 server cores since Haswell; some
+have one 512-bit pipe, which halves the AVX-512 figure), the clock as the
+kernel reports it (no turbo), one thread per physical core. It is an
+estimate, and every table that shows it says so. Tiles (AMX) are noted but
+not counted: ggml uses them only through its AMX buffer type, which
+test-backend-ops does not.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from pathlib import Path
+from typing import Any
+
+from . import topology
+
+# Per core and cycle, with two pipes: (flag, f32 FLOPs from FMAs, int8 ops from dot-product instructions).
+# An int8 multiply-add counts as 2 ops, as an FMA counts as 2 FLOPs.
+# Without VNNI a byte dot product takes two instructions (vpmaddubsw, vpmaddwd): half the products.
+ISA = (
+    ("avx512f", 2 * 16 * 2, 2 * 64),
+    ("avx2", 2 * 8 * 2, 2 * 32),
+    ("avx", 2 * 8, None),  # a multiply and an add pipe, no FMA
+    ("sse2", 2 * 4, None),
+    ("asimd", 2 * 4 * 2, None),  # Arm NEON (aarch64 flags): 128-bit FMAs
+)
+INT8 = (("avx512_vnni", 2 * 64 * 2), ("avx_vnni", 2 * 32 * 2), ("asimddp", 2 * 16 * 2))
+ASSUMES = "2 FMA pipes per core, the reported clock (no turbo), f32 for f16/f32, int8 dot products for quants"
+
+
+def _cpuinfo(root: Path) -> tuple[set[str], float | None]:
+    try:
+        text = (root / "proc/cpuinfo").read_text()
+    except OSError:
+        return set(), None
+    flags: set[str] = set()
+    mhz = None
+    for line in text.splitlines():
+        key, _, value = line.partition(":")
+        key = key.strip()
+        if key in ("flags", "Features") and not flags:
+            flags = set(value.split())
+        elif key == "cpu MHz" and mhz is None:
+            with contextlib.suppress(ValueError):
+                mhz = float(value)
+    return flags, mhz
+
+
+def estimate(root: Path = topology.ROOT) -> dict[str, Any] | None:
+    """{"ghz", "cores", "isa", "f32_per_cycle", "int8_per_cycle", "amx", "assumes"}; None without a clock."""
+    flags, mhz = _cpuinfo(root)
+    isa = next(((flag, f32, i8) for flag, f32, i8 in ISA if flag in flags), None)
+    if not mhz or isa is None:
+        return None
+    name, f32, i8 = isa
+    if name == "avx2" and "fma" not in flags:
+        f32 //= 2
+    i8 = next((ops for flag, ops in INT8 if flag in flags), i8 if i8 is not None else f32)
+    cores = topology.topology(root).cores
+    return {"ghz": round(mhz / 1000, 3), "cores": cores, "isa": name, "f32_per_cycle": f32,
+            "int8_per_cycle": i8, "amx": "amx_int8" in flags, "assumes": ASSUMES}  # fmt: skip
+
+
+def gflops(peak: dict[str, Any], type_: str | None, threads: int | None) -> float | None:
+    """The estimated peak for a weight type at a thread count (capped at the cores); None if unknowable.
+
+    Float types multiply in f32; every other (the quants, a fork's LUT types) is counted at the int8
+    dot-product rate. A model of mixed types (type_ None) has no one peak.
+    """
+    if type_ is None:
+        return None
+    try:
+        cores = min(int(threads or peak["cores"]), int(peak["cores"]))
+        per_cycle = peak["f32_per_cycle"] if type_ in ("f32", "f16", "bf16") else peak["int8_per_cycle"]
+        return float(cores * float(peak["ghz"]) * float(per_cycle))
+    except (KeyError, TypeError, ValueError):
+        return None  # a record of another shape (another version's, an import)

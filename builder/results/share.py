@@ -1,0 +1,141 @@
+"""How far a figure is from the machine's limit: generation against memory bandwidth, prompt against compute.
+
+A tg row's achieved bandwidth is the bytes a generated token reads (the
+bytes_per_token fact `variant bench` stores beside it, models/traffic.py) times
+its tokens/s; its share is that over the probe's read bandwidth at the row's
+thread count (host/bandwidth.py, in the run's hardware record). A share above
+100% beyond the probe's spread (the achieved median over the probe's maximum)
+is flagged "!": the figure is not of memory. Usually that is a model whose
+bytes per token fit in the last-level cache, flagged "in cache" instead: the
+share means nothing there.
+
+A pp row's GFLOPS are 2 x the weight elements a token is multiplied by
+(flops_per_token) times tokens/s; an ops row measures GFLOPS itself. Both are
+set against host/peak.py's estimate from the ISA and clock, and say "est.".
+
+The hardware record may come from another machine or version (an import), so
+every key is checked for its kind; what is missing gives no share, never an error.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from ..bench.stats import Summary
+from ..host import peak as peak_mod
+from ..store.results import FACTS
+
+Key = tuple[str, str, str, str, str]  # compare.grouped's: suite, metric, unit, params (JSON), better
+Facts = dict[
+    tuple[str, str, str], dict[str, float]
+]  # (suite, params JSON, variant or entry) -> fact -> value
+
+
+@dataclass(frozen=True)
+class Bound:
+    kind: str  # "memory" or "compute"
+    achieved: Summary  # GB/s or GFLOPS
+    limit: Summary | None  # the probe's read GB/s, or the peak estimate (n = 0)
+    bytes_per_token: int | None = None
+    in_cache: bool = False
+
+    @property
+    def share(self) -> float | None:
+        return self.achieved.median / self.limit.median if self.limit and self.limit.median > 0 else None
+
+    @property
+    def over(self) -> bool:
+        """Above the limit beyond its spread: the achieved median past the probe's best repetition."""
+        return self.kind == "memory" and self.limit is not None and self.achieved.median > self.limit.max
+
+    def cell(self) -> str:
+        unit = "GB/s" if self.kind == "memory" else "GFLOPS"
+        text = f"{_num(self.achieved.median)} {unit}"
+        if self.share is not None and self.limit is not None:
+            of = f"est. {_num(self.limit.median)}" if self.kind == "compute" else _num(self.limit.median)
+            text += f", {100 * self.share:.0f}% of {of}"
+        if self.in_cache:
+            text += " (in cache)"
+        elif self.over:
+            text += " !"
+        return text
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"kind": self.kind, "achieved": self.achieved.median, "unit": "GB/s" if self.kind == "memory"
+                else "GFLOPS", "limit": self.limit.median if self.limit else None,
+                "limit_estimated": self.kind == "compute", "share": self.share, "over_limit": self.over,
+                "in_cache": self.in_cache, "bytes_per_token": self.bytes_per_token}  # fmt: skip
+
+
+def _num(x: float) -> str:
+    return f"{x:.3g}" if x < 1000 else f"{x:.0f}"
+
+
+def split(groups: dict[Key, dict[str, dict[int, float | None]]]) -> tuple[dict[Key, Any], Facts]:
+    """The groups to show (no facts) and the facts, by (suite, params, variant or entry)."""
+    shown: dict[Key, Any] = {}
+    facts: Facts = {}
+    for key, by_variant in groups.items():
+        if key[1] not in FACTS:
+            shown[key] = by_variant
+            continue
+        for label, series in by_variant.items():
+            value = next((v for v in series.values() if v is not None), None)
+            if value is not None:
+                facts.setdefault((key[0], key[3], label), {})[key[1]] = value
+    return shown, facts
+
+
+def _dict(value: Any) -> dict[str, Any]:
+    return value if isinstance(value, dict) else {}
+
+
+def _number(value: Any) -> float | None:
+    return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
+
+
+def probe(hw: dict[str, Any] | None, threads: Any) -> Summary | None:
+    """The run's read bandwidth at a thread count, GB/s, from its hardware record."""
+    read = _dict(_dict(_dict(_dict(hw).get("bandwidth")).get("read")).get(str(threads)))
+    figures = [_number(_dict(read).get(k)) for k in ("median", "min", "max")]
+    n = _dict(read).get("n")
+    if None in figures or not isinstance(n, int):
+        return None
+    median, low, high = (f for f in figures if f is not None)
+    return Summary(n, median, low, high)
+
+
+def _type(suite: str, params: dict[str, Any]) -> str | None:
+    """The weight type a row's products run in: the ops row's, the format's, the wide model's."""
+    if suite == "ops":
+        return str(params.get("type"))
+    if "format" in params:
+        return str(params["format"])
+    return None if "model_id" in params else str(params.get("model"))  # a user's model: mixed types
+
+
+def bound(key: Key, label: str, value: Summary, facts: Facts, hw: dict[str, Any] | None) -> Bound | None:
+    """The limit of one row's figure for one variant (or entry), or None where none applies or is known."""
+    suite, metric, _, params_json, _ = key
+    params = json.loads(params_json)
+    mine = facts.get((suite, params_json, label), {})
+    threads = params.get("threads")
+    if metric == "tg_tps" and "bytes_per_token" in mine:
+        nbytes = int(mine["bytes_per_token"])
+        achieved = Summary(value.n, *(nbytes * x / 1e9 for x in (value.median, value.min, value.max)))
+        llc = _number(_dict(_dict(hw).get("bandwidth")).get("llc_bytes"))
+        return Bound("memory", achieved, probe(hw, threads), nbytes, llc is not None and nbytes <= llc)
+    peak_record = _dict(_dict(hw).get("peak"))
+    if metric == "pp_tps" and "flops_per_token" in mine:
+        flops = mine["flops_per_token"]
+        achieved = Summary(value.n, *(flops * x / 1e9 for x in (value.median, value.min, value.max)))
+    elif suite == "ops" and metric == "gflops":
+        achieved = value
+        # test-backend-ops perf runs half the CPUs' threads (its N_THREADS / 2)
+        threads = max(1, int(_number(_dict(hw).get("logical_cpus")) or 2) // 2)
+    else:
+        return None
+    top = peak_mod.gflops(peak_record, _type(suite, params), threads) if peak_record else None
+    return Bound("compute", achieved, Summary(0, top, top, top) if top else None)
