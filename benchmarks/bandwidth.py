@@ -1,0 +1,92 @@
+#!/usr/bin/env python3
+"""How far from the limit, measured: the bandwidth probe, then benches whose tg rows show their share.
+
+Runs in a catalogue (the current folder, or --root) whose variants are built:
+
+1. `variant bandwidth --again` at the thread counts: the probe's read and triad
+   figures with their spreads, measured anew (a quiet machine gives the limit);
+2. each bench given with --bench (the words after `variant bench`), as a user
+   would type it;
+3. every stored row of those runs that has a limit, as one table: variant,
+   case, tokens/s, bytes per token, GB/s, the share, and the sanity check:
+   a row above 100% beyond the probe's spread is "OVER"; one whose token
+   bytes fit in the last-level cache is "in cache" (the share is not of memory).
+
+    python3 benchmarks/bandwidth.py --threads 1,2,4 \\
+        --bench "futex-gcc --vs openmp-off-gcc --suite e2e --type f16 --threads 1,2,4 --reps 5" \\
+        --bench "tmac-clang --suite formats --threads 1,2 --reps 5" [--json out.json]
+
+Exit 1 when a row is OVER and not in cache: a figure the tool cannot explain.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shlex
+import subprocess
+import sys
+from typing import Any
+
+
+def variant(root: str | None, *args: str) -> str:
+    """A `variant` command's stdout (its progress goes on to ours)."""
+    argv = ["variant", *(["--root", root] if root else []), *args]
+    print("$ " + shlex.join(argv), file=sys.stderr, flush=True)
+    return subprocess.run(argv, check=True, text=True, stdout=subprocess.PIPE).stdout
+
+
+def rows(text: str) -> list[dict[str, Any]]:
+    """Every side of every row with a limit, from `variant bench --format json` (an array per pair)."""
+    out, at, decoder = [], 0, json.JSONDecoder()
+    while (at := text.find("[", at)) >= 0:
+        data, at = decoder.raw_decode(text, at)
+        for r in data:
+            for side in ("baseline", "candidate"):
+                limit = (r.get("limit") or {}).get(side)
+                figures = r.get(side) or {}
+                if limit and "median" in figures:
+                    out.append({"variant": figures["variant"], "metric": r["metric"], "params": r["params"],
+                                "value": figures["median"], **limit})  # fmt: skip
+    return out
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--root", help="the catalogue (default: the current folder)")
+    ap.add_argument("--threads", default="1,2", help="the probe's thread counts")
+    ap.add_argument(
+        "--bench", action="append", default=[], help="the words after `variant bench` (repeatable)"
+    )
+    ap.add_argument("--json", dest="json_out", help="write the probe and every row here")
+    a = ap.parse_args()
+    probe = json.loads(variant(a.root, "bandwidth", "--again", "--threads", a.threads, "--json"))
+    bw = probe["bandwidth"]
+    print("| threads | read GB/s | triad GB/s |\n|---:|---:|---:|")
+    for t in bw["read"]:
+        r, s = bw["read"][t], bw["triad"][t]
+        print(f"| {t} | {r['median']:.1f} [{r['min']:.1f}, {r['max']:.1f}] | "
+              f"{s['median']:.1f} [{s['min']:.1f}, {s['max']:.1f}] |")  # fmt: skip
+    print(f"\nlast-level cache {bw['llc_bytes'] >> 20} MiB, buffer {bw['buffer_bytes'] >> 20} MiB\n")
+    found: list[dict[str, Any]] = []
+    for line in a.bench:
+        found += rows(variant(a.root, "bench", *shlex.split(line), "--format", "json"))
+    bad = 0
+    print("| variant | metric | case | figure | bytes/token | achieved | share | check |")
+    print("|---|---|---|---:|---:|---:|---:|---|")
+    for r in found:
+        case = " ".join(f"{k}={v}" for k, v in r["params"].items() if k not in ("n_prompt", "n_gen"))
+        share = "-" if r["share"] is None else f"{100 * r['share']:.0f}%"
+        check = "in cache" if r["in_cache"] else ("OVER" if r["over_limit"] else "ok")
+        bad += check == "OVER"
+        per = f"{r['bytes_per_token'] / (1 << 20):.1f} MiB" if r["bytes_per_token"] else "-"
+        print(f"| {r['variant']} | {r['metric']} | {case} | {r['value']:.4g} | {per} | "
+              f"{r['achieved']:.4g} {r['unit']} | {share} | {check} |")  # fmt: skip
+    if a.json_out:
+        with open(a.json_out, "w") as f:
+            json.dump({"probe": probe, "rows": found}, f, indent=1)
+    return 1 if bad else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
