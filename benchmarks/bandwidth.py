@@ -10,13 +10,13 @@ Runs in a catalogue (the current folder, or --root) whose variants are built:
 3. every stored row of those runs that has a limit, as one table: variant,
    case, tokens/s, bytes per token, GB/s, the share, and the sanity check:
    a row above 100% beyond the probe's spread is "OVER"; one whose token
-   bytes fit in the last-level cache is "in cache" (the share is not of memory).
+   bytes fit in the last-level cache is marked so (its share may not be of memory alone).
 
     python3 benchmarks/bandwidth.py --threads 1,2,4 \\
         --bench "futex-gcc --vs openmp-off-gcc --suite e2e --type f16 --threads 1,2,4 --reps 5" \\
         --bench "tmac-clang --suite formats --threads 1,2 --reps 5" [--json out.json]
 
-Exit 1 when a row is OVER and not in cache: a figure the tool cannot explain.
+Exit 1 when a row is OVER and does not fit in the cache: a figure the tool cannot explain.
 """
 
 from __future__ import annotations
@@ -77,7 +77,7 @@ def main() -> int:
     for r in found:
         case = " ".join(f"{k}={v}" for k, v in r["params"].items() if k not in ("n_prompt", "n_gen"))
         share = "-" if r["share"] is None else f"{100 * r['share']:.0f}%"
-        check = "in cache" if r["in_cache"] else ("OVER" if r["over_limit"] else "ok")
+        check = ("OVER" if r["over_limit"] else "ok") + (", fits in cache" if r["in_cache"] else "")
         bad += check == "OVER"
         per = f"{r['bytes_per_token'] / (1 << 20):.1f} MiB" if r["bytes_per_token"] else "-"
         print(f"| {r['variant']} | {r['metric']} | {case} | {r['value']:.4g} | {per} | "

@@ -119,7 +119,7 @@ def test_the_share_is_achieved_bytes_per_second_over_the_probe() -> None:
     cached = share.bound(
         _key("tg_tps", params), "v", Summary(3, 20.0, 18, 22), facts, _hw(9.0, 8.0, 9.5, 1 << 30)
     )
-    assert cached is not None and cached.in_cache and cached.cell().endswith("(in cache)")
+    assert cached is not None and cached.in_cache and cached.cell().endswith("! (fits in cache)")
     # no fact for this variant, or a thread count the probe did not measure: no bound, or no share
     assert share.bound(_key("tg_tps", params), "w", Summary(3, 20.0, 18, 22), facts, _hw()) is None
     other = {**params, "threads": 4}
@@ -162,6 +162,11 @@ def test_the_peak_estimate_reads_the_isa_and_clock(tmp_path: Path) -> None:
     est = peak.estimate(tmp_path)
     assert est is not None
     assert (est["isa"], est["f32_per_cycle"], est["int8_per_cycle"], est["ghz"]) == ("avx512f", 64, 256, 2.6)
+    assert est["f16_per_cycle"] == 64  # no AVX512-FP16: f16 weights multiply at the f32 rate
+    (tmp_path / "proc/cpuinfo").write_text(f"cpu MHz\t\t: 2000\nflags\t\t: {flags} avx512_fp16\n")
+    est = peak.estimate(tmp_path)
+    assert est is not None and est["f16_per_cycle"] == 128 and est["bf16_per_cycle"] == 64
+    assert peak.gflops(est, "f16", 1) == 2.0 * 128 and peak.gflops(est, "q4_0", 1) == 2.0 * 256
     (tmp_path / "proc/cpuinfo").write_text("processor\t: 0\nflags\t\t: avx2 fma\n")
     assert peak.estimate(tmp_path) is None  # no clock, no estimate
 

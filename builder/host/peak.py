@@ -30,7 +30,13 @@ ISA = (
     ("asimd", 2 * 4 * 2, None),  # Arm NEON (aarch64 flags): 128-bit FMAs
 )
 INT8 = (("avx512_vnni", 2 * 64 * 2), ("avx_vnni", 2 * 32 * 2), ("asimddp", 2 * 16 * 2))
-ASSUMES = "2 FMA pipes per core, the reported clock (no turbo), f32 for f16/f32, int8 dot products for quants"
+# Half-precision arithmetic at twice the f32 rate where the ISA has it (AVX512-FP16 FMAs, AVX512-BF16 dot
+# products, Arm's fphp): a kernel that multiplies f16 weights in f32 then reaches half of this.
+HALF = {"f16": ("avx512_fp16", "fphp"), "bf16": ("avx512_bf16", "bf16")}
+ASSUMES = (
+    "2 FMA pipes per core, the reported clock (no turbo), f32 (or native f16/bf16) FMAs for float weights, "
+    "int8 dot products for quants"
+)
 
 
 def _cpuinfo(root: Path) -> tuple[set[str], float | None]:
@@ -62,21 +68,25 @@ def estimate(root: Path = topology.ROOT) -> dict[str, Any] | None:
         f32 //= 2
     i8 = next((ops for flag, ops in INT8 if flag in flags), i8 if i8 is not None else f32)
     cores = topology.topology(root).cores
-    return {"ghz": round(mhz / 1000, 3), "cores": cores, "isa": name, "f32_per_cycle": f32,
+    half = {f"{t}_per_cycle": 2 * f32 if any(f in flags for f in names) else f32 for t, names in HALF.items()}
+    return {"ghz": round(mhz / 1000, 3), "cores": cores, "isa": name, "f32_per_cycle": f32, **half,
             "int8_per_cycle": i8, "amx": "amx_int8" in flags, "assumes": ASSUMES}  # fmt: skip
 
 
 def gflops(peak: dict[str, Any], type_: str | None, threads: int | None) -> float | None:
     """The estimated peak for a weight type at a thread count (capped at the cores); None if unknowable.
 
-    Float types multiply in f32; every other (the quants, a fork's LUT types) is counted at the int8
-    dot-product rate. A model of mixed types (type_ None) has no one peak.
+    f32 at the f32 rate, f16 and bf16 at their own (HALF); every other type (the quants, a fork's LUT
+    types) at the int8 dot-product rate. A model of mixed types (type_ None) has no one peak.
     """
     if type_ is None:
         return None
     try:
         cores = min(int(threads or peak["cores"]), int(peak["cores"]))
-        per_cycle = peak["f32_per_cycle"] if type_ in ("f32", "f16", "bf16") else peak["int8_per_cycle"]
+        if type_ in ("f16", "bf16"):  # a record from before the half rates: f32's
+            per_cycle = peak.get(f"{type_}_per_cycle", peak["f32_per_cycle"])
+        else:
+            per_cycle = peak["f32_per_cycle"] if type_ == "f32" else peak["int8_per_cycle"]
         return float(cores * float(peak["ghz"]) * float(per_cycle))
     except (KeyError, TypeError, ValueError):
         return None  # a record of another shape (another version's, an import)

@@ -5,9 +5,11 @@ bytes_per_token fact `variant bench` stores beside it, models/traffic.py) times
 its tokens/s; its share is that over the probe's read bandwidth at the row's
 thread count (host/bandwidth.py, in the run's hardware record). A share above
 100% beyond the probe's spread (the achieved median over the probe's maximum)
-is flagged "!": the figure is not of memory. Usually that is a model whose
-bytes per token fit in the last-level cache, flagged "in cache" instead: the
-share means nothing there.
+is flagged "!": the figure is not of memory. The usual cause is a model whose
+bytes per token fit in the last-level cache, flagged "(fits in cache)": part of
+it may be read from the cache, so its share is not of memory alone. (On a
+shared machine the cache the kernel reports is shared with others: such a
+model can still read near the probe's figure, as it does here.)
 
 A pp row's GFLOPS are 2 x the weight elements a token is multiplied by
 (flops_per_token) times tokens/s; an ops row measures GFLOPS itself. Both are
@@ -47,8 +49,9 @@ class Bound:
 
     @property
     def over(self) -> bool:
-        """Above the limit beyond its spread: the achieved median past the probe's best repetition."""
-        return self.kind == "memory" and self.limit is not None and self.achieved.median > self.limit.max
+        """Above the limit beyond its spread: the achieved median past the probe's best repetition (or the
+        estimated peak: then the estimate missed what the kernel uses)."""
+        return self.limit is not None and self.achieved.median > self.limit.max
 
     def cell(self) -> str:
         unit = "GB/s" if self.kind == "memory" else "GFLOPS"
@@ -56,10 +59,10 @@ class Bound:
         if self.share is not None and self.limit is not None:
             of = f"est. {_num(self.limit.median)}" if self.kind == "compute" else _num(self.limit.median)
             text += f", {100 * self.share:.0f}% of {of}"
-        if self.in_cache:
-            text += " (in cache)"
-        elif self.over:
+        if self.over:
             text += " !"
+        if self.in_cache:
+            text += " (fits in cache)"
         return text
 
     def as_dict(self) -> dict[str, Any]:

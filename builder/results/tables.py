@@ -18,8 +18,9 @@ from .share import Bound
 
 NOTES = {
     "GB/s, ": "a tg row's share is of the memory read bandwidth probed at its thread count (GB/s)",
-    "!": "!: above the probe's read bandwidth beyond its spread: not a figure of memory alone",
-    "(in cache)": "(in cache): a token's bytes fit in the last-level cache; the share is not of memory",
+    "!": "!: above the limit (the probe's best repetition, or the estimated peak): not a figure of it",
+    "(fits in cache)": "(fits in cache): a token's bytes fit in the last-level cache: the share may not be "
+    "of memory alone",
     "est.": "est.: the arithmetic peak is an estimate from the ISA and clock (`variant bandwidth`)",
 }
 
