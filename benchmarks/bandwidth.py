@@ -16,7 +16,8 @@ Runs in a catalogue (the current folder, or --root) whose variants are built:
         --bench "futex-gcc --vs openmp-off-gcc --suite e2e --type f16 --threads 1,2,4 --reps 5" \\
         --bench "tmac-clang --suite formats --threads 1,2 --reps 5" [--json out.json]
 
-Exit 1 when a row is OVER and does not fit in the cache: a figure the tool cannot explain.
+Exit 1 when a tg row is OVER and does not fit in the cache: a figure the tool cannot explain (a pp
+row past the estimated peak is marked OVER too, but only says the estimate missed something).
 """
 
 from __future__ import annotations
@@ -67,7 +68,8 @@ def main() -> int:
         r, s = bw["read"][t], bw["triad"][t]
         print(f"| {t} | {r['median']:.1f} [{r['min']:.1f}, {r['max']:.1f}] | "
               f"{s['median']:.1f} [{s['min']:.1f}, {s['max']:.1f}] |")  # fmt: skip
-    print(f"\nlast-level cache {bw['llc_bytes'] >> 20} MiB, buffer {bw['buffer_bytes'] >> 20} MiB\n")
+    llc = f"{bw['llc_bytes'] >> 20} MiB" if bw.get("llc_bytes") else "unknown"
+    print(f"\nlast-level cache {llc}, buffer {bw['buffer_bytes'] >> 20} MiB\n")
     found: list[dict[str, Any]] = []
     for line in a.bench:
         found += rows(variant(a.root, "bench", *shlex.split(line), "--format", "json"))
@@ -78,7 +80,7 @@ def main() -> int:
         case = " ".join(f"{k}={v}" for k, v in r["params"].items() if k not in ("n_prompt", "n_gen"))
         share = "-" if r["share"] is None else f"{100 * r['share']:.0f}%"
         check = ("OVER" if r["over_limit"] else "ok") + (", fits in cache" if r["in_cache"] else "")
-        bad += check == "OVER"
+        bad += check == "OVER" and r["kind"] == "memory"  # past an estimate: the estimate is what is wrong
         per = f"{r['bytes_per_token'] / (1 << 20):.1f} MiB" if r["bytes_per_token"] else "-"
         print(f"| {r['variant']} | {r['metric']} | {case} | {r['value']:.4g} | {per} | "
               f"{r['achieved']:.4g} {r['unit']} | {share} | {check} |")  # fmt: skip

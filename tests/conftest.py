@@ -85,7 +85,8 @@ def write_sources(root: Path, url: str, commit: str, extra: str = "") -> None:
 @pytest.fixture(autouse=True)
 def quick_bandwidth_probe(monkeypatch: pytest.MonkeyPatch) -> None:
     """Every `variant bench` probes the memory bandwidth (host/bandwidth.py) unless told not to: in tests
-    a 64 MiB buffer (about 50 ms), not gigabytes; benchmarks/bandwidth.py measures the real figures."""
+    a 64 MiB buffer (about 50 ms a thread count, after compiling the probe once per catalogue, about
+    0.3 s), not gigabytes; benchmarks/bandwidth.py measures the real figures."""
     monkeypatch.setenv("VARIANT_BANDWIDTH_BYTES", str(64 << 20))
 
 

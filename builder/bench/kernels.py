@@ -119,9 +119,7 @@ def llama_bench(
             # llama-bench warms up with one generated token before the measured ones.
             per_token = (m.user_s + m.sys_s) / (ng + 1)
             out.append(Measurement(suite, "cpu_s_per_token", "s/token", full, per_token, better="lower"))
-        if fact := _fact(ctx, suite, inst, target, full, pp):
-            out.append(fact)
-        return out
+        return out + _fact(ctx, suite, inst, target, full, pp)
 
     return run
 
@@ -134,20 +132,28 @@ def _traffic(files: tuple[Path, ...], stamp: tuple[tuple[int, int], ...]) -> tra
 
 def _fact(
     ctx: Context, suite: str, inst: Installed, target: Target, full: dict[str, object], pp: bool
-) -> Measurement | None:
-    """The case's bytes per generated token (tg) or FLOPs per prompt token (pp): results/share.py's input."""
+) -> list[Measurement]:
+    """The case's facts (results/share.py, roofline.py): the bytes a token reads and its FLOPs.
+
+    A generated token reads every weight and the KV cells (at inst's source's padding); a prompt
+    token a 1/n_prompt share of the weights, which the batch reads once.
+    """
     try:
         stamp = tuple((s.st_size, s.st_mtime_ns) for s in (f.stat() for f in target.files))
         tr = _traffic(target.files, stamp)
     except (OSError, UserError) as exc:
         ctx.say(f"{inst.name}: the bytes a token reads are not counted: {exc}")
-        return None
+        return []
+    n_prompt, n_gen = int(str(full["n_prompt"])), int(str(full["n_gen"]))
     if pp:
-        return Measurement(suite, "flops_per_token", "FLOP", full, 2.0 * tr.matmul_elements, tr.how, "lower")
-    padding = ctx.kv_padding(inst)
-    nbytes = tr.per_token(int(str(full["n_prompt"])), int(str(full["n_gen"])), padding)
-    how = f"{tr.how}; KV {tr.kv_per_cell} B per cell, padded to {padding}"
-    return Measurement(suite, "bytes_per_token", "B", full, float(nbytes), how, "lower")
+        nbytes, flops = tr.weights / max(n_prompt, 1), tr.prompt_flops(n_prompt)
+        how = f"{tr.how}; the weights read once per batch of {n_prompt}"
+    else:
+        padding = ctx.kv_padding(inst)
+        nbytes, flops = float(tr.per_token(n_prompt, n_gen, padding)), 2.0 * tr.matmul_elements
+        how = f"{tr.how}; KV {tr.kv_per_cell} B per cell, padded to {padding}"
+    return [Measurement(suite, "bytes_per_token", "B", full, nbytes, how, "lower"),
+            Measurement(suite, "flops_per_token", "FLOP", full, flops, how, "lower")]  # fmt: skip
 
 
 def e2e_cases(ctx: Context) -> list[Case]:

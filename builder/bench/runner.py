@@ -12,8 +12,9 @@ from __future__ import annotations
 import sqlite3
 import time
 
-from ..errors import UserError
-from ..host import bandwidth, peak, topology
+from ..errors import CommandError, UserError
+from ..host import bandwidth as probe_mod
+from ..host import peak, topology
 from ..layout import Layout
 from ..models import support
 from ..models.installed import Installed, held_all
@@ -85,11 +86,21 @@ def _limits(layout: Layout, profile: Profile, threads: list[int], say: Say) -> d
     """The hardware record's limits: the bandwidth probe at these thread counts, the arithmetic peak."""
     out: dict[str, object] = {"peak": peak.estimate()}
     if threads:
-        found = bandwidth.probes(layout.home, sorted(set(threads)), say, cpus=profile.cpus or "")
-        out |= bandwidth.record(found)
+        try:
+            found = probe_mod.probes(layout.home, sorted(set(threads)), say, cpus=profile.cpus or "")
+        except (probe_mod.NoProbe, CommandError) as exc:  # no compiler, too little memory: no shares
+            say(f"no bandwidth probe, so no shares of it: {exc}")
+            return out
+        out |= probe_mod.record(found)
         say("memory bandwidth: " + ", ".join(f"t={p.threads} {p.figures()['read']['median']:.1f} GB/s"
                                              for p in found))  # fmt: skip
     return out
+
+
+def _generating(cases: list[Case]) -> list[int]:
+    """The thread counts of the tg cases that will run (after --only's choice): the probe's."""
+    words = [c.label.split() for c in cases if c.suite in GENERATING]
+    return [int(w[2:]) for ws in words if "tg" in ws for w in ws if w.startswith("t=") and w[2:].isdigit()]
 
 
 def _paddings(layout: Layout, insts: list[Installed]) -> tuple[tuple[str, int], ...]:
@@ -121,11 +132,11 @@ def run(
     drop_caches: bool = False,
     calibrated: list[str] | None = None,
     only: tuple[str, ...] = (),
-    bandwidth: bool = True,
+    probe_bandwidth: bool = True,
 ) -> int:
     """Run the suites, interleaving the variants in every repetition; return the run id.
 
-    bandwidth: probe the memory bandwidth at the tg cases' thread counts (host/bandwidth.py, once per
+    probe_bandwidth: probe the memory bandwidth at the tg cases' thread counts (host/bandwidth.py, once per
     machine), so the tables show each tg row's share of it.
 
     only: words every case's label must have ("tg", "t=2"): one case of a suite, as bisect and
@@ -163,7 +174,6 @@ def run(
         with limit.limited(profile, say) as profile:
             cases: list[Case] = []
             model_ctxs: list[Context] = []
-            generating: list[int] = []  # the thread counts of the suites with tg rows: the probe's
             for s in suites:
                 suite = SUITES[s]
                 ctx = Context(
@@ -186,15 +196,13 @@ def run(
                 cases += [c for c in suite.make(ctx) if all(w in c.label.split() for w in only)]
                 if s in MODEL_SUITES:
                     model_ctxs.append(ctx)
-                if s in GENERATING:
-                    generating += ctx.threads
             if only and not cases:
                 raise UserError(f"no case of {', '.join(suites)} has the words {' '.join(only)} in its label")
             models = limit.targets(model_ctxs) if profile.cgroup else []
             limit.start_cold(profile, models)
             hardware = topology.hardware([m.path for m in own] or [layout.home / "models"])
             hardware |= limit.record(profile, models)
-            hardware |= _limits(layout, profile, generating if bandwidth else [], say)
+            hardware |= _limits(layout, profile, _generating(cases) if probe_bandwidth else [], say)
             with results.connect(layout.home / "results.sqlite") as con, profiles.competing_load(profile):
                 run_id = results.start_run(
                     con, profile.name, command, env=environment.recorded(env), hardware=hardware

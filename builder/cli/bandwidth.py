@@ -6,9 +6,10 @@ import json
 
 import click
 
+from ..errors import UserError
 from ..host import bandwidth, peak, topology
 from . import app
-from .bench import _threads
+from .options import parse_threads
 
 
 @app.cli.command("bandwidth")
@@ -33,7 +34,11 @@ def bandwidth_cmd(
     run, so every generation row shows its share of them.
     """
     layout = app.layout(ctx)
-    counts = _threads(threads) or tuple(dict.fromkeys((1, len(topology.topology().cpus))))
+    try:
+        usable = len(topology.parse_cpulist(cpus)) if cpus else len(topology.topology().cpus)
+    except ValueError:
+        raise UserError(f'--cpus "{cpus}": expected a CPU list like 0-3,8 (taskset -c)') from None
+    counts = parse_threads(threads) or tuple(dict.fromkeys((1, usable)))
     found = bandwidth.probes(layout.home, counts, app.say, cpus=cpus, again=again, reps=reps)
     record = {**bandwidth.record(found), "peak": peak.estimate()}
     if as_json:

@@ -20,19 +20,7 @@ from ..results import tables
 from ..results.cases import identities, model_filter
 from ..store import results
 from . import app
-from .options import memory_max_option, own_models, parse_load_modes, recorded
-
-
-def _threads(value: str | None) -> tuple[int, ...]:
-    if not value:
-        return ()
-    try:
-        threads = tuple(int(x) for x in value.split(","))
-    except ValueError:
-        raise UserError(f'--threads: expected a comma-separated list of integers, got "{value}"') from None
-    if any(t < 1 for t in threads):
-        raise UserError("--threads: thread counts must be at least 1")
-    return threads
+from .options import memory_max_option, own_models, parse_load_modes, parse_threads, recorded
 
 
 def _types(value: str) -> tuple[str, ...]:
@@ -172,7 +160,7 @@ def bench(
         baseline=baseline,
         suites=suites,
         reps=calibrate.parse_reps(reps),
-        threads=_threads(threads),
+        threads=parse_threads(threads),
         profile=prof,
         command=command,
         say=app.say,
@@ -184,7 +172,7 @@ def bench(
         allow_swap=allow_swap,
         drop_caches=drop_caches,
         calibrated=calibrated,
-        bandwidth=not no_bandwidth,
+        probe_bandwidth=not no_bandwidth,
     )
     base = baseline or names[0]
     others = [n for n in names if n != base]

@@ -84,3 +84,15 @@ def memory_size(text: str | None) -> int | None:
 def memory_max_option(text: str) -> Callable[[F], F]:
     """--memory-max SIZE, parsed to bytes (bench's and profile's, each with its own help)."""
     return click.option("--memory-max", callback=lambda _c, _p, v: memory_size(v), metavar="SIZE", help=text)
+
+
+def parse_threads(value: str | None) -> tuple[int, ...]:
+    if not value:
+        return ()
+    try:
+        threads = tuple(int(x) for x in value.split(","))
+    except ValueError:
+        raise UserError(f'--threads: expected a comma-separated list of integers, got "{value}"') from None
+    if any(t < 1 for t in threads):
+        raise UserError("--threads: thread counts must be at least 1")
+    return threads

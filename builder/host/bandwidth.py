@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import os
 import platform
 import statistics
@@ -32,11 +33,20 @@ from ..run import capture
 from . import topology
 
 SOURCE = Path(__file__).with_name("bwprobe.c")
+ROUND = 64 << 20  # the buffer's size is a multiple of this
 VERSION = 1  # of bandwidth.json's shape and of what the probe measures
 MIN_BUFFER = 1 << 30
 CACHE_FACTOR = 4  # the buffer against the last-level cache
 DEFAULT_REPS = 7
 Say = Callable[[str], None]
+
+
+class BadProbeFile(UserError):
+    """bandwidth.json is not of its shape: exit 2, naming it (never measured over silently)."""
+
+
+class NoProbe(UserError):
+    """The probe cannot run here (too little free memory): a bench goes on without shares."""
 
 
 @dataclass(frozen=True)
@@ -95,8 +105,10 @@ def buffer_bytes(llc: int | None, available: int | None) -> int:
     want = max(MIN_BUFFER, CACHE_FACTOR * (llc or 0))
     if available:
         want = min(want, available // 3)
-    if want < 64 << 20:
-        raise UserError(f"the bandwidth probe needs at least 64 MiB of free memory ({available} bytes free)")
+    want = want // ROUND * ROUND  # free memory moves by kilobytes: the size (and the stored probe) does not
+    if want < ROUND:
+        raise NoProbe(f"the bandwidth probe needs at least {3 * ROUND >> 20} MiB of free memory "
+                      f"({(available or 0) >> 20} MiB free)")  # fmt: skip
     return want
 
 
@@ -117,10 +129,12 @@ def _mem_total() -> int | None:
 
 
 def compiled(tools: Path) -> Path:
-    """bwprobe built here (-O3 -march=native: the machine's widest loads), once per source and compiler."""
+    """bwprobe built here (-O3 -march=native: the machine's widest loads), once per source, compiler and
+    CPU: a home on a shared disk never runs another CPU's -march=native binary."""
     cc = os.environ.get("CC", "cc")
     version = capture([cc, "--version"], timeout=30).stdout
-    key = hashlib.sha256(SOURCE.read_bytes() + version.encode()).hexdigest()[:12]
+    cpu = json.dumps([topology.cpu_model(), _flags()])
+    key = hashlib.sha256(SOURCE.read_bytes() + version.encode() + cpu.encode()).hexdigest()[:12]
     binary = tools / f"bwprobe-{key}"
     if binary.is_file():
         return binary
@@ -131,6 +145,17 @@ def compiled(tools: Path) -> Path:
         capture([cc, "-O3", "-pthread", "-o", tmp, SOURCE], timeout=120)  # a compiler without -march=native
     os.replace(tmp, binary)
     return binary
+
+
+def _flags() -> str:
+    """The CPU's feature flags (x86 "flags", Arm "Features"), as /proc/cpuinfo gives the first CPU's."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.split(":", 1)[0].strip() in ("flags", "Features"):
+                return line.split(":", 1)[1].strip()
+    except (OSError, UnicodeDecodeError):
+        pass
+    return ""
 
 
 def measure(binary: Path, threads: int, nbytes: int, reps: int, cpus: str = "") -> Probe:
@@ -180,7 +205,7 @@ class Store:
         def floats(name: str) -> tuple[float, ...]:
             v = p.get(name)
             if not isinstance(v, list) or not v or not all(_positive(x) for x in v):
-                raise self._bad(f'probe {key}: "{name}" is {v!r}, expected a list of positive numbers')
+                raise self._bad(f'probe {key}: "{name}" is {v!r:.200}, expected a list of positive numbers')
             return tuple(float(x) for x in v)
 
         if not isinstance(p, dict):
@@ -190,6 +215,7 @@ class Store:
             not _positive(threads)
             or not isinstance(threads, int)
             or not isinstance(nbytes, int)
+            or isinstance(nbytes, bool)
             or nbytes < 1
         ):
             raise self._bad(f'probe {key}: "threads" and "buffer_bytes" must be positive integers')
@@ -197,8 +223,11 @@ class Store:
             raise self._bad(f'probe {key}: "cpus" and "when" must be text, and the key CPUS/THREADS')
         return Probe(threads, cpus, nbytes, floats("read"), floats("triad"), when)
 
-    def _bad(self, what: str) -> UserError:
-        return UserError(f"{self.path}: {what}; delete it, or measure again with `variant bandwidth --again`")
+    def _bad(self, what: str) -> BadProbeFile:
+        return BadProbeFile(
+            f"{self.path}: {what}; delete it, or measure again with `variant bandwidth --again` "
+            "(`variant bench --no-bandwidth` runs without it)"
+        )
 
     def save(self) -> None:
         data = {"version": VERSION, "machine": machine(),
@@ -209,7 +238,13 @@ class Store:
 
 
 def _positive(x: Any) -> bool:
-    return isinstance(x, int | float) and not isinstance(x, bool) and x > 0
+    """A finite number above 0: JSON's 1e999 (inf) and 10**400 (no float) are not."""
+    if not isinstance(x, int | float) or isinstance(x, bool):
+        return False
+    try:
+        return math.isfinite(float(x)) and x > 0
+    except OverflowError:
+        return False
 
 
 def probes(
@@ -218,21 +253,26 @@ def probes(
 ) -> list[Probe]:  # fmt: skip
     """A probe per thread count: the stored ones, measuring those missing (all of them with again).
 
-    A stored probe of another buffer size (VARIANT_BANDWIDTH_BYTES, less free memory) is measured anew.
+    A stored probe of a smaller buffer than this one's (VARIANT_BANDWIDTH_BYTES, less free memory then)
+    is measured anew; a larger one is kept (it is further from the cache).
     """
     store = Store(home / "bandwidth.json")
     try:
         store.load()
-    except UserError:
+    except BadProbeFile:
         if not again:
             raise
         say(f"{store.path}: unreadable, measured anew")
     out, binary = [], None
-    nbytes = buffer_bytes(last_level_cache(), topology.topology().mem_available)
+    llc = last_level_cache()
+    nbytes = buffer_bytes(llc, topology.topology().mem_available)
     for t in dict.fromkeys(threads):
         key = store.key(cpus, t)
         stored = store.probes.get(key)
-        if again or stored is None or stored.buffer_bytes != nbytes:
+        if again or stored is None or stored.buffer_bytes < nbytes:
+            if binary is None and llc and nbytes < CACHE_FACTOR * llc:
+                say(f"bandwidth probe: {nbytes >> 20} MiB is less than {CACHE_FACTOR}x the last-level cache "
+                    f"({llc >> 20} MiB): its figures may be partly the cache's")  # fmt: skip
             binary = binary or compiled(home / "tools")
             say(f"bandwidth probe: {t} thread(s), {nbytes >> 20} MiB, {reps} repetitions")
             store.probes[key] = measure(binary, t, nbytes, reps, cpus)

@@ -20,8 +20,10 @@
  *
  * A repetition is timed from a barrier all threads pass to the barrier after
  * the last one finished, so a slow thread counts. One untimed repetition of
- * each comes first. Pages are the default ones (no madvise): as a model's file
- * pages are mapped. Output, one line per timed repetition: "read GB/s" or
+ * each comes first. The buffer is kept off transparent huge pages
+ * (MADV_NOHUGEPAGE), as a model's file pages are mapped by llama.cpp's mmap,
+ * whatever the machine's THP setting. Output, one line per timed repetition:
+ * "read GB/s" or
  * "triad GB/s" (GB = 1e9 bytes). Exit 2 on bad arguments, 1 when the buffer
  * cannot be had.
  */
@@ -35,6 +37,7 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <time.h>
+#include <unistd.h>
 
 struct shared {
     pthread_barrier_t start, done;
@@ -47,6 +50,7 @@ struct shared {
 struct worker {
     struct shared *sh;
     int index, cpu;
+    uint64_t sum; /* the reads' result, the thread's own: kept so the reads are not optimised away */
 };
 
 /* 64 bytes: one cache line, one AVX-512 register (two AVX2 ones, four SSE ones where that is all there is) */
@@ -99,7 +103,7 @@ static void phase(struct worker *w, int triad, double *seconds) {
         double *a = (double *)mine;
         triad_part(a, a + n, a + 2 * n, n);
     } else {
-        sink += read_part((const line_t *)mine, sh->part / sizeof(line_t));
+        w->sum += read_part((const line_t *)mine, sh->part / sizeof(line_t));
     }
     pthread_barrier_wait(&sh->done);
     if (w->index == 0 && seconds) {
@@ -110,11 +114,15 @@ static void phase(struct worker *w, int triad, double *seconds) {
 static void *run(void *arg) {
     struct worker *w = arg;
     struct shared *sh = w->sh;
-    cpu_set_t set;
-    CPU_ZERO(&set);
-    CPU_SET(w->cpu, &set);
-    /* best effort: a CPU taken away meanwhile leaves the thread where the scheduler puts it */
-    (void)pthread_setaffinity_np(pthread_self(), sizeof(set), &set);
+    cpu_set_t *set = CPU_ALLOC(w->cpu + 1);
+    size_t size = CPU_ALLOC_SIZE(w->cpu + 1);
+    if (set) {
+        CPU_ZERO_S(size, set);
+        CPU_SET_S(w->cpu, size, set);
+        /* best effort: a CPU taken away meanwhile leaves the thread where the scheduler puts it */
+        (void)pthread_setaffinity_np(pthread_self(), size, set);
+        CPU_FREE(set);
+    }
     unsigned char *mine = sh->buf + (size_t)w->index * sh->part;
     memset(mine, 1 + w->index, sh->part); /* first touch, and no zero page behind the reads */
     phase(w, 0, NULL);
@@ -144,16 +152,24 @@ int main(int argc, char **argv) {
         fprintf(stderr, "usage: bwprobe THREADS(1-4096) BYTES(>= 1 MiB) REPS(1-1000)\n");
         return 2;
     }
-    cpu_set_t allowed;
-    if (sched_getaffinity(0, sizeof(allowed), &allowed) != 0) {
+    /* a set as large as the kernel's CPU numbers: past CPU_SETSIZE (1024) on the largest machines */
+    long configured = sysconf(_SC_NPROCESSORS_CONF);
+    int max_cpus = configured > 0 && configured < (1 << 20) ? (int)configured : CPU_SETSIZE;
+    cpu_set_t *allowed = CPU_ALLOC(max_cpus);
+    size_t set_size = CPU_ALLOC_SIZE(max_cpus);
+    int *cpus = calloc((size_t)max_cpus, sizeof(int)), n_cpus = 0;
+    if (!allowed || !cpus || sched_getaffinity(0, set_size, allowed) != 0) {
         perror("sched_getaffinity");
         return 1;
     }
-    int cpus[CPU_SETSIZE], n_cpus = 0;
-    for (int c = 0; c < CPU_SETSIZE; c++) {
-        if (CPU_ISSET(c, &allowed)) {
+    for (int c = 0; c < max_cpus; c++) {
+        if (CPU_ISSET_S(c, set_size, allowed)) {
             cpus[n_cpus++] = c;
         }
+    }
+    if (n_cpus == 0) {
+        fprintf(stderr, "bwprobe: no CPU to run on\n");
+        return 1;
     }
     struct shared sh = {.threads = (int)threads, .reps = (int)reps};
     sh.part = (size_t)bytes / (size_t)threads / UNIT * UNIT;
@@ -163,6 +179,11 @@ int main(int argc, char **argv) {
     }
     size_t total = sh.part * (size_t)threads;
     sh.buf = mmap(NULL, total, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+#ifdef MADV_NOHUGEPAGE
+    if (sh.buf != MAP_FAILED) {
+        (void)madvise(sh.buf, total, MADV_NOHUGEPAGE); /* a kernel without THP refuses: nothing to undo */
+    }
+#endif
     sh.read_s = calloc((size_t)reps, sizeof(double));
     sh.triad_s = calloc((size_t)reps, sizeof(double));
     struct worker *ws = calloc((size_t)threads, sizeof(*ws));
@@ -183,6 +204,9 @@ int main(int argc, char **argv) {
     run(&ws[0]);
     for (int i = 1; i < threads; i++) {
         pthread_join(ids[i], NULL);
+    }
+    for (int i = 0; i < threads; i++) {
+        sink += ws[i].sum;
     }
     for (int r = 0; r < reps; r++) {
         printf("read %.4f\n", (double)total / sh.read_s[r] / 1e9);

@@ -14,6 +14,7 @@ test-backend-ops does not.
 from __future__ import annotations
 
 import contextlib
+import math
 from pathlib import Path
 from typing import Any
 
@@ -34,9 +35,12 @@ INT8 = (("avx512_vnni", 2 * 64 * 2), ("avx_vnni", 2 * 32 * 2), ("asimddp", 2 * 1
 # products, Arm's fphp): a kernel that multiplies f16 weights in f32 then reaches half of this.
 HALF = {"f16": ("avx512_fp16", "fphp"), "bf16": ("avx512_bf16", "bf16")}
 ASSUMES = (
-    "2 FMA pipes per core, the reported clock (no turbo), f32 (or native f16/bf16) FMAs for float weights, "
+    "2 FMA pipes per core, the base clock (no turbo), f32 (or native f16/bf16) FMAs for float weights, "
     "int8 dot products for quants"
 )
+# The clock, best first: cpufreq's base frequency (x86 with a P-state driver), /proc/cpuinfo's "cpu MHz"
+# (a VM's reported clock; on bare metal the current one), cpufreq's maximum (Arm, whose cpuinfo has none).
+CPUFREQ = "sys/devices/system/cpu/cpu0/cpufreq"
 
 
 def _cpuinfo(root: Path) -> tuple[set[str], float | None]:
@@ -54,6 +58,12 @@ def _cpuinfo(root: Path) -> tuple[set[str], float | None]:
         elif key == "cpu MHz" and mhz is None:
             with contextlib.suppress(ValueError):
                 mhz = float(value)
+    for name in ("base_frequency", "cpuinfo_max_freq"):
+        if mhz is not None and name == "cpuinfo_max_freq":
+            break
+        with contextlib.suppress(OSError, ValueError):
+            mhz = int((root / CPUFREQ / name).read_text()) / 1000  # kHz
+            break
     return flags, mhz
 
 
@@ -87,6 +97,7 @@ def gflops(peak: dict[str, Any], type_: str | None, threads: int | None) -> floa
             per_cycle = peak.get(f"{type_}_per_cycle", peak["f32_per_cycle"])
         else:
             per_cycle = peak["f32_per_cycle"] if type_ == "f32" else peak["int8_per_cycle"]
-        return float(cores * float(peak["ghz"]) * float(per_cycle))
-    except (KeyError, TypeError, ValueError):
+        out = float(cores * float(peak["ghz"]) * float(per_cycle))
+    except (KeyError, TypeError, ValueError, OverflowError):
         return None  # a record of another shape (another version's, an import)
+    return out if math.isfinite(out) and out > 0 else None

@@ -16,7 +16,10 @@ far rounded up to the code base's padding (256 cells in llama.cpp since 2025,
 by the context (itself rounded up), averaged over the generated tokens.
 
 Prompt processing's estimate counts 2 FLOPs per weight element a token is
-multiplied by (attention's own products are left out: small at these contexts).
+multiplied by (attention's own products are left out: small at these contexts),
+with the output matrix once per batch: llama-bench asks for the last token's
+logits only. A prompt token reads a 1/n_prompt share of the weights (the batch
+reads them once), which places it on the report's roofline.
 """
 
 from __future__ import annotations
@@ -37,12 +40,18 @@ class Traffic:
     weights: int  # bytes of weights one generated token reads
     kv_per_cell: int  # bytes of K and V of one cache cell, all layers
     total: int  # every tensor's bytes
-    matmul_elements: int  # weight elements one token is multiplied by
+    matmul_elements: int  # weight elements a generated token is multiplied by (the output matrix included)
     how: str  # what was counted, for the tables' notes
+    output_elements: int = 0  # of those, the output matrix's (or the tied embedding's)
 
     def per_token(self, n_prompt: int, n_gen: int, padding: int = 256) -> int:
         """Bytes read per generated token over a llama-bench tg run of n_gen after n_prompt."""
         return self.weights + round(self.kv_per_cell * kv_cells(n_prompt, n_gen, padding))
+
+    def prompt_flops(self, n_prompt: int) -> float:
+        """FLOPs per prompt token of a batch of n_prompt: the output matrix for the last token only."""
+        inner = self.matmul_elements - self.output_elements
+        return 2.0 * (inner + self.output_elements / max(n_prompt, 1))
 
 
 def _pad(n: int, to: int) -> int:
@@ -52,9 +61,10 @@ def _pad(n: int, to: int) -> int:
 def kv_cells(n_prompt: int, n_gen: int, padding: int = 256) -> float:
     """The cells attention reads per generated token, averaged over the n_gen tokens.
 
-    The cache holds the context rounded up (n_prompt + n_gen, padded); token i
-    reads the positions up to and including its own (n_prompt + i + 1), rounded
-    up, at least one padding's worth, at most the cache.
+    Token i reads the positions up to and including its own (n_prompt + i + 1),
+    rounded up to the padding, at least one padding's worth (llama.cpp's
+    get_n_kv). Its cap, the cache (the context rounded up the same way), is never
+    below that in a llama-bench run; it is kept for a reader comparing with the source.
     """
     if n_gen < 1:
         return 0.0
@@ -100,7 +110,7 @@ def of(paths: Sequence[Path]) -> Traffic:
         tensors |= {t.name: t for t in h.tensors}
     used, total = _ints(kv.get(f"{arch}.expert_used_count")), _ints(kv.get(f"{arch}.expert_count"))
     experts = (used[0], total[0]) if used and total and total[0] else None
-    weights = matmul = 0
+    weights = matmul = output = 0
     kv_elements = 0
     notes = []
     tied = "output.weight" not in tensors
@@ -114,6 +124,8 @@ def of(paths: Sequence[Path]) -> Traffic:
         weights += size
         if len(t.shape) > 1:
             matmul += elements
+        if name == "output.weight" or (tied and name == "token_embd.weight"):
+            output = elements
         if LAYER.fullmatch(name) and len(t.shape) > 1:
             kv_elements += t.shape[1]
     if "token_embd.weight" in tensors:
@@ -123,4 +135,4 @@ def of(paths: Sequence[Path]) -> Traffic:
     if not kv_elements:
         kv_elements = _kv_from_keys(kv, arch)
         notes.append("KV from the shape keys" if kv_elements else "KV not counted (no attention shape)")
-    return Traffic(weights, kv_elements * KV_BYTES, sum(sizes.values()), matmul, "; ".join(notes))
+    return Traffic(weights, kv_elements * KV_BYTES, sum(sizes.values()), matmul, "; ".join(notes), output)

@@ -8,11 +8,18 @@ out rather than shown wrong.
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 
 def _number(value: Any) -> bool:
-    return isinstance(value, int | float) and not isinstance(value, bool)
+    """A finite number: an import's 1e999 or 10**400 is none (it would not format)."""
+    if not isinstance(value, int | float) or isinstance(value, bool):
+        return False
+    try:
+        return math.isfinite(float(value))
+    except OverflowError:
+        return False
 
 
 def _list(value: Any) -> list[Any]:
@@ -89,12 +96,9 @@ def _bandwidth(bw: dict[str, Any]) -> str | None:
     for kind in ("read", "triad"):
         found = [f"t={t} {fig}" for t, f in _dict(bw.get(kind)).items() if (fig := _figure(_dict(f)))]
         parts.append(f"{kind} {', '.join(found)}" if found else None)
-    size = bw.get("buffer_bytes")
-    buffer = f"buffer {size >> 20} MiB" if isinstance(size, int) and not isinstance(size, bool) else None
-    llc = bw.get("llc_bytes")
-    cache = (
-        f"last-level cache {llc >> 20} MiB" if isinstance(llc, int) and not isinstance(llc, bool) else None
-    )
+    size, llc = bw.get("buffer_bytes", "-"), bw.get("llc_bytes", "-")
+    buffer = f"buffer {int(size) >> 20} MiB" if _number(size) else None
+    cache = f"last-level cache {int(llc) >> 20} MiB" if _number(llc) else None
     return "; ".join(p for p in (*parts, _parts(buffer, cache)) if p) or None
 
 

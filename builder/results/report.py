@@ -16,7 +16,7 @@ from ..layout import Layout
 from ..publish import manifest as manifest_file
 from ..store import results
 from ..tomlfile import suggest
-from . import compare, questions, share, skips, tables
+from . import compare, questions, roofline, share, skips, tables
 from .cases import Keep, matches, model_filter, skip_notes
 from .hardware import hardware_lines
 from .plot import plot, was_skipped
@@ -204,7 +204,10 @@ def _suite(
         comparisons.append(
             {"title": f"{other} vs {baseline}:", "table": tables.render(pairs, baseline, other, "md")}
         )
+    roof = out / f"{name or suite}-roofline.png"
+    drawn = roofline.plot(roof, name or suite, roofline.points(groups, facts, variants), hw, variants)
     return {"name": suite, "plot": png.name if groups else None, "rows": table, "notes": tables.notes(limits),
+            "roofline": roof.name if drawn else None,
             "skips": skip_notes(mine, variants), "comparisons": comparisons}  # fmt: skip
 
 

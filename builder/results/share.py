@@ -22,6 +22,7 @@ every key is checked for its kind; what is missing gives no share, never an erro
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import dataclass
 from typing import Any
 
@@ -42,6 +43,7 @@ class Bound:
     limit: Summary | None  # the probe's read GB/s, or the peak estimate (n = 0)
     bytes_per_token: int | None = None
     in_cache: bool = False
+    streamed: bool = False  # a model larger than the run's memory limit: no share of memory
 
     @property
     def share(self) -> float | None:
@@ -63,13 +65,16 @@ class Bound:
             text += " !"
         if self.in_cache:
             text += " (fits in cache)"
+        if self.streamed:
+            text += " (over the memory limit: from disk)"
         return text
 
     def as_dict(self) -> dict[str, Any]:
         return {"kind": self.kind, "achieved": self.achieved.median, "unit": "GB/s" if self.kind == "memory"
                 else "GFLOPS", "limit": self.limit.median if self.limit else None,
                 "limit_estimated": self.kind == "compute", "share": self.share, "over_limit": self.over,
-                "in_cache": self.in_cache, "bytes_per_token": self.bytes_per_token}  # fmt: skip
+                "in_cache": self.in_cache, "streamed": self.streamed,
+                "bytes_per_token": self.bytes_per_token}  # fmt: skip
 
 
 def _num(x: float) -> str:
@@ -95,19 +100,34 @@ def _dict(value: Any) -> dict[str, Any]:
     return value if isinstance(value, dict) else {}
 
 
-def _number(value: Any) -> float | None:
-    return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
+def number(value: Any) -> float | None:
+    """A finite number of a record, as a float; None for anything else (a string, true, a NaN, 10**400)."""
+    if not isinstance(value, int | float) or isinstance(value, bool):
+        return None
+    try:
+        out = float(value)
+    except OverflowError:
+        return None
+    return out if math.isfinite(out) else None
 
 
 def probe(hw: dict[str, Any] | None, threads: Any) -> Summary | None:
     """The run's read bandwidth at a thread count, GB/s, from its hardware record."""
     read = _dict(_dict(_dict(_dict(hw).get("bandwidth")).get("read")).get(str(threads)))
-    figures = [_number(_dict(read).get(k)) for k in ("median", "min", "max")]
+    figures = [number(_dict(read).get(k)) for k in ("median", "min", "max")]
     n = _dict(read).get("n")
-    if None in figures or not isinstance(n, int):
+    if None in figures or not isinstance(n, int) or isinstance(n, bool):
         return None
     median, low, high = (f for f in figures if f is not None)
+    if not 0 < low <= median <= high:
+        return None  # not a probe's figures
     return Summary(n, median, low, high)
+
+
+def _streams(hw: dict[str, Any] | None) -> bool:
+    """The run had a memory limit below a model's size (bench/limit.py's record)."""
+    ratios = _dict(_dict(_dict(hw).get("memory_limit")).get("model_to_limit")).values()
+    return any((r := number(x)) is not None and r > 1 for x in ratios)
 
 
 def _type(suite: str, params: dict[str, Any]) -> str | None:
@@ -128,8 +148,11 @@ def bound(key: Key, label: str, value: Summary, facts: Facts, hw: dict[str, Any]
     if metric == "tg_tps" and "bytes_per_token" in mine:
         nbytes = int(mine["bytes_per_token"])
         achieved = Summary(value.n, *(nbytes * x / 1e9 for x in (value.median, value.min, value.max)))
-        llc = _number(_dict(_dict(hw).get("bandwidth")).get("llc_bytes"))
-        return Bound("memory", achieved, probe(hw, threads), nbytes, llc is not None and nbytes <= llc)
+        llc = number(_dict(_dict(hw).get("bandwidth")).get("llc_bytes"))
+        # a model larger than the run's memory limit streams from the disk: memory is not its limit
+        limit = None if _streams(hw) else probe(hw, threads)
+        return Bound("memory", achieved, limit, nbytes, llc is not None and nbytes <= llc, limit is None and
+                     _streams(hw))  # fmt: skip
     peak_record = _dict(_dict(hw).get("peak"))
     if metric == "pp_tps" and "flops_per_token" in mine:
         flops = mine["flops_per_token"]
@@ -137,7 +160,8 @@ def bound(key: Key, label: str, value: Summary, facts: Facts, hw: dict[str, Any]
     elif suite == "ops" and metric == "gflops":
         achieved = value
         # test-backend-ops perf runs half the CPUs' threads (its N_THREADS / 2)
-        threads = max(1, int(_number(_dict(hw).get("logical_cpus")) or 2) // 2)
+        cpus = number(_dict(hw).get("logical_cpus"))
+        threads = max(1, int(cpus) // 2) if cpus and 0 < cpus < 1 << 20 else 1
     else:
         return None
     top = peak_mod.gflops(peak_record, _type(suite, params), threads) if peak_record else None
