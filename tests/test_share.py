@@ -111,7 +111,7 @@ def test_kv_cells_follow_the_padding_and_the_context(
 
 
 def _hw(
-    median: float = 12.5, low: float = 12.0, high: float = 13.0, llc: int = 32 << 20
+    median: float = 12.0, low: float = 11.5, high: float = 12.5, llc: int = 32 << 20
 ) -> dict[str, object]:
     read = {"1": {"median": median, "min": low, "max": high, "n": 7}}
     est = {"ghz": 2.0, "cores": 2, "isa": "avx2", "f32_per_cycle": 32, "int8_per_cycle": 64}
@@ -191,7 +191,7 @@ def test_a_record_of_any_other_shape_gives_no_share_and_no_error(hw: dict[str, o
 
 def test_the_record_shows_the_probe_and_the_estimate() -> None:
     lines = hardware_lines(_hw())
-    assert any(ln.startswith("memory bandwidth") and "read t=1 12.5 GB/s [12.0, 13.0]" in ln for ln in lines)
+    assert any(ln.startswith("memory bandwidth") and "read t=1 12.0 GB/s [11.5, 12.5]" in ln for ln in lines)
     assert any("last-level cache 32 MiB" in ln for ln in lines)
     assert any(ln.startswith("arithmetic peak") and "2 cores x 2 GHz, avx2: 128 GFLOPS f32, 256 int8" in ln
                and "estimate" in ln for ln in lines)  # fmt: skip
@@ -326,7 +326,7 @@ def test_bench_stores_the_bytes_per_token_and_the_tables_show_the_share(
     model = next((catalogue.home / "models").glob("wide-f16-*.gguf"))
     assert nbytes == _expected_bytes(model, 32) and "padded to 32" in facts[0][2]
     hw = json.loads(con.execute("SELECT hardware FROM runs").fetchone()[0])
-    probe = hw["bandwidth"]["read"]["1"]["median"]
+    probe = hw["bandwidth"]["read"]["1"]["max"]  # the share is of the probe's best repetition
     gbps = nbytes * 12.5 / 1e9  # the fake llama-bench says 12.5 tokens/s
     assert "| of the limit |" in res.out and f"{gbps:.3g} GB/s, {100 * gbps / probe:.0f}% of" in res.out
     assert "bytes_per_token" not in res.out and "flops_per_token" not in res.out  # facts are not rows
@@ -344,7 +344,7 @@ def test_bench_stores_the_bytes_per_token_and_the_tables_show_the_share(
     res = run(catalogue.root, "report", "a", "b", "--out", str(catalogue.root / "rep"))
     text = (catalogue.root / "rep" / "report.md").read_text()
     assert "memory bandwidth" in text and f"{gbps:.3g} GB/s" in text
-    assert "- a tg row's share is of the memory read bandwidth" in text
+    assert "- a tg row's share is of the best memory read bandwidth" in text
     assert (
         "![e2e roofline](e2e-roofline.png)" in text
         and (catalogue.root / "rep" / "e2e-roofline.png").is_file()

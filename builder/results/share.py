@@ -2,10 +2,13 @@
 
 A tg row's achieved bandwidth is the bytes a generated token reads (the
 bytes_per_token fact `variant bench` stores beside it, models/traffic.py) times
-its tokens/s; its share is that over the probe's read bandwidth at the row's
-thread count (host/bandwidth.py, in the run's hardware record). A share above
-100% beyond the probe's spread (the achieved median over the probe's maximum)
-is flagged "!": the figure is not of memory. The usual cause is a model whose
+its tokens/s; its share is that over the best read bandwidth the probe
+measured at the row's thread count (host/bandwidth.py, in the run's hardware
+record): STREAM's convention, since a busy neighbour only ever slows memory
+down (a probe on this VM once read 21.5 GB/s at its median and 30.5 at its
+best, where the quiet runs read 28 to 30). A share above 100% (the achieved
+median past the probe's best repetition, beyond its whole spread) is flagged
+"!": the figure is not of memory. The usual cause is a model whose
 bytes per token fit in the last-level cache, flagged "(fits in cache)": part of
 it may be read from the cache, so its share is not of memory alone. (On a
 shared machine the cache the kernel reports is shared with others: such a
@@ -47,7 +50,8 @@ class Bound:
 
     @property
     def share(self) -> float | None:
-        return self.achieved.median / self.limit.median if self.limit and self.limit.median > 0 else None
+        """The achieved median over the limit: the probe's best repetition (an estimate's one value)."""
+        return self.achieved.median / self.limit.max if self.limit and self.limit.max > 0 else None
 
     @property
     def over(self) -> bool:
@@ -59,7 +63,7 @@ class Bound:
         unit = "GB/s" if self.kind == "memory" else "GFLOPS"
         text = f"{_num(self.achieved.median)} {unit}"
         if self.share is not None and self.limit is not None:
-            of = f"est. {_num(self.limit.median)}" if self.kind == "compute" else _num(self.limit.median)
+            of = f"est. {_num(self.limit.max)}" if self.kind == "compute" else _num(self.limit.max)
             text += f", {100 * self.share:.0f}% of {of}"
         if self.over:
             text += " !"
@@ -71,7 +75,7 @@ class Bound:
 
     def as_dict(self) -> dict[str, Any]:
         return {"kind": self.kind, "achieved": self.achieved.median, "unit": "GB/s" if self.kind == "memory"
-                else "GFLOPS", "limit": self.limit.median if self.limit else None,
+                else "GFLOPS", "limit": self.limit.max if self.limit else None,
                 "limit_estimated": self.kind == "compute", "share": self.share, "over_limit": self.over,
                 "in_cache": self.in_cache, "streamed": self.streamed,
                 "bytes_per_token": self.bytes_per_token}  # fmt: skip

@@ -17,7 +17,7 @@ from .compare import Row, cell
 from .share import Bound
 
 NOTES = {
-    "GB/s, ": "a tg row's share is of the memory read bandwidth probed at its thread count (GB/s)",
+    "GB/s, ": "a tg row's share is of the best memory read bandwidth probed at its thread count (GB/s)",
     "!": "!: above the limit (the probe's best repetition, or the estimated peak): not a figure of it",
     "(fits in cache)": "(fits in cache): a token's bytes fit in the last-level cache: the share may not be "
     "of memory alone",
@@ -56,7 +56,7 @@ def limit_cell(bounds: tuple[Bound | None, Bound | None]) -> str:
 def render_single(rows: list[Row], name: str, fmt: str) -> str:
     """A one-variant table: median [min, max] per metric and case."""
     if fmt == "json":
-        return json.dumps([_as_dict(r, None, name) for r in rows], indent=2)
+        return json.dumps([as_dict(r, None, name) for r in rows], indent=2)
     if fmt == "csv":
         buf = io.StringIO()
         w = csv.writer(buf)
@@ -82,7 +82,7 @@ def render_single(rows: list[Row], name: str, fmt: str) -> str:
 
 def render(rows: list[Row], baseline: str, candidate: str, fmt: str) -> str:
     if fmt == "json":
-        return json.dumps([_as_dict(r, baseline, candidate) for r in rows], indent=2)
+        return json.dumps([as_dict(r, baseline, candidate) for r in rows], indent=2)
     if fmt == "csv":
         buf = io.StringIO()
         w = csv.writer(buf)
@@ -128,7 +128,7 @@ def _csv(b: Bound | None) -> list[str]:
     return [f"{b.achieved.median:.6g}", "" if b.share is None else f"{b.share:.4f}"]
 
 
-def _as_dict(r: Row, baseline: str | None, candidate: str) -> dict[str, Any]:
+def as_dict(r: Row, baseline: str | None, candidate: str) -> dict[str, Any]:
     """One row for --format json; baseline None: a one-variant run, which has none."""
 
     def summ(s: Summary | None) -> dict[str, float] | None:
