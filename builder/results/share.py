@@ -6,7 +6,7 @@ its tokens/s; its share is that over the best read bandwidth the probe
 measured at the row's thread count (host/bandwidth.py, in the run's hardware
 record): STREAM's convention, since a busy neighbour only ever slows memory
 down (a probe on this VM once read 21.5 GB/s at its median and 30.5 at its
-best, where the quiet runs read 28 to 30). A share above 100% (the achieved
+best, where two quieter ones read 26.3 and 28.4 at their medians). A share above 100% (the achieved
 median past the probe's best repetition, beyond its whole spread) is flagged
 "!": the figure is not of memory. The usual cause is a model whose
 bytes per token fit in the last-level cache, flagged "(fits in cache)": part of
