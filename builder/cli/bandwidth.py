@@ -51,12 +51,13 @@ def bandwidth_cmd(
         f = p.figures()
         cells = [f"{f[k]['median']:.1f} [{f[k]['min']:.1f}, {f[k]['max']:.1f}]" for k in ("read", "triad")]
         click.echo(f"| {p.threads} | {cells[0]} | {cells[1]} | {p.buffer_bytes >> 20} MiB | {p.when} |")
+    click.echo("\nA tg row's share (bench, compare, report) is of its thread count's best read.")
     if llc:
         click.echo(
-            f"\nlast-level cache: {llc >> 20} MiB (a model whose token reads fit in it is not measured"
+            f'last-level cache: {llc >> 20} MiB (a row whose token bytes fit in it says "fits in cache")'
         )
-        click.echo("against memory)")
     if est := record["peak"]:
-        per_cycle = f"{est['f32_per_cycle']} f32 FLOPs ({est['int8_per_cycle']} int8 ops) per cycle"
-        click.echo(f"arithmetic peak (estimate): {est['cores']} cores x {est['ghz']} GHz x {per_cycle}")
+        rates = ", ".join(f"{peak.gflops(est, t, None):.0f} {t}" for t in ("f32", "f16", "bf16"))
+        click.echo(f"arithmetic peak (estimate): {est['cores']} cores x {est['ghz']} GHz: {rates}, "
+                   f"{peak.gflops(est, 'q8_0', None):.0f} int8 GFLOPS")  # fmt: skip
         click.echo(f"  ({est['isa']}; assumes {est['assumes']})")
