@@ -115,17 +115,7 @@ def buffer_bytes(llc: int | None, available: int | None) -> int:
 def machine() -> dict[str, Any]:
     """What makes a probe stale when it changes."""
     return {"cpu_model": topology.cpu_model(), "logical_cpus": os.cpu_count(), "kernel": platform.release(),
-            "memory_bytes": _mem_total()}  # fmt: skip
-
-
-def _mem_total() -> int | None:
-    try:
-        for line in Path("/proc/meminfo").read_text().splitlines():
-            if line.startswith("MemTotal:"):
-                return int(line.split()[1]) * 1024
-    except (OSError, ValueError, IndexError):
-        pass
-    return None
+            "memory_bytes": topology.mem_total()}  # fmt: skip
 
 
 def compiled(tools: Path) -> Path:
@@ -133,7 +123,7 @@ def compiled(tools: Path) -> Path:
     CPU: a home on a shared disk never runs another CPU's -march=native binary."""
     cc = os.environ.get("CC", "cc")
     version = capture([cc, "--version"], timeout=30).stdout
-    cpu = json.dumps([topology.cpu_model(), _flags()])
+    cpu = json.dumps([topology.cpu_model(), topology.cpuinfo(topology.ROOT, "flags", "Features")])
     key = hashlib.sha256(SOURCE.read_bytes() + version.encode() + cpu.encode()).hexdigest()[:12]
     binary = tools / f"bwprobe-{key}"
     if binary.is_file():
@@ -145,17 +135,6 @@ def compiled(tools: Path) -> Path:
         capture([cc, "-O3", "-pthread", "-o", tmp, SOURCE], timeout=120)  # a compiler without -march=native
     os.replace(tmp, binary)
     return binary
-
-
-def _flags() -> str:
-    """The CPU's feature flags (x86 "flags", Arm "Features"), as /proc/cpuinfo gives the first CPU's."""
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.split(":", 1)[0].strip() in ("flags", "Features"):
-                return line.split(":", 1)[1].strip()
-    except (OSError, UnicodeDecodeError):
-        pass
-    return ""
 
 
 def measure(binary: Path, threads: int, nbytes: int, reps: int, cpus: str = "") -> Probe:

@@ -43,33 +43,21 @@ ASSUMES = (
 CPUFREQ = "sys/devices/system/cpu/cpu0/cpufreq"
 
 
-def _cpuinfo(root: Path) -> tuple[set[str], float | None]:
-    try:
-        text = (root / "proc/cpuinfo").read_text()
-    except OSError:
-        return set(), None
-    flags: set[str] = set()
-    mhz = None
-    for line in text.splitlines():
-        key, _, value = line.partition(":")
-        key = key.strip()
-        if key in ("flags", "Features") and not flags:
-            flags = set(value.split())
-        elif key == "cpu MHz" and mhz is None:
-            with contextlib.suppress(ValueError):
-                mhz = float(value)
-    for name in ("base_frequency", "cpuinfo_max_freq"):
-        if mhz is not None and name == "cpuinfo_max_freq":
-            break
+def _clock_mhz(root: Path) -> float | None:
+    """The first clock of CPUFREQ's order that can be read, in MHz."""
+    for name in ("base_frequency", "cpu MHz", "cpuinfo_max_freq"):
         with contextlib.suppress(OSError, ValueError):
-            mhz = int((root / CPUFREQ / name).read_text()) / 1000  # kHz
-            break
-    return flags, mhz
+            if name != "cpu MHz":
+                return int((root / CPUFREQ / name).read_text()) / 1000  # kHz
+            if text := topology.cpuinfo(root, name):
+                return float(text)
+    return None
 
 
 def estimate(root: Path = topology.ROOT) -> dict[str, Any] | None:
     """{"ghz", "cores", "isa", "f32_per_cycle", "int8_per_cycle", "amx", "assumes"}; None without a clock."""
-    flags, mhz = _cpuinfo(root)
+    flags = set((topology.cpuinfo(root, "flags", "Features") or "").split())
+    mhz = _clock_mhz(root)
     isa = next(((flag, f32, i8) for flag, f32, i8 in ISA if flag in flags), None)
     if not mhz or isa is None:
         return None

@@ -108,13 +108,23 @@ def mem_available(root: Path = ROOT) -> int:
     return found
 
 
-def cpu_model(root: Path = ROOT) -> str | None:
-    """/proc/cpuinfo's first "model name" (x86; None where the kernel names no model, as on most Arm)."""
+def mem_total(root: Path = ROOT) -> int | None:
+    """MemTotal in bytes (None where /proc/meminfo does not say)."""
+    return _meminfo(root / "proc/meminfo").get("MemTotal")
+
+
+def cpuinfo(root: Path, *keys: str) -> str | None:
+    """/proc/cpuinfo's first non-empty value of any of keys (the first CPU's), spaces collapsed."""
     for line in (_read(root / "proc/cpuinfo") or "").splitlines():
         key, _, value = line.partition(":")
-        if key.strip() == "model name" and value.strip():
+        if key.strip() in keys and value.strip():
             return " ".join(value.split())
     return None
+
+
+def cpu_model(root: Path = ROOT) -> str | None:
+    """/proc/cpuinfo's first "model name" (x86; None where the kernel names no model, as on most Arm)."""
+    return cpuinfo(root, "model name")
 
 
 def topology(root: Path = ROOT) -> Topology:
