@@ -124,7 +124,7 @@ def table(rows: list[compare.Row], baseline: str, candidate: str) -> str:
     unit = rows[0].unit
     head = [k.replace("_", " ").capitalize() for k in keys] + (["Test"] if test else [])
     head += [f"{unit} {baseline}", f"{unit} {candidate}", "Speedup", "Verdict"]
-    limited = any(b for r in rows for b in r.bounds)  # a share of the bandwidth or of the peak (share.py)
+    limited = tables.has_limits(rows)
     lines = [
         "| " + " | ".join(head + (["Of the limit"] if limited else [])) + " |",
         "|" + "|".join([":---"] * (len(head) - 4) + ["---:"] * 3 + [":---"] * (2 if limited else 1)) + "|",

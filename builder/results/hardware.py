@@ -11,22 +11,31 @@ from __future__ import annotations
 import math
 from typing import Any
 
+from ..host import peak
+
+
+def number(value: Any) -> float | None:
+    """A finite number of a record, as a float; None for anything else (a string, true, a NaN, and an
+    import's 1e999 or 10**400, which would not format)."""
+    if not isinstance(value, int | float) or isinstance(value, bool):
+        return None
+    try:
+        out = float(value)
+    except OverflowError:
+        return None
+    return out if math.isfinite(out) else None
+
 
 def _number(value: Any) -> bool:
-    """A finite number: an import's 1e999 or 10**400 is none (it would not format)."""
-    if not isinstance(value, int | float) or isinstance(value, bool):
-        return False
-    try:
-        return math.isfinite(float(value))
-    except OverflowError:
-        return False
+    return number(value) is not None
 
 
 def _list(value: Any) -> list[Any]:
     return value if isinstance(value, list) else []
 
 
-def _dict(value: Any) -> dict[str, Any]:
+def mapping(value: Any) -> dict[str, Any]:
+    """An object of a record; an empty one for anything else."""
     return value if isinstance(value, dict) else {}
 
 
@@ -77,7 +86,7 @@ def _limit(limit: dict[str, Any]) -> str | None:
         return None
     ratios = [
         f"{_text(name)} {r:.1f}x the limit"
-        for name, r in _dict(limit.get("model_to_limit")).items()
+        for name, r in mapping(limit.get("model_to_limit")).items()
         if isinstance(r, int | float) and not isinstance(r, bool)
     ]
     cgroup = _text(limit.get("cgroup"))
@@ -94,7 +103,7 @@ def _bandwidth(bw: dict[str, Any]) -> str | None:
     """The probe: "read t=1 14.4 GB/s [14.3, 14.7], t=2 ...; triad ...; buffer 1920 MiB, LLC 480 MiB"."""
     parts = []
     for kind in ("read", "triad"):
-        found = [f"t={t} {fig}" for t, f in _dict(bw.get(kind)).items() if (fig := _figure(_dict(f)))]
+        found = [f"t={t} {fig}" for t, f in mapping(bw.get(kind)).items() if (fig := _figure(mapping(f)))]
         parts.append(f"{kind} {', '.join(found)}" if found else None)
     size, llc = bw.get("buffer_bytes", "-"), bw.get("llc_bytes", "-")
     buffer = f"buffer {int(size) >> 20} MiB" if _number(size) else None
@@ -104,13 +113,12 @@ def _bandwidth(bw: dict[str, Any]) -> str | None:
 
 def _peak(p: dict[str, Any]) -> str | None:
     """The arithmetic peak estimate: "2 cores x 2.6 GHz, avx512f: 333 GFLOPS f32, 1331 int8 (estimate)"."""
-    values = [float(p[k]) for k in ("cores", "ghz", "f32_per_cycle", "int8_per_cycle") if _number(p.get(k))]
-    if len(values) != 4:
+    cores, ghz = number(p.get("cores")), number(p.get("ghz"))
+    f32, i8 = peak.gflops(p, "f32", None), peak.gflops(p, "q8_0", None)  # all cores
+    if cores is None or ghz is None or f32 is None or i8 is None:
         return None
-    cores, ghz, f32, i8 = values
     isa = _text(p.get("isa")) or "?"
-    return (f"{cores:g} cores x {ghz:g} GHz, {isa}: {cores * ghz * f32:.0f} GFLOPS f32, "
-            f"{cores * ghz * i8:.0f} int8 (an estimate)")  # fmt: skip
+    return f"{cores:g} cores x {ghz:g} GHz, {isa}: {f32:.0f} GFLOPS f32, {i8:.0f} int8 (an estimate)"
 
 
 def hardware_lines(hw: dict[str, Any]) -> list[str]:
@@ -135,11 +143,11 @@ def hardware_lines(hw: dict[str, Any]) -> list[str]:
         ("memory available", _gib(hw.get("mem_available_bytes"))),
         ("huge pages", ", ".join(pages) or None),
         ("THP", _text(hw.get("thp"))),
-        ("memory limit", _limit(_dict(hw.get("memory_limit")))),
-        ("memory bandwidth", _bandwidth(_dict(hw.get("bandwidth")))),
-        ("arithmetic peak", _peak(_dict(hw.get("peak")))),
+        ("memory limit", _limit(mapping(hw.get("memory_limit")))),
+        ("memory bandwidth", _bandwidth(mapping(hw.get("bandwidth")))),
+        ("arithmetic peak", _peak(mapping(hw.get("peak")))),
     ]
-    for name, where in _dict(hw.get("storage")).items():
+    for name, where in mapping(hw.get("storage")).items():
         if isinstance(where, dict):
             rows.append((name, _storage(where)))
     shown = [(label, value) for label, value in rows if value]

@@ -25,13 +25,13 @@ every key is checked for its kind; what is missing gives no share, never an erro
 from __future__ import annotations
 
 import json
-import math
 from dataclasses import dataclass
 from typing import Any
 
 from ..bench.stats import Summary
 from ..host import peak as peak_mod
 from ..store.results import FACTS
+from .hardware import mapping, number
 
 Key = tuple[str, str, str, str, str]  # compare.grouped's: suite, metric, unit, params (JSON), better
 Facts = dict[
@@ -100,26 +100,11 @@ def split(groups: dict[Key, dict[str, dict[int, float | None]]]) -> tuple[dict[K
     return shown, facts
 
 
-def _dict(value: Any) -> dict[str, Any]:
-    return value if isinstance(value, dict) else {}
-
-
-def number(value: Any) -> float | None:
-    """A finite number of a record, as a float; None for anything else (a string, true, a NaN, 10**400)."""
-    if not isinstance(value, int | float) or isinstance(value, bool):
-        return None
-    try:
-        out = float(value)
-    except OverflowError:
-        return None
-    return out if math.isfinite(out) else None
-
-
 def probe(hw: dict[str, Any] | None, threads: Any) -> Summary | None:
     """The run's read bandwidth at a thread count, GB/s, from its hardware record."""
-    read = _dict(_dict(_dict(_dict(hw).get("bandwidth")).get("read")).get(str(threads)))
-    figures = [number(_dict(read).get(k)) for k in ("median", "min", "max")]
-    n = _dict(read).get("n")
+    read = mapping(mapping(mapping(mapping(hw).get("bandwidth")).get("read")).get(str(threads)))
+    figures = [number(mapping(read).get(k)) for k in ("median", "min", "max")]
+    n = mapping(read).get("n")
     if None in figures or not isinstance(n, int) or isinstance(n, bool):
         return None
     median, low, high = (f for f in figures if f is not None)
@@ -128,9 +113,14 @@ def probe(hw: dict[str, Any] | None, threads: Any) -> Summary | None:
     return Summary(n, median, low, high)
 
 
+def _scaled(value: Summary, per_token: float) -> Summary:
+    """Tokens/s as GB/s or GFLOPS: times the bytes or FLOPs a token takes, in billions."""
+    return Summary(value.n, *(per_token * x / 1e9 for x in (value.median, value.min, value.max)))
+
+
 def _streams(hw: dict[str, Any] | None) -> bool:
     """The run had a memory limit below a model's size (bench/limit.py's record)."""
-    ratios = _dict(_dict(_dict(hw).get("memory_limit")).get("model_to_limit")).values()
+    ratios = mapping(mapping(mapping(hw).get("memory_limit")).get("model_to_limit")).values()
     return any((r := number(x)) is not None and r > 1 for x in ratios)
 
 
@@ -151,20 +141,20 @@ def bound(key: Key, label: str, value: Summary, facts: Facts, hw: dict[str, Any]
     threads = params.get("threads")
     if metric == "tg_tps" and "bytes_per_token" in mine:
         nbytes = int(mine["bytes_per_token"])
-        achieved = Summary(value.n, *(nbytes * x / 1e9 for x in (value.median, value.min, value.max)))
-        llc = number(_dict(_dict(hw).get("bandwidth")).get("llc_bytes"))
+        llc = number(mapping(mapping(hw).get("bandwidth")).get("llc_bytes"))
         # a model larger than the run's memory limit streams from the disk: memory is not its limit
-        limit = None if _streams(hw) else probe(hw, threads)
-        return Bound("memory", achieved, limit, nbytes, llc is not None and nbytes <= llc, limit is None and
-                     _streams(hw))  # fmt: skip
-    peak_record = _dict(_dict(hw).get("peak"))
+        streams = _streams(hw)
+        limit = None if streams else probe(hw, threads)
+        return Bound(
+            "memory", _scaled(value, nbytes), limit, nbytes, llc is not None and nbytes <= llc, streams
+        )
+    peak_record = mapping(mapping(hw).get("peak"))
     if metric == "pp_tps" and "flops_per_token" in mine:
-        flops = mine["flops_per_token"]
-        achieved = Summary(value.n, *(flops * x / 1e9 for x in (value.median, value.min, value.max)))
+        achieved = _scaled(value, mine["flops_per_token"])
     elif suite == "ops" and metric == "gflops":
         achieved = value
         # test-backend-ops perf runs half the CPUs' threads (its N_THREADS / 2)
-        cpus = number(_dict(hw).get("logical_cpus"))
+        cpus = number(mapping(hw).get("logical_cpus"))
         threads = max(1, int(cpus) // 2) if cpus and 0 < cpus < 1 << 20 else 1
     else:
         return None

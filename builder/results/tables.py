@@ -25,7 +25,8 @@ NOTES = {
 }
 
 
-def _limits(rows: list[Row]) -> bool:
+def has_limits(rows: list[Row]) -> bool:
+    """Whether a table of rows gets the "of the limit" column: a row of it has a limit (share.py)."""
     return any(b for r in rows for b in r.bounds)
 
 
@@ -66,7 +67,7 @@ def render_single(rows: list[Row], name: str, fmt: str) -> str:
                 [r.suite, r.metric, r.unit, r.case, r.better, *_triple(r.candidate), *_csv(r.bounds[1])]
             )
         return buf.getvalue()
-    extra = _limits(rows)
+    extra = has_limits(rows)
     lines = [f"| suite | metric | case | {name} |" + (" of the limit |" if extra else ""),
              "|---|---|---|---:|" + ("---|" if extra else "")]  # fmt: skip
     limits = []
@@ -97,7 +98,7 @@ def render(rows: list[Row], baseline: str, candidate: str, fmt: str) -> str:
             w.writerow([r.suite, r.metric, r.unit, r.case, r.better, *triples, r.verdict,
                         *_csv(r.bounds[0]), *_csv(r.bounds[1])])  # fmt: skip
         return buf.getvalue()
-    extra = _limits(rows)
+    extra = has_limits(rows)
     lines = [
         f"| suite | metric | case | {baseline} | {candidate} | speedup | verdict |",
         "|---|---|---|---:|---:|---:|---|",
