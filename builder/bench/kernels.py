@@ -119,7 +119,7 @@ def llama_bench(
             # llama-bench warms up with one generated token before the measured ones.
             per_token = (m.user_s + m.sys_s) / (ng + 1)
             out.append(Measurement(suite, "cpu_s_per_token", "s/token", full, per_token, better="lower"))
-        return out + _fact(ctx, suite, inst, target, full, pp)
+        return out + _facts(ctx, suite, inst, target, full, np_, ng)
 
     return run
 
@@ -130,9 +130,10 @@ def _traffic(files: tuple[Path, ...], stamp: tuple[tuple[int, int], ...]) -> tra
     return traffic.of(files)
 
 
-def _fact(
-    ctx: Context, suite: str, inst: Installed, target: Target, full: dict[str, object], pp: bool
-) -> list[Measurement]:
+def _facts(
+    ctx: Context, suite: str, inst: Installed, target: Target, full: dict[str, object], n_prompt: int,
+    n_gen: int,
+) -> list[Measurement]:  # fmt: skip
     """The case's facts (results/share.py, roofline.py): the bytes a token reads and its FLOPs.
 
     A generated token reads every weight and the KV cells (at inst's source's padding); a prompt
@@ -144,8 +145,7 @@ def _fact(
     except (OSError, UserError) as exc:
         ctx.say(f"{inst.name}: the bytes a token reads are not counted: {exc}")
         return []
-    n_prompt, n_gen = int(str(full["n_prompt"])), int(str(full["n_gen"]))
-    if pp:
+    if not n_gen:  # a prompt case
         nbytes, flops = tr.weights / max(n_prompt, 1), tr.prompt_flops(n_prompt)
         how = f"{tr.how}; the weights read once per batch of {n_prompt}"
     else:

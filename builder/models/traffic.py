@@ -32,14 +32,13 @@ from pathlib import Path
 from . import header
 
 KV_BYTES = 2  # f16: llama-bench's -ctk/-ctv default
-LAYER = re.compile(r"blk\.(\d+)\.attn_([kv])\.weight")
+LAYER = re.compile(r"blk\.\d+\.attn_[kv]\.weight")
 
 
 @dataclass(frozen=True)
 class Traffic:
     weights: int  # bytes of weights one generated token reads
     kv_per_cell: int  # bytes of K and V of one cache cell, all layers
-    total: int  # every tensor's bytes
     matmul_elements: int  # weight elements a generated token is multiplied by (the output matrix included)
     how: str  # what was counted, for the tables' notes
     output_elements: int = 0  # of those, the output matrix's (or the tied embedding's)
@@ -63,13 +62,12 @@ def kv_cells(n_prompt: int, n_gen: int, padding: int = 256) -> float:
 
     Token i reads the positions up to and including its own (n_prompt + i + 1),
     rounded up to the padding, at least one padding's worth (llama.cpp's
-    get_n_kv). Its cap, the cache (the context rounded up the same way), is never
-    below that in a llama-bench run; it is kept for a reader comparing with the source.
+    get_n_kv). get_n_kv also caps it at the cache, the context (n_prompt + n_gen)
+    rounded up the same way, which a llama-bench run never reaches: left out.
     """
     if n_gen < 1:
         return 0.0
-    size = _pad(max(n_prompt + n_gen, 1), padding)
-    return sum(min(size, max(padding, _pad(n_prompt + i + 1, padding))) for i in range(n_gen)) / n_gen
+    return sum(max(padding, _pad(n_prompt + i + 1, padding)) for i in range(n_gen)) / n_gen
 
 
 def _ints(value: object) -> list[int]:
@@ -135,4 +133,4 @@ def of(paths: Sequence[Path]) -> Traffic:
     if not kv_elements:
         kv_elements = _kv_from_keys(kv, arch)
         notes.append("KV from the shape keys" if kv_elements else "KV not counted (no attention shape)")
-    return Traffic(weights, kv_elements * KV_BYTES, sum(sizes.values()), matmul, "; ".join(notes), output)
+    return Traffic(weights, kv_elements * KV_BYTES, matmul, "; ".join(notes), output)
